@@ -1,0 +1,123 @@
+"""Request dependencies: database sessions, the authenticated principal, permission checks."""
+
+from __future__ import annotations
+
+import hmac
+from collections.abc import Iterator
+from typing import Annotated
+
+from fastapi import Depends, Request
+from itsdangerous import BadSignature, URLSafeTimedSerializer
+from sqlalchemy.orm import Session
+
+from shieldwall.audit.service import Actor
+from shieldwall.auth.models import User
+from shieldwall.auth.permissions import Permission
+from shieldwall.auth.service import authenticate_key, principal_for
+from shieldwall.config import Settings, get_settings
+from shieldwall.context import Ctx
+from shieldwall.db.engine import get_database
+from shieldwall.intel.errors import Forbidden, Unauthorized
+from shieldwall.intel.visibility import ReadOptions
+
+SESSION_COOKIE = "shieldwall_session"
+SESSION_MAX_AGE = 12 * 3600
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
+def settings_dep() -> Settings:
+    return get_settings()
+
+
+def read_session() -> Iterator[Session]:
+    with get_database().read_session() as session:
+        yield session
+
+
+def write_session() -> Iterator[Session]:
+    """A write transaction. Handlers commit before answering; anything left uncommitted
+    (an error) is rolled back here, so nothing is half-written."""
+    session = get_database().write_session()
+    try:
+        yield session
+    finally:
+        if session.in_transaction():
+            session.rollback()
+        session.close()
+
+
+ReadDB = Annotated[Session, Depends(read_session)]
+WriteDB = Annotated[Session, Depends(write_session)]
+SettingsDep = Annotated[Settings, Depends(settings_dep)]
+
+
+def session_serializer(settings: Settings) -> URLSafeTimedSerializer:
+    return URLSafeTimedSerializer(settings.ensure_secret_key(), salt="shieldwall-session")
+
+
+def client_ip(request: Request) -> str | None:
+    return request.client.host if request.client else None
+
+
+def _key_from_header(header: str) -> str:
+    value = header.strip()
+    if value.lower().startswith("bearer "):
+        value = value[7:].strip()
+    return value
+
+
+def _authenticate(request: Request, settings: Settings) -> Ctx:
+    # Authentication reads in its own short session, so a write request's transaction
+    # holds no lock while the key is checked.
+    header = request.headers.get("authorization")
+    opts = ReadOptions(unpublished_private=settings.unpublished_private, sighting_policy=settings.sighting_policy)
+    ip = client_ip(request)
+    request_id = getattr(request.state, "request_id", None)
+    with get_database().read_session() as session:
+        if header:
+            auth = authenticate_key(session, _key_from_header(header), ip)
+            principal = principal_for(auth.user, auth.key.id if auth.key else None, bool(auth.key and auth.key.read_only))
+            session.expunge_all()
+            return Ctx(principal, Actor(user_id=auth.user.id, org_id=auth.user.org_id,
+                                        api_key_id=principal.api_key_id, ip=ip, request_id=request_id,
+                                        label=auth.user.email), opts)
+        cookie = request.cookies.get(SESSION_COOKIE)
+        if cookie:
+            try:
+                data = session_serializer(settings).loads(cookie, max_age=SESSION_MAX_AGE)
+            except BadSignature:
+                raise Unauthorized("the session is not valid or has expired") from None
+            if request.method not in SAFE_METHODS:
+                token = request.headers.get("x-csrf-token", "")
+                if not hmac.compare_digest(token, str(data.get("csrf", ""))):
+                    raise Forbidden("a session-authenticated change needs the X-CSRF-Token header")
+            user = session.get(User, int(data.get("uid", 0)))
+            if user is None or user.disabled:
+                raise Unauthorized("the session's user no longer exists or is disabled")
+            principal = principal_for(user)
+            session.expunge_all()
+            return Ctx(principal, Actor(user_id=user.id, org_id=user.org_id, ip=ip, request_id=request_id,
+                                        label=user.email), opts)
+    raise Unauthorized("authentication needed: send an API key in the Authorization header")
+
+
+def current_ctx(request: Request, settings: SettingsDep) -> Ctx:
+    return _authenticate(request, settings)
+
+
+CurrentCtx = Annotated[Ctx, Depends(current_ctx)]
+
+
+def require(permission: Permission):  # type: ignore[no-untyped-def]
+    """Dependency factory: the route needs this permission."""
+
+    def check(ctx: CurrentCtx) -> Ctx:
+        if not ctx.principal.can(permission):
+            raise Forbidden(f"this needs the permission {permission.value}")
+        return ctx
+
+    return Depends(check)
+
+
+def request_actor(request: Request) -> Actor:
+    return Actor(ip=client_ip(request), request_id=getattr(request.state, "request_id", None), label="anonymous")

@@ -1,0 +1,76 @@
+"""Problem details (RFC 9457) for every error of the native API, with the offending field."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import ORJSONResponse, Response
+from sqlalchemy.exc import IntegrityError, OperationalError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from shieldwall.intel.errors import DomainError
+
+log = logging.getLogger("shieldwall.api")
+PROBLEM = "application/problem+json"
+
+
+def problem(status: int, title: str, detail: str, field: str | None = None, **extra: Any) -> Response:
+    body: dict[str, Any] = {
+        "type": f"https://shieldwall.dev/problems/{title.lower().replace(' ', '-')}",
+        "title": title,
+        "status": status,
+        "detail": detail,
+    }
+    if field:
+        body["field"] = field
+    body.update(extra)
+    headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+    return ORJSONResponse(body, status_code=status, media_type=PROBLEM, headers=headers)
+
+
+def _loc(loc: tuple[Any, ...] | list[Any]) -> str:
+    parts = [str(p) for p in loc if p not in ("body", "query", "path", "header")]
+    out = ""
+    for p in parts:
+        out += f"[{p}]" if p.isdigit() else (f".{p}" if out else p)
+    return out or "body"
+
+
+def install(app: FastAPI) -> None:
+    @app.exception_handler(DomainError)
+    async def _domain(_: Request, exc: DomainError) -> Response:
+        return problem(exc.status, exc.title, exc.detail, exc.field)
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation(_: Request, exc: RequestValidationError) -> Response:
+        errors = exc.errors()
+        first = errors[0] if errors else {}
+        if first.get("type") == "json_invalid" or (
+            first.get("loc") == ("body",) and isinstance(first.get("input"), (bytes, str))
+        ):
+            ctx = first.get("ctx") or {}
+            return problem(400, "Malformed JSON", f"the body is not valid JSON: {ctx.get('error', 'parse error')}", "body")
+        field = _loc(first.get("loc", ()))
+        msg = first.get("msg", "invalid")
+        return problem(
+            422, "Invalid input", f"{field}: {msg}", field,
+            errors=[{"field": _loc(e.get("loc", ())), "reason": e.get("msg", "")} for e in errors[:50]],
+        )
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(_: Request, exc: StarletteHTTPException) -> Response:
+        titles = {404: "Not found", 405: "Method not allowed", 413: "Payload too large", 400: "Bad request"}
+        return problem(exc.status_code, titles.get(exc.status_code, "Error"), str(exc.detail))
+
+    @app.exception_handler(IntegrityError)
+    async def _integrity(_: Request, exc: IntegrityError) -> Response:
+        log.info("integrity error: %s", exc.orig)
+        return problem(409, "Conflict", "the change conflicts with stored data (a duplicate uuid or name)")
+
+    @app.exception_handler(OperationalError)
+    async def _operational(_: Request, exc: OperationalError) -> Response:
+        log.warning("database unavailable: %s", exc.orig)
+        return problem(503, "Service unavailable", "the database is busy or unreachable; retry later")

@@ -1,0 +1,83 @@
+"""Audit log reading and chain verification, health and readiness."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import sqlalchemy as sa
+from fastapi import APIRouter, Query
+from fastapi.responses import ORJSONResponse
+
+from shieldwall.api.deps import CurrentCtx, ReadDB
+from shieldwall.audit.models import AuditEntry
+from shieldwall.audit.service import verify
+from shieldwall.auth.permissions import Permission
+from shieldwall.db.engine import get_database
+from shieldwall.db.migrate import is_current
+from shieldwall.intel.errors import Forbidden
+from shieldwall.intel.serialize import iso
+
+router = APIRouter()
+health = APIRouter()
+
+
+def _audit_scope(ctx: CurrentCtx) -> int | None:
+    """Site admins read the whole log; auditors (org admins) their organisation's entries."""
+    if ctx.principal.is_site_admin:
+        return None
+    if ctx.principal.can(Permission.AUDIT_READ):
+        return ctx.org_id
+    raise Forbidden("reading the audit log needs admin:audit:read")
+
+
+def entry_out(e: AuditEntry) -> dict[str, Any]:
+    return {
+        "id": e.id, "created_at": iso(e.created_at), "user_id": e.user_id, "org_id": e.org_id,
+        "api_key_id": e.api_key_id, "ip": e.ip, "request_id": e.request_id, "action": e.action,
+        "model": e.model, "model_id": e.model_id, "model_uuid": e.model_uuid, "title": e.title,
+        "change": e.change, "hash": e.hash, "prev_hash": e.prev_hash,
+    }
+
+
+@router.get("/audit", tags=["audit"])
+def list_audit(ctx: CurrentCtx, db: ReadDB, after: int = 0, limit: int = Query(100, ge=1, le=1000),
+               model: str | None = None, action: str | None = None, user_id: int | None = None) -> dict[str, Any]:
+    org_scope = _audit_scope(ctx)
+    q = sa.select(AuditEntry).where(AuditEntry.id > after).order_by(AuditEntry.id).limit(limit)
+    if org_scope is not None:
+        q = q.where(AuditEntry.org_id == org_scope)
+    if model:
+        q = q.where(AuditEntry.model == model)
+    if action:
+        q = q.where(AuditEntry.action == action)
+    if user_id is not None:
+        q = q.where(AuditEntry.user_id == user_id)
+    items = [entry_out(e) for e in db.execute(q).scalars()]
+    return {"items": items, "next": items[-1]["id"] if len(items) == limit else None}
+
+
+@router.get("/audit/verify", tags=["audit"])
+def verify_audit(ctx: CurrentCtx, db: ReadDB) -> dict[str, Any]:
+    if not ctx.principal.is_site_admin:
+        raise Forbidden("verifying the audit chain needs admin:site:manage")
+    r = verify(db)
+    return {"ok": r.ok, "checked": r.checked, "first_bad_id": r.first_bad_id, "reason": r.reason}
+
+
+@health.get("/healthz", tags=["operations"], include_in_schema=True)
+def healthz() -> dict[str, str]:
+    return {"status": "ok"}
+
+
+@health.get("/readyz", tags=["operations"])
+def readyz() -> ORJSONResponse:
+    try:
+        engine = get_database().engine
+        with engine.connect() as conn:
+            conn.execute(sa.text("SELECT 1"))
+        current = is_current(engine)
+    except Exception as exc:  # readiness reports any database failure as not ready
+        return ORJSONResponse({"status": "unavailable", "detail": type(exc).__name__}, status_code=503)
+    if not current:
+        return ORJSONResponse({"status": "migrations pending"}, status_code=503)
+    return ORJSONResponse({"status": "ready"})

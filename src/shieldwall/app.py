@@ -1,0 +1,114 @@
+"""Builds the FastAPI application and mounts the adapters."""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from fastapi import FastAPI, Request, Response
+from fastapi.responses import ORJSONResponse
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from shieldwall import __version__
+from shieldwall.api import identity, intel, ops, search
+from shieldwall.api.errors import install as install_errors
+from shieldwall.api.errors import problem
+from shieldwall.config import Settings, get_settings
+
+log = logging.getLogger("shieldwall.http")
+
+
+class BodyLimit:
+    """Refuses request bodies over the limit with 413, by header and while streaming."""
+
+    def __init__(self, app: ASGIApp, limit: int) -> None:
+        self.app = app
+        self.limit = limit
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        headers = dict(scope.get("headers") or [])
+        declared = headers.get(b"content-length")
+        too_big = f"the request body is over the limit of {self.limit // (1024 * 1024)} MiB"
+        if declared is not None and declared.isdigit() and int(declared) > self.limit:
+            await problem(413, "Payload too large", too_big, "body")(scope, receive, send)
+            return
+        seen = 0
+        started = False
+
+        async def limited() -> Message:
+            nonlocal seen
+            message = await receive()
+            if message["type"] == "http.request":
+                seen += len(message.get("body", b""))
+                if seen > self.limit:
+                    raise _TooLarge
+            return message
+
+        async def tracking_send(message: Message) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+            await send(message)
+
+        try:
+            await self.app(scope, limited, tracking_send)
+        except _TooLarge:
+            if not started:
+                await problem(413, "Payload too large", too_big, "body")(scope, receive, send)
+
+
+class _TooLarge(Exception):
+    pass
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or get_settings()
+    settings.ensure_secret_key()
+    app = FastAPI(
+        title="Shieldwall",
+        version=__version__,
+        description="Collective cyber-defence platform: intelligence sharing with exact access control.",
+        docs_url="/api/docs",
+        redoc_url=None,
+        openapi_url="/api/openapi.json",
+        default_response_class=ORJSONResponse,
+    )
+    install_errors(app)
+    app.include_router(ops.health)
+    for module in (identity, intel, search, ops):
+        app.include_router(module.router, prefix="/api/v1")
+
+    @app.middleware("http")
+    async def request_context(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
+        rid = request.headers.get("x-request-id") or uuid.uuid4().hex
+        request.state.request_id = rid[:64]
+        start = time.perf_counter()
+        try:
+            response = await call_next(request)
+        except Exception:
+            log.exception("unhandled error", extra={"request_id": rid, "path": request.url.path})
+            response = problem(500, "Internal error", "an unexpected error occurred; it has been logged", request_id=rid)
+        response.headers["X-Request-ID"] = rid
+        response.headers.setdefault("X-Content-Type-Options", "nosniff")
+        response.headers.setdefault("X-Frame-Options", "DENY")
+        response.headers.setdefault("Referrer-Policy", "no-referrer")
+        if not request.url.path.startswith("/api/docs"):
+            response.headers.setdefault("Content-Security-Policy", "default-src 'none'; frame-ancestors 'none'")
+        log.info(
+            "%s %s %s", request.method, request.url.path, response.status_code,
+            extra={"request_id": rid, "ms": round((time.perf_counter() - start) * 1000, 2)},
+        )
+        return response
+
+    @app.get("/", include_in_schema=False)
+    def root() -> dict[str, Any]:
+        return {"name": "Shieldwall", "version": __version__, "api": "/api/v1", "docs": "/api/docs"}
+
+    app.add_middleware(BodyLimit, limit=settings.max_body_bytes)
+    return app

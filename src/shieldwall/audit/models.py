@@ -1,0 +1,32 @@
+"""The audit entry table."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Mapped, mapped_column
+
+from shieldwall.db.base import Base, UTCDateTime
+
+
+class AuditEntry(Base):
+    __tablename__ = "audit_log"
+    __table_args__ = (sa.Index("ix_audit_log_model_model_id", "model", "model_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+    user_id: Mapped[int | None] = mapped_column(default=None, index=True)
+    org_id: Mapped[int | None] = mapped_column(default=None, index=True)
+    api_key_id: Mapped[int | None] = mapped_column(default=None)
+    ip: Mapped[str | None] = mapped_column(sa.String(64), default=None)
+    request_id: Mapped[str | None] = mapped_column(sa.String(64), default=None)
+    action: Mapped[str] = mapped_column(sa.String(64))
+    model: Mapped[str] = mapped_column(sa.String(64))
+    model_id: Mapped[int | None] = mapped_column(default=None)
+    model_uuid: Mapped[str | None] = mapped_column(sa.String(36), default=None)
+    title: Mapped[str] = mapped_column(sa.Text, default="")
+    change: Mapped[dict[str, Any]] = mapped_column(sa.JSON, default=dict)
+    prev_hash: Mapped[str] = mapped_column(sa.String(64))
+    hash: Mapped[str] = mapped_column(sa.String(64), unique=True)

@@ -1,0 +1,156 @@
+"""Appending to and verifying the audit chain.
+
+Each entry's hash covers its own fields and the previous entry's hash, so altering or
+removing an entry breaks every hash after it. Appends happen inside the caller's transaction.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+
+from shieldwall.audit.models import AuditEntry
+from shieldwall.clock import now
+
+GENESIS = "0" * 64
+_PG_LOCK_KEY = 0x5348_4C44  # advisory lock id serialising appends on PostgreSQL
+
+
+@dataclass(frozen=True)
+class Actor:
+    """Who is acting, for audit entries and permission checks."""
+
+    user_id: int | None = None
+    org_id: int | None = None
+    api_key_id: int | None = None
+    ip: str | None = None
+    request_id: str | None = None
+    label: str = "system"
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+SYSTEM = Actor()
+
+
+def _canonical(entry: AuditEntry) -> bytes:
+    body = {
+        "id": entry.id,
+        "created_at": entry.created_at.isoformat(),
+        "user_id": entry.user_id,
+        "org_id": entry.org_id,
+        "api_key_id": entry.api_key_id,
+        "ip": entry.ip,
+        "request_id": entry.request_id,
+        "action": entry.action,
+        "model": entry.model,
+        "model_id": entry.model_id,
+        "model_uuid": entry.model_uuid,
+        "title": entry.title,
+        "change": entry.change,
+        "prev_hash": entry.prev_hash,
+    }
+    return orjson.dumps(body, option=orjson.OPT_SORT_KEYS)
+
+
+def compute_hash(entry: AuditEntry) -> str:
+    return hashlib.sha256(_canonical(entry)).hexdigest()
+
+
+def _json_safe(value: Any) -> Any:
+    return orjson.loads(orjson.dumps(value, default=str, option=orjson.OPT_NON_STR_KEYS))
+
+
+def record(
+    session: Session,
+    actor: Actor,
+    action: str,
+    model: str,
+    *,
+    model_id: int | None = None,
+    model_uuid: str | None = None,
+    title: str = "",
+    change: dict[str, Any] | None = None,
+) -> AuditEntry:
+    """Append one entry in the session's transaction."""
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(sa.select(sa.func.pg_advisory_xact_lock(_PG_LOCK_KEY)))
+    last = session.execute(
+        sa.select(AuditEntry.id, AuditEntry.hash).order_by(AuditEntry.id.desc()).limit(1)
+    ).first()
+    prev_hash = last.hash if last else GENESIS
+    next_id = (last.id + 1) if last else 1
+    entry = AuditEntry(
+        id=next_id,
+        created_at=now(),
+        user_id=actor.user_id,
+        org_id=actor.org_id,
+        api_key_id=actor.api_key_id,
+        ip=actor.ip,
+        request_id=actor.request_id,
+        action=action,
+        model=model,
+        model_id=model_id,
+        model_uuid=model_uuid,
+        title=title,
+        change=_json_safe(change or {}),
+        prev_hash=prev_hash,
+    )
+    # The hash covers the stored (microsecond, UTC) timestamp exactly as it reads back.
+    entry.created_at = entry.created_at.replace(microsecond=entry.created_at.microsecond)
+    entry.hash = compute_hash(entry)
+    session.add(entry)
+    session.flush([entry])
+    return entry
+
+
+@dataclass
+class VerifyResult:
+    ok: bool
+    checked: int
+    first_bad_id: int | None = None
+    reason: str = ""
+
+
+def iter_entries(session: Session, batch: int = 5000) -> Iterator[AuditEntry]:
+    last_id = 0
+    while True:
+        rows = (
+            session.execute(
+                sa.select(AuditEntry).where(AuditEntry.id > last_id).order_by(AuditEntry.id).limit(batch)
+            )
+            .scalars()
+            .all()
+        )
+        if not rows:
+            return
+        yield from rows
+        last_id = rows[-1].id
+        session.expunge_all()
+
+
+def verify(session: Session) -> VerifyResult:
+    """Walk the chain; report the first entry altered, inserted or following a removal."""
+    prev_hash = GENESIS
+    expected_id = 1
+    checked = 0
+    for entry in iter_entries(session):
+        if entry.id != expected_id:
+            return VerifyResult(
+                False, checked, expected_id, f"entry {expected_id} is missing (removed)"
+            )
+        if entry.prev_hash != prev_hash:
+            return VerifyResult(
+                False, checked, entry.id, "previous-hash link broken (an earlier entry removed)"
+            )
+        if compute_hash(entry) != entry.hash:
+            return VerifyResult(False, checked, entry.id, "content does not match its hash (altered)")
+        prev_hash = entry.hash
+        expected_id += 1
+        checked += 1
+    return VerifyResult(True, checked)

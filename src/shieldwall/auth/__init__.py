@@ -1,0 +1,1 @@
+"""Organisations, users, roles, permissions, API keys and sessions."""

@@ -1,0 +1,356 @@
+"""The `shieldwall` command: serve, migrate, and manage organisations, users, keys and intel."""
+
+from __future__ import annotations
+
+import os
+from datetime import datetime
+from pathlib import Path
+from typing import Annotated, Any
+
+import orjson
+import sqlalchemy as sa
+import typer
+from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn, TransferSpeedColumn
+from rich.table import Table
+
+from shieldwall.audit.service import verify
+from shieldwall.auth import service as auth
+from shieldwall.auth.models import Organisation, User
+from shieldwall.cli.common import admin_ctx, console, database, domain_errors, err, fail
+from shieldwall.config import get_settings
+
+app = typer.Typer(
+    help="Shieldwall: collective cyber-defence platform.", no_args_is_help=True, add_completion=False,
+    pretty_exceptions_enable=False,
+)
+db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
+org_app = typer.Typer(help="Organisations.", no_args_is_help=True)
+user_app = typer.Typer(help="Users.", no_args_is_help=True)
+key_app = typer.Typer(help="API keys.", no_args_is_help=True)
+event_app = typer.Typer(help="Events.", no_args_is_help=True)
+audit_app = typer.Typer(help="The audit log.", no_args_is_help=True)
+config_app = typer.Typer(help="Configuration.", no_args_is_help=True)
+for sub, name in ((db_app, "db"), (org_app, "org"), (user_app, "user"), (key_app, "key"), (event_app, "event"),
+                  (audit_app, "audit"), (config_app, "config")):
+    app.add_typer(sub, name=name)
+
+
+def _print_first_run(boot: auth.Bootstrap) -> None:
+    console.rule("[bold green]Shieldwall first run")
+    console.print(f"Host organisation: [bold]{boot.org.name}[/bold]")
+    console.print(f"Site admin:        [bold]{boot.user.email}[/bold]")
+    console.print(f"Password:          [bold yellow]{boot.password}[/bold yellow]")
+    console.print(f"API key:           [bold yellow]{boot.api_key}[/bold yellow]")
+    console.print("These are shown once. Store them now; only their hashes are kept.")
+    console.rule()
+
+
+def init_instance(org_name: str, email: str) -> auth.Bootstrap | None:
+    db = database()
+    with db.writing() as session:
+        return auth.bootstrap(session, org_name=org_name, email=email)
+
+
+@app.command()
+def up(
+    host: Annotated[str | None, typer.Option(help="address to listen on")] = None,
+    port: Annotated[int | None, typer.Option(help="port to listen on")] = None,
+    org_name: Annotated[str, typer.Option("--org-name", help="host organisation name on first run")] = os.environ.get("SHIELDWALL_ORG_NAME", "ORGNAME"),
+    admin_email: Annotated[str, typer.Option(help="site admin e-mail on first run")] = os.environ.get("SHIELDWALL_ADMIN_EMAIL", "admin@admin.test"),
+    workers: Annotated[int, typer.Option(help="worker processes")] = 1,
+) -> None:
+    """Create or upgrade the database, set up the first admin on first run, and serve."""
+    import uvicorn
+
+    settings = get_settings()
+    settings.ensure_secret_key()
+    boot = init_instance(org_name, admin_email)
+    if boot:
+        _print_first_run(boot)
+    h, p = host or settings.host, port or settings.port
+    console.print(f"Serving Shieldwall on [bold]http://{h}:{p}[/bold] (API docs: http://{h}:{p}/api/docs)")
+    uvicorn.run("shieldwall.app:create_app", factory=True, host=h, port=p, workers=workers,
+                log_level="info", proxy_headers=False)
+
+
+@app.command()
+def init(
+    org_name: Annotated[str, typer.Option("--org-name")] = "ORGNAME",
+    admin_email: Annotated[str, typer.Option()] = "admin@admin.test",
+) -> None:
+    """Create the database and the first admin without serving."""
+    boot = init_instance(org_name, admin_email)
+    if boot:
+        _print_first_run(boot)
+    else:
+        console.print("Already set up.")
+
+
+@db_app.command("upgrade")
+def db_upgrade() -> None:
+    """Apply migrations up to the newest schema."""
+    from shieldwall.db.engine import get_database
+    from shieldwall.db.migrate import current_revision, upgrade
+
+    db = get_database()
+    before = current_revision(db.engine)
+    upgrade(db.engine)
+    after = current_revision(db.engine)
+    console.print(f"database at revision {after} (was {before or 'empty'})")
+
+
+@config_app.command("show")
+def config_show() -> None:
+    """Print the effective settings (secrets masked)."""
+    table = Table("variable", "value")
+    for k, v in get_settings().shown().items():
+        table.add_row(k, v)
+    console.print(table)
+
+
+# ---------------------------------------------------------------- organisations
+
+
+@org_app.command("add")
+def org_add(
+    name: str,
+    description: str = "",
+    nationality: str = "",
+    sector: str = "",
+    type: Annotated[str, typer.Option("--type")] = "",
+    remote: Annotated[bool, typer.Option("--remote", help="an organisation of another instance")] = False,
+) -> None:
+    """Add an organisation."""
+    db = database()
+    ctx = admin_ctx(db)
+    with domain_errors(), db.writing() as session:  # type: ignore[attr-defined]
+        org = auth.create_org(session, ctx, {"name": name, "description": description, "nationality": nationality,
+                                             "sector": sector, "type": type, "local": not remote})
+        console.print(f"organisation {org.id} [bold]{org.name}[/bold] ({org.uuid})")
+
+
+@org_app.command("list")
+def org_list() -> None:
+    """List organisations."""
+    db = database()
+    table = Table("id", "uuid", "name", "nationality", "sector", "local")
+    with db.reading() as session:
+        for o in session.execute(sa.select(Organisation).order_by(Organisation.id)).scalars():
+            table.add_row(str(o.id), o.uuid, o.name, o.nationality, o.sector, "yes" if o.local else "no")
+    console.print(table)
+
+
+# ---------------------------------------------------------------- users
+
+
+@user_app.command("add")
+def user_add(
+    email: Annotated[str, typer.Option("--email")],
+    org: Annotated[str | None, typer.Option("--org", help="organisation id, uuid or name")] = None,
+    role: Annotated[str, typer.Option("--role", help="admin, org-admin, user, publisher, sync, read-only")] = "user",
+    password: Annotated[str | None, typer.Option("--password", help="default: generated and printed")] = None,
+    print_key: Annotated[bool, typer.Option("--print-key", help="create an API key and print it")] = False,
+) -> None:
+    """Add a user; with --print-key also create and print an API key."""
+    db = database()
+    ctx = admin_ctx(db)
+    generated = password is None
+    pw = password or auth.generate_password()
+    with domain_errors(), db.writing() as session:  # type: ignore[attr-defined]
+        user = auth.create_user(session, ctx, email=email, org_ref=org, role_ref=role, password=pw)
+        raw = auth.create_key(session, ctx, user, comment="created by `user add`")[1] if print_key else None
+        console.print(f"user {user.id} [bold]{user.email}[/bold] in {user.org.name} as {user.role.name}")
+    if generated:
+        console.print(f"password: {pw}")
+    if raw:
+        console.print(raw)
+
+
+@user_app.command("list")
+def user_list(org: Annotated[str | None, typer.Option("--org")] = None) -> None:
+    """List users."""
+    db = database()
+    table = Table("id", "email", "organisation", "role", "disabled", "last login")
+    with db.reading() as session:
+        q = sa.select(User).order_by(User.id)
+        if org:
+            with domain_errors():  # type: ignore[attr-defined]
+                q = q.where(User.org_id == auth.get_org(session, org).id)
+        for u in session.execute(q).scalars():
+            table.add_row(str(u.id), u.email, u.org.name, u.role.name, "yes" if u.disabled else "no",
+                          u.last_login.isoformat() if u.last_login else "-")
+    console.print(table)
+
+
+@user_app.command("disable")
+def user_disable(user: str, enable: Annotated[bool, typer.Option("--enable", help="re-enable instead")] = False) -> None:
+    """Disable (or re-enable) a user; their keys stop working at once."""
+    db = database()
+    ctx = admin_ctx(db)
+    with domain_errors(), db.writing() as session:  # type: ignore[attr-defined]
+        u = auth.update_user(session, ctx, auth.get_user(session, ctx, user), {"disabled": not enable})
+        console.print(f"user {u.email} {'enabled' if enable else 'disabled'}")
+
+
+# ---------------------------------------------------------------- keys
+
+
+@key_app.command("create")
+def key_create(
+    user: str,
+    comment: str = "",
+    expires: Annotated[datetime | None, typer.Option(help="expiry (ISO 8601, UTC)")] = None,
+    allow: Annotated[list[str] | None, typer.Option("--allow", help="allowed network (repeatable)")] = None,
+    read_only: bool = False,
+) -> None:
+    """Create an API key for a user and print it once."""
+    from datetime import UTC
+
+    db = database()
+    ctx = admin_ctx(db)
+    with domain_errors(), db.writing() as session:  # type: ignore[attr-defined]
+        target = auth.get_user(session, ctx, user)
+        exp = expires.replace(tzinfo=UTC) if expires and expires.tzinfo is None else expires
+        key, raw = auth.create_key(session, ctx, target, comment=comment, expires_at=exp,
+                                   allowed_networks=allow or [], read_only=read_only)
+        err.print(f"key {key.id} ({key.uuid}) for {target.email}")
+    console.print(raw)
+
+
+@key_app.command("revoke")
+def key_revoke(key: str) -> None:
+    """Revoke an API key by id or uuid."""
+    db = database()
+    ctx = admin_ctx(db)
+    with domain_errors(), db.writing() as session:  # type: ignore[attr-defined]
+        k = auth.revoke_key(session, ctx, auth.get_key(session, ctx, key))
+        console.print(f"key {k.id} revoked")
+
+
+@key_app.command("list")
+def key_list(user: Annotated[str | None, typer.Option("--user")] = None) -> None:
+    """List API keys (never the keys themselves)."""
+    db = database()
+    ctx = admin_ctx(db)
+    table = Table("id", "user", "key", "comment", "expires", "revoked")
+    with domain_errors(), db.reading() as session:  # type: ignore[attr-defined]
+        target = auth.get_user(session, ctx, user) if user else None
+        for k in auth.list_keys(session, ctx, target):
+            table.add_row(str(k.id), k.user.email, f"{k.key_start}...{k.key_end}", k.comment,
+                          k.expires_at.isoformat() if k.expires_at else "-",
+                          k.revoked_at.isoformat() if k.revoked_at else "-")
+    console.print(table)
+
+
+# ---------------------------------------------------------------- events
+
+
+def _json_files(paths: list[Path]) -> list[Path]:
+    files: list[Path] = []
+    for p in paths:
+        if p.is_dir():
+            files.extend(sorted(f for f in p.rglob("*.json") if f.name != "manifest.json"))
+        elif p.exists():
+            files.append(p)
+        else:
+            fail(f"{p}: no such file or directory")
+    return files
+
+
+@event_app.command("import")
+def event_import(
+    files: Annotated[list[Path], typer.Argument(help="MISP JSON files or directories")],
+    quiet: Annotated[bool, typer.Option("--quiet", "-q")] = False,
+) -> None:
+    """Import MISP JSON events (single events, restSearch answers, lists, feed directories).
+
+    Each event is one transaction; events already present (same uuid) are skipped."""
+    from shieldwall.exchange.misp_json import ImportReport, import_file
+
+    db = database()
+    ctx = admin_ctx(db)
+    paths = _json_files(files)
+    total = sum(p.stat().st_size for p in paths)
+    report = ImportReport()
+    started = datetime.now()
+    with Progress(TextColumn("[bold]importing"), BarColumn(), DownloadColumn(), TransferSpeedColumn(),
+                  TimeRemainingColumn(), console=err, disable=quiet) as progress:
+        task = progress.add_task("import", total=total)
+        for path in paths:
+            import_file(db, ctx, path, on_read=lambda n: progress.advance(task, n), report=report)
+    seconds = (datetime.now() - started).total_seconds()
+    for line in report.errors[:50]:
+        err.print(f"[red]failed:[/red] {line}")
+    if len(report.errors) > 50:
+        err.print(f"... and {len(report.errors) - 50} more failures")
+    rate = report.attributes / seconds if seconds else 0
+    console.print(f"{report.created} events created ({report.attributes} attributes, {rate:,.0f}/s), "
+                  f"{report.skipped} already present, {report.failed} failed")
+    if report.failed:
+        raise typer.Exit(1)
+
+
+@app.command()
+def search(
+    value: Annotated[list[str] | None, typer.Argument(help="values; % is a wildcard")] = None,
+    type: Annotated[list[str] | None, typer.Option("--type")] = None,
+    category: Annotated[list[str] | None, typer.Option("--category")] = None,
+    tag: Annotated[list[str] | None, typer.Option("--tag", help="! prefix to exclude")] = None,
+    org: Annotated[list[str] | None, typer.Option("--org")] = None,
+    event: Annotated[list[str] | None, typer.Option("--event")] = None,
+    to_ids: Annotated[bool | None, typer.Option("--to-ids/--not-to-ids")] = None,
+    published: Annotated[bool | None, typer.Option("--published/--unpublished")] = None,
+    since: Annotated[str | None, typer.Option("--since", help="attribute timestamp from: ISO, epoch or 7d")] = None,
+    as_user: Annotated[str | None, typer.Option("--as-user", help="search with this user's access rights")] = None,
+    limit: int = 100,
+    json_out: Annotated[bool, typer.Option("--json", help="one JSON object a line")] = False,
+) -> None:
+    """Search attributes across events."""
+    from shieldwall.api.search import parse_time
+    from shieldwall.context import Ctx
+    from shieldwall.intel.search import SearchFilter, TagFilter, search_attributes
+
+    db = database()
+    ctx = admin_ctx(db)
+    tags = TagFilter(any_of=[t for t in tag or [] if not t.startswith("!")],
+                     none_of=[t[1:] for t in tag or [] if t.startswith("!")])
+    with domain_errors(), db.reading() as session:  # type: ignore[attr-defined]
+        if as_user:
+            u = auth.get_user(session, ctx, as_user)
+            ctx = Ctx(auth.principal_for(u), ctx.actor, ctx.opts)
+        f = SearchFilter(value=value or [], type=type or [], category=category or [], tags=tags, org=org or [],
+                         event=event or [], to_ids=to_ids, published=published,
+                         timestamp_from=parse_time(since, "since"), limit=limit)
+        rows = search_attributes(session, ctx, f)
+        if json_out:
+            from shieldwall.intel.serialize import attribute_out
+
+            for a, event_uuid in rows:
+                console.out(orjson.dumps(attribute_out(a, event_uuid=event_uuid)).decode(), highlight=False)
+            return
+        table = Table("id", "event", "type", "category", "value", "to_ids")
+        for a, event_uuid in rows:
+            table.add_row(str(a.id), event_uuid, a.type, a.category, a.value[:80], "yes" if a.to_ids else "no")
+        console.print(table)
+        console.print(f"{len(rows)} attributes")
+
+
+@audit_app.command("verify")
+def audit_verify() -> None:
+    """Check the audit chain; report the first entry altered or removed."""
+    db = database()
+    with db.reading() as session:
+        r = verify(session)
+    if r.ok:
+        console.print(f"[green]audit chain intact[/green]: {r.checked} entries verified")
+        return
+    err.print(f"[red]audit chain broken at entry {r.first_bad_id}[/red]: {r.reason} ({r.checked} entries verified before it)")
+    raise typer.Exit(1)
+
+
+def _json(data: Any) -> str:
+    return orjson.dumps(data, option=orjson.OPT_INDENT_2).decode()
+
+
+if __name__ == "__main__":
+    app()

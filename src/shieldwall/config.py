@@ -1,0 +1,114 @@
+"""Typed settings: every SHIELDWALL_* variable, checked once at start-up."""
+
+from __future__ import annotations
+
+import os
+import secrets
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+_SECRET_FILE = "secret_key"
+
+
+def default_var_dir() -> Path:
+    return Path(os.environ.get("SHIELDWALL_VAR_DIR", "var")).resolve()
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="SHIELDWALL_", extra="ignore")
+
+    var_dir: Path = Field(default_factory=default_var_dir, description="runtime data directory")
+    database_url: str = Field(default="", description="SQLAlchemy URL; empty = SQLite in var_dir")
+    host: str = "127.0.0.1"
+    port: int = Field(default=8000, ge=1, le=65535)
+    secret_key: SecretStr | None = None
+    base_url: str = ""
+    max_body_mb: int = Field(default=50, ge=1, le=4096)
+    environment: Literal["development", "production", "test"] = "development"
+    # MISP's MISP.unpublishedprivate: unpublished events readable by their owner only.
+    unpublished_private: bool = False
+    # Sightings: "owner" (MISP policy 0: event owner and the sighting's org), or "event"
+    # (MISP policy 2: whoever can read the event).
+    sighting_policy: Literal["owner", "event"] = "owner"
+    login_max_failures: int = Field(default=10, ge=1)
+    login_lockout_seconds: int = Field(default=300, ge=1)
+    log_json: bool | None = None
+
+    @field_validator("base_url")
+    @classmethod
+    def _strip_slash(cls, v: str) -> str:
+        return v.rstrip("/")
+
+    @property
+    def effective_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{self.var_dir / 'shieldwall.db'}"
+
+    @property
+    def effective_base_url(self) -> str:
+        return self.base_url or f"http://{self.host}:{self.port}"
+
+    @property
+    def max_body_bytes(self) -> int:
+        return self.max_body_mb * 1024 * 1024
+
+    def ensure_secret_key(self) -> str:
+        """Return the secret key, generating one into var_dir on first run."""
+        if self.secret_key is not None:
+            value = self.secret_key.get_secret_value()
+            if self.environment == "production" and len(value) < 32:
+                raise ValueError("SHIELDWALL_SECRET_KEY must be at least 32 characters")
+            return value
+        path = self.var_dir / _SECRET_FILE
+        if path.exists():
+            return path.read_text().strip()
+        self.var_dir.mkdir(parents=True, exist_ok=True)
+        value = secrets.token_urlsafe(48)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as fh:
+            fh.write(value)
+        self.secret_key = SecretStr(value)
+        return value
+
+    def shown(self) -> dict[str, str]:
+        """The effective values, secrets masked, for `shieldwall config show`."""
+        url = self.effective_database_url
+        masked_url = _mask_url_password(url)
+        secret_src = (
+            "set (SHIELDWALL_SECRET_KEY)"
+            if self.secret_key is not None
+            else f"generated in {self.var_dir / _SECRET_FILE}"
+        )
+        return {
+            "SHIELDWALL_DATABASE_URL": masked_url,
+            "SHIELDWALL_HOST": self.host,
+            "SHIELDWALL_PORT": str(self.port),
+            "SHIELDWALL_SECRET_KEY": f"******** ({secret_src})",
+            "SHIELDWALL_BASE_URL": self.effective_base_url,
+            "SHIELDWALL_MAX_BODY_MB": str(self.max_body_mb),
+            "SHIELDWALL_VAR_DIR": str(self.var_dir),
+            "SHIELDWALL_ENVIRONMENT": self.environment,
+            "SHIELDWALL_UNPUBLISHED_PRIVATE": str(self.unpublished_private).lower(),
+            "SHIELDWALL_SIGHTING_POLICY": self.sighting_policy,
+            "SHIELDWALL_LOGIN_MAX_FAILURES": str(self.login_max_failures),
+            "SHIELDWALL_LOGIN_LOCKOUT_SECONDS": str(self.login_lockout_seconds),
+        }
+
+
+def _mask_url_password(url: str) -> str:
+    from sqlalchemy.engine import make_url
+
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except Exception:  # an unparsable URL is shown as given, it holds no parsed secret
+        return url
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings()

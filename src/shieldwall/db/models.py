@@ -1,0 +1,40 @@
+"""Imports every model so the metadata is complete (migrations, create_all in tests)."""
+
+from shieldwall.audit.models import AuditEntry
+from shieldwall.auth.models import ApiKey, Organisation, Role, User
+from shieldwall.db.base import Base
+from shieldwall.intel.models import (
+    Attribute,
+    AttributeTag,
+    Event,
+    EventTag,
+    MispObject,
+    ObjectReference,
+    SharingGroup,
+    SharingGroupOrg,
+    SharingGroupServer,
+    Sighting,
+    Tag,
+)
+
+metadata = Base.metadata
+
+__all__ = [
+    "ApiKey",
+    "Attribute",
+    "AttributeTag",
+    "AuditEntry",
+    "Event",
+    "EventTag",
+    "MispObject",
+    "ObjectReference",
+    "Organisation",
+    "Role",
+    "SharingGroup",
+    "SharingGroupOrg",
+    "SharingGroupServer",
+    "Sighting",
+    "Tag",
+    "User",
+    "metadata",
+]

@@ -1,0 +1,728 @@
+"""Event, attribute and object writes. Each public function runs inside the caller's single
+transaction and appends to the audit log in it."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import date as date_type
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+
+from shieldwall.audit.service import record
+from shieldwall.auth.models import Organisation
+from shieldwall.auth.permissions import Permission
+from shieldwall.auth.service import find_or_create_remote_org, require
+from shieldwall.clock import now
+from shieldwall.context import Ctx
+from shieldwall.db.base import new_uuid
+from shieldwall.intel.common import (
+    attribute_tag_names,
+    check_tlp,
+    check_uuid,
+    editable_event,
+    effective_distribution,
+    ensure_tags,
+    event_tag_names,
+    get_attribute,
+    get_object,
+    resolve_sharing_group,
+)
+from shieldwall.intel.errors import Conflict, Forbidden, InvalidInput, NotFound
+from shieldwall.intel.models import (
+    Attribute,
+    AttributeTag,
+    Event,
+    EventTag,
+    MispObject,
+    ObjectReference,
+    Sighting,
+    Tag,
+)
+from shieldwall.intel.schemas import (
+    AttributeIn,
+    AttributeUpdate,
+    EventIn,
+    EventUpdate,
+    ObjectIn,
+    ReferenceIn,
+    TagRef,
+)
+from shieldwall.intel.templates import validate_object
+from shieldwall.intel.types import check_type_and_category, split_and_normalise, type_table
+
+_CHUNK = 2000
+
+
+class _Batch:
+    """Rows gathered while an event is built, inserted in bulk at the end."""
+
+    def __init__(self) -> None:
+        self.attributes: list[dict[str, Any]] = []
+        self.attribute_tags: list[tuple[str, str, bool]] = []  # (attribute uuid, tag name, local)
+        self.sightings: list[tuple[str, Any]] = []
+        self.seen: set[tuple[str, str, str, str]] = set()
+        self.duplicates = 0
+
+
+def _attribute_row(
+    session: Session, ctx: Ctx, event: Event, a: AttributeIn, field: str, batch: _Batch,
+    object_id: int | None = None, object_distribution: int | None = None, skip_duplicates: bool = True,
+) -> dict[str, Any] | None:
+    if not a.type:
+        raise InvalidInput("an attribute needs a type", field=f"{field}.type")
+    try:
+        category = check_type_and_category(a.type, a.category)
+    except InvalidInput as exc:
+        raise InvalidInput(exc.detail, field=f"{field}.{exc.field}") from None
+    try:
+        value1, value2 = split_and_normalise(a.type, a.value)
+    except InvalidInput as exc:
+        raise InvalidInput(exc.detail, field=f"{field}.value") from None
+    key = (a.type, category, value1, value2)
+    if object_id is None:
+        if key in batch.seen:
+            if skip_duplicates:
+                batch.duplicates += 1
+                return None
+            raise InvalidInput(
+                f"the event already has a {a.type} attribute with this value", field=f"{field}.value"
+            )
+        batch.seen.add(key)
+    sg_id = resolve_sharing_group(session, ctx, a.distribution, a.sharing_group_id or a.sharing_group_uuid, f"{field}.sharing_group_id")
+    uuid = check_uuid(a.uuid, f"{field}.uuid") or new_uuid()
+    tag_names = [t.name for t in a.tags]
+    if tag_names:
+        check_tlp(
+            effective_distribution(a.distribution, event.distribution), tag_names, f"{field}.distribution", "attribute"
+        )
+    if a.first_seen and a.last_seen and a.last_seen < a.first_seen:
+        raise InvalidInput("last_seen is before first_seen", field=f"{field}.last_seen")
+    to_ids = a.to_ids if a.to_ids is not None else type_table().default_to_ids.get(a.type, False)
+    row = {
+        "uuid": uuid,
+        "event_id": event.id,
+        "object_id": object_id,
+        "object_relation": a.object_relation if object_id is not None else None,
+        "category": category,
+        "type": a.type,
+        "value1": value1,
+        "value2": value2,
+        "to_ids": bool(to_ids),
+        "timestamp": a.timestamp or now(),
+        "distribution": a.distribution,
+        "sharing_group_id": sg_id,
+        "comment": a.comment or "",
+        "first_seen": a.first_seen,
+        "last_seen": a.last_seen,
+        "deleted": bool(a.deleted),
+        "disable_correlation": bool(a.disable_correlation),
+    }
+    for t in a.tags:
+        batch.attribute_tags.append((uuid, t.name.strip(), bool(t.local)))
+    for s in a.sightings:
+        batch.sightings.append((uuid, s))
+    batch.attributes.append(row)
+    return row
+
+
+def _flush_batch(session: Session, ctx: Ctx, event: Event, batch: _Batch, tag_field: str) -> dict[str, int]:
+    """Insert gathered attributes, their tags and sightings; returns uuid -> id for tagged ones."""
+    ids: dict[str, int] = {}
+    need_ids = {u for u, _, _ in batch.attribute_tags} | {u for u, _ in batch.sightings}
+    for i in range(0, len(batch.attributes), _CHUNK):
+        chunk = batch.attributes[i : i + _CHUNK]
+        if need_ids & {r["uuid"] for r in chunk}:
+            result = session.execute(
+                sa.insert(Attribute).returning(Attribute.id, Attribute.uuid, sort_by_parameter_order=True),
+                chunk,
+            )
+            for attr_id, uuid in result:
+                if uuid in need_ids:
+                    ids[uuid] = attr_id
+        else:
+            session.execute(sa.insert(Attribute), chunk)
+    if batch.attribute_tags:
+        tags = ensure_tags(session, ctx, [n for _, n, _ in batch.attribute_tags], tag_field)
+        rows = []
+        seen: set[tuple[int, int]] = set()
+        for uuid, name, local in batch.attribute_tags:
+            tag = tags.get(name)
+            if tag is None:
+                continue
+            k = (ids[uuid], tag.id)
+            if k in seen:
+                continue
+            seen.add(k)
+            rows.append({"attribute_id": ids[uuid], "event_id": event.id, "tag_id": tag.id, "local": local})
+        if rows:
+            session.execute(sa.insert(AttributeTag), rows)
+    if batch.sightings:
+        require(ctx, Permission.SIGHTING_ADD)
+        session.execute(
+            sa.insert(Sighting),
+            [
+                {
+                    "uuid": check_uuid(s.uuid, "Sighting.uuid") or new_uuid(),
+                    "attribute_id": ids[uuid],
+                    "event_id": event.id,
+                    "org_id": ctx.org_id,
+                    "type": s.type,
+                    "source": s.source,
+                    "date_sighting": s.date_sighting or now(),
+                }
+                for uuid, s in batch.sightings
+            ],
+        )
+    return ids
+
+
+def _attach_event_tags(session: Session, ctx: Ctx, event: Event, tags: Sequence[TagRef], field: str) -> list[str]:
+    if not tags:
+        return []
+    require(ctx, Permission.TAG_ATTACH)
+    found = ensure_tags(session, ctx, [t.name for t in tags], field)
+    existing = set(
+        session.execute(sa.select(EventTag.tag_id).where(EventTag.event_id == event.id)).scalars()
+    )
+    added = []
+    for t in tags:
+        tag = found.get(t.name.strip())
+        if tag is None or tag.id in existing:
+            continue
+        session.add(EventTag(event_id=event.id, tag_id=tag.id, local=bool(t.local)))
+        existing.add(tag.id)
+        added.append(tag.name)
+    session.flush()
+    return added
+
+
+def create_event(
+    session: Session, ctx: Ctx, data: EventIn, *, keep_orgc: bool = False, skip_duplicates: bool = True
+) -> Event:
+    """Create an event with its attributes, objects, tags and sightings, in bulk.
+
+    keep_orgc: take the creator organisation from the data (imports and sync, site admins
+    and sync users only); otherwise the creator is the caller's organisation.
+    """
+    require(ctx, Permission.EVENT_ADD)
+    uuid = check_uuid(data.uuid, "uuid") or new_uuid()
+    if session.execute(sa.select(Event.id).where(Event.uuid == uuid)).first():
+        raise Conflict(f"an event with uuid {uuid} already exists", field="uuid")
+    orgc_id = ctx.org_id
+    if data.orgc and (data.orgc.uuid or data.orgc.name) and keep_orgc:
+        if not (ctx.principal.is_site_admin or ctx.principal.can(Permission.SYNC)):
+            raise Forbidden("only site admins and sync users keep another creator organisation", field="Orgc")
+        orgc_id = find_or_create_remote_org(session, ctx, check_uuid(data.orgc.uuid, "Orgc.uuid"), data.orgc.name).id
+    tag_names = [t.name for t in data.tags]
+    check_tlp(data.distribution, tag_names, "distribution")
+    sg_id = resolve_sharing_group(session, ctx, data.distribution, data.sharing_group_id, "sharing_group_id")
+    extends = check_uuid(data.extends_uuid, "extends_uuid")
+    if data.published and not ctx.principal.can(Permission.EVENT_PUBLISH):
+        raise Forbidden("you may not publish events", field="published")
+    t = now()
+    event = Event(
+        uuid=uuid,
+        info=data.info,
+        date=data.date or t.date(),
+        threat_level_id=data.threat_level_id,
+        analysis=data.analysis,
+        distribution=data.distribution,
+        sharing_group_id=sg_id,
+        org_id=ctx.org_id,
+        orgc_id=orgc_id,
+        user_id=ctx.principal.user_id,
+        published=data.published,
+        publish_timestamp=(data.publish_timestamp or t) if data.published else data.publish_timestamp,
+        timestamp=data.timestamp or t,
+        locked=data.locked,
+        extends_uuid=extends,
+        disable_correlation=data.disable_correlation,
+    )
+    session.add(event)
+    session.flush()
+    _attach_event_tags(session, ctx, event, data.tags, "tags")
+    batch = _Batch()
+    for i, a in enumerate(data.attributes):
+        _attribute_row(session, ctx, event, a, f"attributes[{i}]", batch, skip_duplicates=skip_duplicates)
+    pending_refs: list[tuple[int, ReferenceIn, str]] = []
+    for i, o in enumerate(data.objects):
+        obj = _insert_object(session, ctx, event, o, f"objects[{i}]", batch)
+        pending_refs.extend((obj.id, r, f"objects[{i}].references[{j}]") for j, r in enumerate(o.references))
+    _flush_batch(session, ctx, event, batch, "attributes.tags")
+    if pending_refs:
+        _insert_references(session, event, pending_refs)
+    record(
+        session, ctx.actor, "create", "Event", model_id=event.id, model_uuid=event.uuid, title=event.info[:200],
+        change={
+            "distribution": event.distribution,
+            "sharing_group_id": sg_id,
+            "orgc_id": orgc_id,
+            "attributes": len(batch.attributes),
+            "objects": len(data.objects),
+            "tags": tag_names,
+            "duplicates_skipped": batch.duplicates,
+            "published": event.published,
+        },
+    )
+    return event
+
+
+def _insert_object(session: Session, ctx: Ctx, event: Event, o: ObjectIn, field: str, batch: _Batch) -> MispObject:
+    tpl = None
+    try:
+        tpl = validate_object(o.name, o.template_uuid, [(a.object_relation, a.type) for a in o.attributes])
+    except InvalidInput as exc:
+        raise InvalidInput(exc.detail, field=f"{field}.{exc.field}") from None
+    sg_id = resolve_sharing_group(session, ctx, o.distribution, o.sharing_group_id, f"{field}.sharing_group_id")
+    if o.first_seen and o.last_seen and o.last_seen < o.first_seen:
+        raise InvalidInput("last_seen is before first_seen", field=f"{field}.last_seen")
+    uuid = check_uuid(o.uuid, f"{field}.uuid") or new_uuid()
+    if session.execute(sa.select(MispObject.id).where(MispObject.uuid == uuid)).first():
+        raise Conflict(f"an object with uuid {uuid} already exists", field=f"{field}.uuid")
+    obj = MispObject(
+        uuid=uuid,
+        event_id=event.id,
+        name=o.name,
+        meta_category=o.meta_category or (tpl.meta_category if tpl else ""),
+        description=o.description or (tpl.description if tpl else ""),
+        template_uuid=tpl.uuid if tpl else o.template_uuid,
+        template_version=tpl.version if tpl and o.template_version is None else o.template_version,
+        comment=o.comment,
+        distribution=o.distribution,
+        sharing_group_id=sg_id,
+        timestamp=o.timestamp or now(),
+        first_seen=o.first_seen,
+        last_seen=o.last_seen,
+        deleted=o.deleted,
+    )
+    session.add(obj)
+    session.flush([obj])
+    for j, a in enumerate(o.attributes):
+        if tpl is not None and a.category is None:
+            cats = tpl.attributes.get(a.object_relation or "", {}).get("categories")
+            if cats:
+                a.category = cats[0]
+        _attribute_row(session, ctx, event, a, f"{field}.attributes[{j}]", batch, object_id=obj.id)
+    return obj
+
+
+def _insert_references(session: Session, event: Event, refs: list[tuple[int, ReferenceIn, str]]) -> None:
+    targets = [r.referenced_uuid for _, r, _ in refs]
+    kinds: dict[str, str] = {}
+    for i in range(0, len(targets), 500):
+        chunk = targets[i : i + 500]
+        for u in session.execute(sa.select(Attribute.uuid).where(Attribute.uuid.in_(chunk))).scalars():
+            kinds[u] = "Attribute"
+        for u in session.execute(sa.select(MispObject.uuid).where(MispObject.uuid.in_(chunk))).scalars():
+            kinds[u] = "Object"
+    for object_id, r, field in refs:
+        target = check_uuid(r.referenced_uuid, f"{field}.referenced_uuid")
+        assert target is not None
+        if target not in kinds:
+            raise InvalidInput(f"referenced uuid {target} is neither an attribute nor an object", field=f"{field}.referenced_uuid")
+        session.add(
+            ObjectReference(
+                uuid=check_uuid(r.uuid, f"{field}.uuid") or new_uuid(),
+                object_id=object_id,
+                event_id=event.id,
+                referenced_uuid=target,
+                referenced_type=kinds[target],
+                relationship_type=r.relationship_type,
+                comment=r.comment,
+            )
+        )
+    session.flush()
+
+
+def _touch(event: Event) -> None:
+    event.timestamp = now()
+
+
+def update_event(session: Session, ctx: Ctx, ref: str | int, data: EventUpdate) -> Event:
+    event = editable_event(session, ctx, ref)
+    changes: dict[str, Any] = {}
+    fields = data.model_fields_set
+    for name in ("info", "date", "threat_level_id", "analysis", "disable_correlation", "locked"):
+        if name in fields:
+            value = getattr(data, name)
+            if value is None:
+                raise InvalidInput(f"{name} may not be null", field=name)
+            if getattr(event, name) != value:
+                changes[name] = [getattr(event, name), value]
+                setattr(event, name, value)
+    if "extends_uuid" in fields:
+        ext = check_uuid(data.extends_uuid, "extends_uuid")
+        if ext == event.uuid:
+            raise InvalidInput("an event cannot extend itself", field="extends_uuid")
+        changes["extends_uuid"] = [event.extends_uuid, ext]
+        event.extends_uuid = ext
+    if "distribution" in fields or "sharing_group_id" in fields:
+        dist = data.distribution if data.distribution is not None else event.distribution
+        sg_ref = data.sharing_group_id if "sharing_group_id" in fields else event.sharing_group_id
+        check_tlp(dist, event_tag_names(session, event.id), "distribution")
+        sg_id = resolve_sharing_group(session, ctx, dist, sg_ref, "sharing_group_id")
+        if (dist, sg_id) != (event.distribution, event.sharing_group_id):
+            changes["distribution"] = [event.distribution, dist]
+            changes["sharing_group_id"] = [event.sharing_group_id, sg_id]
+            event.distribution, event.sharing_group_id = dist, sg_id
+            _recheck_attribute_tlp(session, event)
+    if changes:
+        _touch(event)
+        event.published = False
+    session.flush()
+    record(session, ctx.actor, "update", "Event", model_id=event.id, model_uuid=event.uuid, title=event.info[:200], change=changes)
+    return event
+
+
+def _recheck_attribute_tlp(session: Session, event: Event) -> None:
+    """An event's new distribution must not widen attributes marked tlp:red that inherit it."""
+    rows = session.execute(
+        sa.select(Attribute.id, Attribute.distribution, Tag.name)
+        .join(AttributeTag, AttributeTag.attribute_id == Attribute.id)
+        .join(Tag, Tag.id == AttributeTag.tag_id)
+        .where(Attribute.event_id == event.id, Attribute.distribution == 5,
+               sa.func.lower(Tag.name).in_(("tlp:red", "tlp:amber+strict")))
+    ).all()
+    for attr_id, dist, name in rows:
+        check_tlp(effective_distribution(dist, event.distribution), [name], "distribution",
+                  f"event whose attribute {attr_id}")
+
+
+def delete_event(session: Session, ctx: Ctx, ref: str | int) -> None:
+    event = editable_event(session, ctx, ref)
+    record(session, ctx.actor, "delete", "Event", model_id=event.id, model_uuid=event.uuid, title=event.info[:200])
+    # Bulk deletes keep large events cheap; children first so both engines agree.
+    for model in (Sighting, AttributeTag, ObjectReference, EventTag):
+        session.execute(sa.delete(model).where(model.event_id == event.id))
+    session.execute(sa.delete(Attribute).where(Attribute.event_id == event.id))
+    session.execute(sa.delete(MispObject).where(MispObject.event_id == event.id))
+    session.execute(sa.delete(Event).where(Event.id == event.id))
+    session.expunge(event)
+
+
+def publish_event(session: Session, ctx: Ctx, ref: str | int, publish: bool = True) -> Event:
+    event = editable_event(session, ctx, ref)
+    require(ctx, Permission.EVENT_PUBLISH)
+    if publish:
+        check_tlp(event.distribution, event_tag_names(session, event.id), "distribution")
+        event.published = True
+        event.publish_timestamp = now()
+    else:
+        event.published = False
+    session.flush()
+    record(session, ctx.actor, "publish" if publish else "unpublish", "Event", model_id=event.id,
+           model_uuid=event.uuid, title=event.info[:200])
+    return event
+
+
+def tag_event(session: Session, ctx: Ctx, ref: str | int, tags: list[TagRef]) -> list[str]:
+    event = editable_event(session, ctx, ref)
+    names = event_tag_names(session, event.id) + [t.name for t in tags]
+    check_tlp(event.distribution, names, "tags")
+    added = _attach_event_tags(session, ctx, event, tags, "tags")
+    if added:
+        _touch(event)
+        event.published = False
+    record(session, ctx.actor, "tag", "Event", model_id=event.id, model_uuid=event.uuid, title=event.info[:200], change={"added": added})
+    return added
+
+
+def untag_event(session: Session, ctx: Ctx, ref: str | int, tag_name: str) -> None:
+    event = editable_event(session, ctx, ref)
+    require(ctx, Permission.TAG_ATTACH)
+    tag_id = session.execute(sa.select(Tag.id).where(Tag.name == tag_name)).scalar_one_or_none()
+    deleted = 0
+    if tag_id is not None:
+        res = session.execute(sa.delete(EventTag).where(EventTag.event_id == event.id, EventTag.tag_id == tag_id))
+        deleted = getattr(res, "rowcount", 0) or 0
+    if not deleted:
+        raise NotFound(f"the event has no tag {tag_name!r}", field="tag")
+    _touch(event)
+    event.published = False
+    record(session, ctx.actor, "untag", "Event", model_id=event.id, model_uuid=event.uuid, title=event.info[:200], change={"removed": tag_name})
+
+
+# ---------------------------------------------------------------- attributes
+
+
+def add_attributes(
+    session: Session, ctx: Ctx, event_ref: str | int, items: list[AttributeIn], *, break_on_duplicate: bool = True
+) -> list[Attribute]:
+    """Add attributes to an event in bulk. A duplicate (same type, category and value of a live
+    non-object attribute) is refused when break_on_duplicate, else skipped."""
+    event = editable_event(session, ctx, event_ref)
+    batch = _Batch()
+    existing = session.execute(
+        sa.select(Attribute.type, Attribute.category, Attribute.value1, Attribute.value2).where(
+            Attribute.event_id == event.id, Attribute.object_id.is_(None), Attribute.deleted.is_(False)
+        )
+    ).all()
+    batch.seen = {tuple(r) for r in existing}  # type: ignore[misc]
+    for i, a in enumerate(items):
+        _attribute_row(session, ctx, event, a, f"attributes[{i}]", batch, skip_duplicates=not break_on_duplicate)
+    uuids = [r["uuid"] for r in batch.attributes]
+    _check_free_uuids(session, uuids)
+    _flush_batch(session, ctx, event, batch, "attributes.tags")
+    _touch(event)
+    event.published = False
+    session.flush()
+    record(session, ctx.actor, "create", "Attribute", model_id=event.id, model_uuid=event.uuid,
+           title=f"{len(uuids)} attributes added to event {event.id}",
+           change={"event_id": event.id, "count": len(uuids), "uuids": uuids[:100], "duplicates_skipped": batch.duplicates})
+    attrs: list[Attribute] = []
+    for i in range(0, len(uuids), 500):
+        attrs.extend(session.execute(sa.select(Attribute).where(Attribute.uuid.in_(uuids[i : i + 500]))).scalars())
+    order = {u: i for i, u in enumerate(uuids)}
+    attrs.sort(key=lambda a: order[a.uuid])
+    return attrs
+
+
+def _check_free_uuids(session: Session, uuids: list[str]) -> None:
+    for i in range(0, len(uuids), 500):
+        clash = session.execute(sa.select(Attribute.uuid).where(Attribute.uuid.in_(uuids[i : i + 500])).limit(1)).first()
+        if clash:
+            raise Conflict(f"an attribute with uuid {clash[0]} already exists", field="uuid")
+
+
+def _editable_attribute(session: Session, ctx: Ctx, ref: str | int, include_deleted: bool = False) -> tuple[Attribute, Event]:
+    attr, event = get_attribute(session, ctx, ref, include_deleted=include_deleted)
+    editable_event(session, ctx, event)
+    return attr, event
+
+
+def update_attribute(session: Session, ctx: Ctx, ref: str | int, data: AttributeUpdate) -> Attribute:
+    attr, event = _editable_attribute(session, ctx, ref)
+    fields = data.model_fields_set
+    changes: dict[str, Any] = {}
+    new_type = data.type if "type" in fields and data.type else attr.type
+    new_category = data.category if "category" in fields and data.category else attr.category
+    if new_type != attr.type or new_category != attr.category:
+        check_type_and_category(new_type, new_category)
+    if "value" in fields or new_type != attr.type:
+        raw = data.value if data.value is not None else attr.value
+        v1, v2 = split_and_normalise(new_type, raw)
+        if (v1, v2) != (attr.value1, attr.value2):
+            changes["value"] = [attr.value, f"{v1}|{v2}" if v2 else v1]
+            attr.value1, attr.value2 = v1, v2
+    if new_type != attr.type:
+        changes["type"] = [attr.type, new_type]
+        attr.type = new_type
+    if new_category != attr.category:
+        changes["category"] = [attr.category, new_category]
+        attr.category = new_category
+    for name in ("to_ids", "comment", "first_seen", "last_seen", "disable_correlation"):
+        if name in fields:
+            value = getattr(data, name)
+            if value is None and name in ("to_ids", "comment", "disable_correlation"):
+                raise InvalidInput(f"{name} may not be null", field=name)
+            if getattr(attr, name) != value:
+                changes[name] = [getattr(attr, name), value]
+                setattr(attr, name, value)
+    if attr.first_seen and attr.last_seen and attr.last_seen < attr.first_seen:
+        raise InvalidInput("last_seen is before first_seen", field="last_seen")
+    if "distribution" in fields or "sharing_group_id" in fields:
+        dist = data.distribution if data.distribution is not None else attr.distribution
+        sg_ref = data.sharing_group_id if "sharing_group_id" in fields else attr.sharing_group_id
+        check_tlp(effective_distribution(dist, event.distribution), attribute_tag_names(session, attr.id), "distribution", "attribute")
+        sg_id = resolve_sharing_group(session, ctx, dist, sg_ref, "sharing_group_id")
+        if (dist, sg_id) != (attr.distribution, attr.sharing_group_id):
+            changes["distribution"] = [attr.distribution, dist]
+            attr.distribution, attr.sharing_group_id = dist, sg_id
+    if changes:
+        attr.timestamp = now()
+        _touch(event)
+        event.published = False
+    session.flush()
+    record(session, ctx.actor, "update", "Attribute", model_id=attr.id, model_uuid=attr.uuid, title=f"{attr.type} in event {event.id}", change=changes)
+    return attr
+
+
+def delete_attribute(session: Session, ctx: Ctx, ref: str | int, *, hard: bool = False) -> None:
+    attr, event = _editable_attribute(session, ctx, ref, include_deleted=hard)
+    if hard:
+        record(session, ctx.actor, "delete", "Attribute", model_id=attr.id, model_uuid=attr.uuid,
+               title=f"{attr.type} {attr.value[:100]} (hard)", change={"event_id": event.id})
+        session.execute(sa.delete(Sighting).where(Sighting.attribute_id == attr.id))
+        session.execute(sa.delete(AttributeTag).where(AttributeTag.attribute_id == attr.id))
+        session.execute(sa.delete(Attribute).where(Attribute.id == attr.id))
+        session.expunge(attr)
+    else:
+        attr.deleted = True
+        attr.timestamp = now()
+        record(session, ctx.actor, "soft_delete", "Attribute", model_id=attr.id, model_uuid=attr.uuid,
+               title=f"{attr.type} {attr.value[:100]}", change={"event_id": event.id})
+    _touch(event)
+    event.published = False
+    session.flush()
+
+
+def restore_attribute(session: Session, ctx: Ctx, ref: str | int) -> Attribute:
+    attr, event = _editable_attribute(session, ctx, ref, include_deleted=True)
+    if not attr.deleted:
+        raise Conflict("the attribute is not deleted", field="attribute")
+    attr.deleted = False
+    attr.timestamp = now()
+    _touch(event)
+    event.published = False
+    session.flush()
+    record(session, ctx.actor, "restore", "Attribute", model_id=attr.id, model_uuid=attr.uuid, title=attr.type)
+    return attr
+
+
+def tag_attribute(session: Session, ctx: Ctx, ref: str | int, tags: list[TagRef]) -> list[str]:
+    attr, event = _editable_attribute(session, ctx, ref)
+    require(ctx, Permission.TAG_ATTACH)
+    names = attribute_tag_names(session, attr.id) + [t.name for t in tags]
+    check_tlp(effective_distribution(attr.distribution, event.distribution), names, "tags", "attribute")
+    found = ensure_tags(session, ctx, [t.name for t in tags], "tags")
+    existing = set(session.execute(sa.select(AttributeTag.tag_id).where(AttributeTag.attribute_id == attr.id)).scalars())
+    added = []
+    for t in tags:
+        tag = found.get(t.name.strip())
+        if tag is None or tag.id in existing:
+            continue
+        session.add(AttributeTag(attribute_id=attr.id, event_id=event.id, tag_id=tag.id, local=bool(t.local)))
+        existing.add(tag.id)
+        added.append(tag.name)
+    if added:
+        attr.timestamp = now()
+        _touch(event)
+        event.published = False
+    session.flush()
+    record(session, ctx.actor, "tag", "Attribute", model_id=attr.id, model_uuid=attr.uuid, title=attr.type, change={"added": added})
+    return added
+
+
+def untag_attribute(session: Session, ctx: Ctx, ref: str | int, tag_name: str) -> None:
+    attr, event = _editable_attribute(session, ctx, ref)
+    require(ctx, Permission.TAG_ATTACH)
+    tag_id = session.execute(sa.select(Tag.id).where(Tag.name == tag_name)).scalar_one_or_none()
+    deleted = 0
+    if tag_id is not None:
+        res = session.execute(sa.delete(AttributeTag).where(AttributeTag.attribute_id == attr.id, AttributeTag.tag_id == tag_id))
+        deleted = getattr(res, "rowcount", 0) or 0
+    if not deleted:
+        raise NotFound(f"the attribute has no tag {tag_name!r}", field="tag")
+    attr.timestamp = now()
+    _touch(event)
+    event.published = False
+    record(session, ctx.actor, "untag", "Attribute", model_id=attr.id, model_uuid=attr.uuid, title=attr.type, change={"removed": tag_name})
+
+
+# ---------------------------------------------------------------- objects
+
+
+def add_object(session: Session, ctx: Ctx, event_ref: str | int, data: ObjectIn) -> MispObject:
+    event = editable_event(session, ctx, event_ref)
+    batch = _Batch()
+    obj = _insert_object(session, ctx, event, data, "object", batch)
+    _check_free_uuids(session, [r["uuid"] for r in batch.attributes])
+    _flush_batch(session, ctx, event, batch, "attributes.tags")
+    if data.references:
+        _insert_references(session, event, [(obj.id, r, f"references[{j}]") for j, r in enumerate(data.references)])
+    _touch(event)
+    event.published = False
+    session.flush()
+    record(session, ctx.actor, "create", "Object", model_id=obj.id, model_uuid=obj.uuid, title=obj.name,
+           change={"event_id": event.id, "attributes": len(batch.attributes)})
+    return obj
+
+
+def update_object(session: Session, ctx: Ctx, ref: str | int, data: dict[str, Any]) -> MispObject:
+    obj, event = get_object(session, ctx, ref)
+    editable_event(session, ctx, event)
+    changes: dict[str, Any] = {}
+    for name in ("comment", "first_seen", "last_seen"):
+        if name in data and getattr(obj, name) != data[name]:
+            changes[name] = [getattr(obj, name), data[name]]
+            setattr(obj, name, data[name])
+    if "distribution" in data or "sharing_group_id" in data:
+        dist = data.get("distribution", obj.distribution)
+        if dist is None or not 0 <= int(dist) <= 5:
+            raise InvalidInput("distribution is 0 to 5", field="distribution")
+        sg_id = resolve_sharing_group(session, ctx, int(dist), data.get("sharing_group_id", obj.sharing_group_id), "sharing_group_id")
+        changes["distribution"] = [obj.distribution, dist]
+        obj.distribution, obj.sharing_group_id = int(dist), sg_id
+    if changes:
+        obj.timestamp = now()
+        _touch(event)
+        event.published = False
+    session.flush()
+    record(session, ctx.actor, "update", "Object", model_id=obj.id, model_uuid=obj.uuid, title=obj.name, change=changes)
+    return obj
+
+
+def delete_object(session: Session, ctx: Ctx, ref: str | int, *, hard: bool = False) -> None:
+    obj, event = get_object(session, ctx, ref, include_deleted=hard)
+    editable_event(session, ctx, event)
+    if hard:
+        attr_ids = sa.select(Attribute.id).where(Attribute.object_id == obj.id)
+        session.execute(sa.delete(Sighting).where(Sighting.attribute_id.in_(attr_ids)))
+        session.execute(sa.delete(AttributeTag).where(AttributeTag.attribute_id.in_(attr_ids)))
+        session.execute(sa.delete(Attribute).where(Attribute.object_id == obj.id))
+        session.execute(sa.delete(ObjectReference).where(ObjectReference.object_id == obj.id))
+        record(session, ctx.actor, "delete", "Object", model_id=obj.id, model_uuid=obj.uuid, title=f"{obj.name} (hard)")
+        session.execute(sa.delete(MispObject).where(MispObject.id == obj.id))
+        session.expunge(obj)
+    else:
+        obj.deleted = True
+        obj.timestamp = now()
+        session.execute(sa.update(Attribute).where(Attribute.object_id == obj.id).values(deleted=True, timestamp=now()))
+        record(session, ctx.actor, "soft_delete", "Object", model_id=obj.id, model_uuid=obj.uuid, title=obj.name)
+    _touch(event)
+    event.published = False
+    session.flush()
+
+
+def add_reference(session: Session, ctx: Ctx, object_ref: str | int, data: ReferenceIn) -> ObjectReference:
+    obj, event = get_object(session, ctx, object_ref)
+    editable_event(session, ctx, event)
+    _insert_references(session, event, [(obj.id, data, "reference")])
+    ref = session.execute(
+        sa.select(ObjectReference).where(ObjectReference.object_id == obj.id).order_by(ObjectReference.id.desc()).limit(1)
+    ).scalar_one()
+    _touch(event)
+    event.published = False
+    record(session, ctx.actor, "create", "ObjectReference", model_id=ref.id, model_uuid=ref.uuid,
+           title=f"{obj.name} {ref.relationship_type} {ref.referenced_uuid}")
+    return ref
+
+
+def delete_reference(session: Session, ctx: Ctx, ref_id: int) -> None:
+    ref = session.get(ObjectReference, ref_id)
+    if ref is None:
+        raise NotFound(f"reference {ref_id} not found", field="reference")
+    obj, event = get_object(session, ctx, ref.object_id)
+    editable_event(session, ctx, event)
+    record(session, ctx.actor, "delete", "ObjectReference", model_id=ref.id, model_uuid=ref.uuid, title=ref.relationship_type)
+    session.delete(ref)
+    _touch(event)
+    session.flush()
+
+
+def today() -> date_type:
+    return now().date()
+
+
+__all__ = [
+    "Organisation",
+    "add_attributes",
+    "add_object",
+    "add_reference",
+    "create_event",
+    "delete_attribute",
+    "delete_event",
+    "delete_object",
+    "delete_reference",
+    "publish_event",
+    "restore_attribute",
+    "tag_attribute",
+    "tag_event",
+    "untag_attribute",
+    "untag_event",
+    "update_attribute",
+    "update_event",
+    "update_object",
+]

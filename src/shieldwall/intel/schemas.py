@@ -1,0 +1,242 @@
+"""Input and output shapes of the intel domain. Inputs accept MISP's field names and its
+loose JSON (string numbers, "0"/"1" booleans, epoch strings), so MISP JSON fits unchanged."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from datetime import date as Date
+from typing import Annotated, Any
+
+from pydantic import AliasChoices, BaseModel, BeforeValidator, ConfigDict, Field, field_validator
+
+
+def _epoch_or_iso(v: Any) -> Any:
+    if v in (None, "", 0, "0"):
+        return None
+    if isinstance(v, (int, float)) or (isinstance(v, str) and v.strip().isdigit()):
+        return datetime.fromtimestamp(int(v), UTC)
+    return v
+
+
+def _aware(v: datetime | None) -> datetime | None:
+    if v is not None and v.tzinfo is None:
+        return v.replace(tzinfo=UTC)
+    return v
+
+
+def _bool(v: Any) -> Any:
+    if isinstance(v, str) and v.strip() in ("0", "1"):
+        return v.strip() == "1"
+    return v
+
+
+def _str(v: Any) -> Any:
+    if isinstance(v, (int, float)) and not isinstance(v, bool):
+        return str(v)
+    return v
+
+
+Timestamp = Annotated[datetime | None, BeforeValidator(_epoch_or_iso)]
+Flag = Annotated[bool, BeforeValidator(_bool)]
+OptFlag = Annotated[bool | None, BeforeValidator(_bool)]
+Value = Annotated[str, BeforeValidator(_str)]
+
+
+class _In(BaseModel):
+    model_config = ConfigDict(populate_by_name=True, extra="ignore", str_strip_whitespace=False)
+
+    @field_validator("*", mode="after")
+    @classmethod
+    def _tz(cls, v: Any) -> Any:
+        return _aware(v) if isinstance(v, datetime) else v
+
+
+class TagRef(_In):
+    name: str = Field(min_length=1, max_length=255)
+    local: Flag = False
+    colour: str | None = None
+
+
+class SightingIn(_In):
+    type: int = Field(default=0, ge=0, le=2)
+    source: str = Field(default="", max_length=255)
+    date_sighting: Timestamp = None
+    uuid: str | None = None
+
+
+class AttributeIn(_In):
+    type: str
+    value: Value
+    category: str | None = None
+    to_ids: OptFlag = None
+    uuid: str | None = None
+    distribution: int = Field(default=5, ge=0, le=5)
+    sharing_group_id: int | None = Field(default=None)
+    sharing_group_uuid: str | None = None
+    comment: str = ""
+    object_relation: str | None = None
+    first_seen: Timestamp = None
+    last_seen: Timestamp = None
+    timestamp: Timestamp = None
+    disable_correlation: Flag = False
+    deleted: Flag = False
+    tags: list[TagRef] = Field(default_factory=list, validation_alias=AliasChoices("tags", "Tag"))
+    sightings: list[SightingIn] = Field(
+        default_factory=list, validation_alias=AliasChoices("sightings", "Sighting")
+    )
+
+    @field_validator("sharing_group_id", mode="before")
+    @classmethod
+    def _sg(cls, v: Any) -> Any:
+        return None if v in ("", "0", 0) else v
+
+
+class AttributeUpdate(_In):
+    type: str | None = None
+    value: Value | None = None
+    category: str | None = None
+    to_ids: OptFlag = None
+    distribution: int | None = Field(default=None, ge=0, le=5)
+    sharing_group_id: int | None = None
+    comment: str | None = None
+    first_seen: Timestamp = None
+    last_seen: Timestamp = None
+    disable_correlation: OptFlag = None
+
+
+class ReferenceIn(_In):
+    referenced_uuid: str
+    relationship_type: str = Field(min_length=1, max_length=255)
+    comment: str = ""
+    uuid: str | None = None
+
+
+class ObjectIn(_In):
+    name: str = Field(min_length=1, max_length=255)
+    template_uuid: str | None = None
+    template_version: int | None = None
+    meta_category: str | None = Field(default=None, validation_alias=AliasChoices("meta_category", "meta-category"))
+    description: str | None = None
+    uuid: str | None = None
+    comment: str = ""
+    distribution: int = Field(default=5, ge=0, le=5)
+    sharing_group_id: int | None = None
+    first_seen: Timestamp = None
+    last_seen: Timestamp = None
+    timestamp: Timestamp = None
+    deleted: Flag = False
+    attributes: list[AttributeIn] = Field(
+        default_factory=list, validation_alias=AliasChoices("attributes", "Attribute")
+    )
+    references: list[ReferenceIn] = Field(
+        default_factory=list, validation_alias=AliasChoices("references", "ObjectReference")
+    )
+
+    @field_validator("sharing_group_id", mode="before")
+    @classmethod
+    def _sg(cls, v: Any) -> Any:
+        return None if v in ("", "0", 0) else v
+
+
+class OrgRef(_In):
+    name: str = ""
+    uuid: str | None = None
+
+
+class EventIn(_In):
+    info: str = Field(min_length=1, max_length=65535)
+    date: Date | None = None
+    threat_level_id: int = Field(default=4, ge=1, le=4)
+    analysis: int = Field(default=0, ge=0, le=2)
+    distribution: int = Field(default=1, ge=0, le=4)
+    sharing_group_id: int | None = None
+    uuid: str | None = None
+    published: Flag = False
+    publish_timestamp: Timestamp = None
+    timestamp: Timestamp = None
+    extends_uuid: str | None = None
+    disable_correlation: Flag = False
+    locked: Flag = False
+    orgc: OrgRef | None = Field(default=None, validation_alias=AliasChoices("orgc", "Orgc"))
+    attributes: list[AttributeIn] = Field(
+        default_factory=list, validation_alias=AliasChoices("attributes", "Attribute")
+    )
+    objects: list[ObjectIn] = Field(
+        default_factory=list, validation_alias=AliasChoices("objects", "Object")
+    )
+    tags: list[TagRef] = Field(default_factory=list, validation_alias=AliasChoices("tags", "Tag"))
+
+    @field_validator("sharing_group_id", mode="before")
+    @classmethod
+    def _sg(cls, v: Any) -> Any:
+        return None if v in ("", "0", 0) else v
+
+    @field_validator("extends_uuid", mode="before")
+    @classmethod
+    def _ext(cls, v: Any) -> Any:
+        return v or None
+
+
+class EventUpdate(_In):
+    info: str | None = Field(default=None, min_length=1, max_length=65535)
+    date: Date | None = None
+    threat_level_id: int | None = Field(default=None, ge=1, le=4)
+    analysis: int | None = Field(default=None, ge=0, le=2)
+    distribution: int | None = Field(default=None, ge=0, le=4)
+    sharing_group_id: int | None = None
+    extends_uuid: str | None = None
+    disable_correlation: OptFlag = None
+    locked: OptFlag = None
+
+
+class TagIn(_In):
+    name: str = Field(min_length=1, max_length=255)
+    colour: str = Field(default="#808080", pattern=r"^#[0-9a-fA-F]{6}$")
+    exportable: Flag = True
+    hide_tag: Flag = False
+    local_only: Flag = False
+    numerical_value: int | None = None
+    org_id: int | None = None
+
+
+class TagUpdate(_In):
+    name: str | None = Field(default=None, min_length=1, max_length=255)
+    colour: str | None = Field(default=None, pattern=r"^#[0-9a-fA-F]{6}$")
+    exportable: OptFlag = None
+    hide_tag: OptFlag = None
+    local_only: OptFlag = None
+    numerical_value: int | None = None
+
+
+class SharingGroupMemberIn(_In):
+    org: str
+    extend: Flag = False
+
+
+class SharingGroupIn(_In):
+    name: str = Field(min_length=1, max_length=255)
+    description: str = ""
+    releasability: str = ""
+    uuid: str | None = None
+    active: Flag = True
+    roaming: Flag = False
+    all_local_orgs: Flag = False
+    members: list[SharingGroupMemberIn] = Field(default_factory=list)
+
+
+class SharingGroupUpdate(_In):
+    name: str | None = Field(default=None, min_length=1, max_length=255)
+    description: str | None = None
+    releasability: str | None = None
+    active: OptFlag = None
+    roaming: OptFlag = None
+    all_local_orgs: OptFlag = None
+
+
+class SightingCreate(_In):
+    attribute: str | None = Field(default=None, description="attribute id or uuid")
+    value: str | None = Field(default=None, description="sight every readable attribute with this value")
+    values: list[str] = Field(default_factory=list)
+    type: int = Field(default=0, ge=0, le=2)
+    source: str = Field(default="", max_length=255)
+    date_sighting: Timestamp = None

@@ -1,0 +1,284 @@
+"""Search over attributes and events: by value (exact, prefix, % wildcard), type, category,
+tags, organisation, event, dates, timestamps, published and to_ids. Keyset paging by id."""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Iterator
+from dataclasses import dataclass, field, replace
+from datetime import date, datetime
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+from sqlalchemy.sql.elements import ColumnElement
+
+from shieldwall.auth.models import Organisation
+from shieldwall.context import Ctx
+from shieldwall.intel.errors import InvalidInput
+from shieldwall.intel.models import VALUE_KEY_LEN, Attribute, AttributeTag, Event, EventTag, Tag
+from shieldwall.intel.visibility import attribute_condition, event_condition, tag_condition
+
+
+def _key(col: sa.ColumnElement[str]) -> sa.ColumnElement[str]:
+    return sa.func.substr(col, 1, VALUE_KEY_LEN)
+
+
+def candidates(value: str) -> set[str]:
+    """Forms a searched value may be stored under after normalisation."""
+    v = value.strip()
+    out = {v, v.lower()}
+    try:
+        out.add(str(ipaddress.ip_network(v, strict=False)) if "/" in v else str(ipaddress.ip_address(v)))
+    except ValueError:
+        pass
+    if v.endswith(".") and len(v) > 1:
+        out.add(v.rstrip(".").lower())
+    return out
+
+
+def _exact(col: sa.ColumnElement[str], values: set[str]) -> ColumnElement[bool]:
+    # The indexed key narrows the rows; the full comparison settles long values.
+    keys = {v[:VALUE_KEY_LEN] for v in values}
+    return sa.and_(_key(col).in_(sorted(keys)), col.in_(sorted(values)))
+
+
+def _successor(prefix: str) -> str:
+    return prefix[:-1] + chr(ord(prefix[-1]) + 1)
+
+
+def _escape_like(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("_", "\\_")
+
+
+def _pattern(col: sa.ColumnElement[str], pattern: str) -> ColumnElement[bool]:
+    stem = pattern.rstrip("%")
+    if stem and "%" not in stem and len(stem) <= VALUE_KEY_LEN:
+        # Prefix: a range on the indexed key, which both engines serve from the b-tree.
+        return sa.and_(_key(col) >= stem, _key(col) < _successor(stem))
+    return col.like(_escape_like(pattern), escape="\\")
+
+
+def value_match_condition(values: list[str]) -> ColumnElement[bool]:
+    """Attributes whose value1, value2 or composite value matches one of the values."""
+    exact: set[str] = set()
+    conds: list[ColumnElement[bool]] = []
+    for raw in values:
+        if raw is None or str(raw).strip() == "":
+            continue
+        raw = str(raw)
+        if "%" in raw:
+            for col in (Attribute.value1, Attribute.value2):
+                conds.append(_pattern(col, raw))
+            conds.append(_pattern(Attribute.value1, raw.lower()))
+        else:
+            exact |= candidates(raw)
+            if "|" in raw:
+                left, _, right = raw.partition("|")
+                conds.append(sa.and_(_exact(Attribute.value1, candidates(left)), _exact(Attribute.value2, candidates(right))))
+    if exact:
+        conds.append(_exact(Attribute.value1, exact))
+        conds.append(_exact(Attribute.value2, exact))
+    if not conds:
+        raise InvalidInput("an empty value matches nothing", field="value")
+    return sa.or_(*conds)
+
+
+@dataclass
+class TagFilter:
+    any_of: list[str] = field(default_factory=list)
+    all_of: list[str] = field(default_factory=list)
+    none_of: list[str] = field(default_factory=list)
+
+
+@dataclass
+class SearchFilter:
+    value: list[str] = field(default_factory=list)
+    type: list[str] = field(default_factory=list)
+    category: list[str] = field(default_factory=list)
+    tags: TagFilter = field(default_factory=TagFilter)
+    org: list[str] = field(default_factory=list)
+    event: list[str] = field(default_factory=list)
+    uuid: list[str] = field(default_factory=list)
+    info: str | None = None
+    date_from: date | None = None
+    date_to: date | None = None
+    timestamp_from: datetime | None = None
+    timestamp_to: datetime | None = None
+    publish_timestamp_from: datetime | None = None
+    publish_timestamp_to: datetime | None = None
+    published: bool | None = None
+    to_ids: bool | None = None
+    include_deleted: bool = False
+    after: int = 0
+    limit: int = 100
+
+
+def _tag_ids(session: Session, ctx: Ctx, names: list[str]) -> list[int]:
+    conds = []
+    for n in names:
+        conds.append(Tag.name.like(_escape_like(n), escape="\\") if "%" in n else Tag.name == n)
+    if not conds:
+        return []
+    return list(session.execute(sa.select(Tag.id).where(sa.or_(*conds), tag_condition(ctx.principal))).scalars())
+
+
+def _org_ids(session: Session, refs: list[str]) -> list[int]:
+    ids = []
+    for r in refs:
+        cond = Organisation.id == int(r) if str(r).isdigit() else sa.or_(Organisation.uuid == r, Organisation.name == r)
+        ids.extend(session.execute(sa.select(Organisation.id).where(cond)).scalars())
+    return ids or [-1]
+
+
+def _event_filters(session: Session, ctx: Ctx, f: SearchFilter) -> list[ColumnElement[bool]]:
+    conds: list[ColumnElement[bool]] = []
+    if f.org:
+        conds.append(Event.orgc_id.in_(_org_ids(session, f.org)))
+    if f.event:
+        ids = [int(e) for e in f.event if str(e).isdigit()]
+        uuids = [str(e) for e in f.event if not str(e).isdigit()]
+        conds.append(sa.or_(Event.id.in_(ids), Event.uuid.in_(uuids)))
+    if f.info:
+        conds.append(sa.func.lower(Event.info).like(_escape_like(f.info.lower() if "%" in f.info else f"%{f.info.lower()}%"), escape="\\"))
+    if f.date_from:
+        conds.append(Event.date >= f.date_from)
+    if f.date_to:
+        conds.append(Event.date <= f.date_to)
+    if f.published is not None:
+        conds.append(Event.published.is_(f.published))
+    if f.publish_timestamp_from:
+        conds.append(Event.publish_timestamp >= f.publish_timestamp_from)
+    if f.publish_timestamp_to:
+        conds.append(Event.publish_timestamp <= f.publish_timestamp_to)
+    return conds
+
+
+def _event_tag_conditions(session: Session, ctx: Ctx, tags: TagFilter) -> list[ColumnElement[bool]]:
+    conds: list[ColumnElement[bool]] = []
+
+    def has(ids: list[int]) -> ColumnElement[bool]:
+        return sa.exists(sa.select(1).where(EventTag.event_id == Event.id, EventTag.tag_id.in_(ids or [-1])))
+
+    if tags.any_of:
+        conds.append(has(_tag_ids(session, ctx, tags.any_of)))
+    for name in tags.all_of:
+        conds.append(has(_tag_ids(session, ctx, [name])))
+    if tags.none_of:
+        conds.append(~has(_tag_ids(session, ctx, tags.none_of)))
+    return conds
+
+
+def _attribute_tag_conditions(session: Session, ctx: Ctx, tags: TagFilter) -> list[ColumnElement[bool]]:
+    """MISP semantics: a tag matches an attribute when on the attribute or on its event."""
+    conds: list[ColumnElement[bool]] = []
+
+    def has(ids: list[int]) -> ColumnElement[bool]:
+        ids = ids or [-1]
+        return sa.or_(
+            sa.exists(sa.select(1).where(AttributeTag.attribute_id == Attribute.id, AttributeTag.tag_id.in_(ids))),
+            sa.exists(sa.select(1).where(EventTag.event_id == Attribute.event_id, EventTag.tag_id.in_(ids))),
+        )
+
+    if tags.any_of:
+        conds.append(has(_tag_ids(session, ctx, tags.any_of)))
+    for name in tags.all_of:
+        conds.append(has(_tag_ids(session, ctx, [name])))
+    if tags.none_of:
+        conds.append(~has(_tag_ids(session, ctx, tags.none_of)))
+    return conds
+
+
+def _attribute_filters(f: SearchFilter) -> list[ColumnElement[bool]]:
+    conds: list[ColumnElement[bool]] = []
+    if f.value:
+        conds.append(value_match_condition(f.value))
+    if f.type:
+        conds.append(Attribute.type.in_(f.type))
+    if f.category:
+        conds.append(Attribute.category.in_(f.category))
+    if f.uuid:
+        conds.append(Attribute.uuid.in_(f.uuid))
+    if f.to_ids is not None:
+        conds.append(Attribute.to_ids.is_(f.to_ids))
+    if f.timestamp_from:
+        conds.append(Attribute.timestamp >= f.timestamp_from)
+    if f.timestamp_to:
+        conds.append(Attribute.timestamp <= f.timestamp_to)
+    return conds
+
+
+def attribute_query(session: Session, ctx: Ctx, f: SearchFilter) -> sa.Select[tuple[Attribute, str]]:
+    return (
+        sa.select(Attribute, Event.uuid)
+        .join(Event, Event.id == Attribute.event_id)
+        .where(
+            attribute_condition(ctx.principal, ctx.opts, include_deleted=f.include_deleted),
+            *_attribute_filters(f),
+            *_event_filters(session, ctx, f),
+            *_attribute_tag_conditions(session, ctx, f.tags),
+        )
+        .order_by(Attribute.id)
+    )
+
+
+def search_attributes(session: Session, ctx: Ctx, f: SearchFilter) -> list[tuple[Attribute, str]]:
+    q = attribute_query(session, ctx, f).where(Attribute.id > f.after).limit(f.limit)
+    return [(r[0], r[1]) for r in session.execute(q).all()]
+
+
+def stream_attributes(session: Session, ctx: Ctx, f: SearchFilter, batch: int = 2000) -> Iterator[list[tuple[Attribute, str]]]:
+    """All matches in id order, a batch at a time, by keyset: memory stays flat."""
+    after = f.after
+    while True:
+        q = attribute_query(session, ctx, f).where(Attribute.id > after).limit(batch)
+        rows = [(r[0], r[1]) for r in session.execute(q).all()]
+        if not rows:
+            return
+        yield rows
+        after = rows[-1][0].id
+        session.expunge_all()
+        if len(rows) < batch:
+            return
+
+
+def event_query(session: Session, ctx: Ctx, f: SearchFilter) -> sa.Select[tuple[Event]]:
+    q = sa.select(Event).where(
+        event_condition(ctx.principal, ctx.opts),
+        *_event_filters(session, ctx, f),
+        *_event_tag_conditions(session, ctx, f.tags),
+    )
+    attr_conds = _attribute_filters(replace(f, timestamp_from=None, timestamp_to=None))
+    if attr_conds:
+        # Events holding at least one matching attribute the principal may read.
+        q = q.where(
+            sa.exists(
+                sa.select(1).where(
+                    Attribute.event_id == Event.id,
+                    attribute_condition(ctx.principal, ctx.opts, include_deleted=f.include_deleted),
+                    *attr_conds,
+                )
+            )
+        )
+    if f.timestamp_from:
+        q = q.where(Event.timestamp >= f.timestamp_from)
+    if f.timestamp_to:
+        q = q.where(Event.timestamp <= f.timestamp_to)
+    return q.order_by(Event.id)
+
+
+def search_events(session: Session, ctx: Ctx, f: SearchFilter) -> list[Event]:
+    q = event_query(session, ctx, f).where(Event.id > f.after).limit(f.limit)
+    return list(session.execute(q).scalars())
+
+
+def stream_events(session: Session, ctx: Ctx, f: SearchFilter, batch: int = 500) -> Iterator[list[Event]]:
+    after = f.after
+    while True:
+        rows = list(session.execute(event_query(session, ctx, f).where(Event.id > after).limit(batch)).scalars())
+        if not rows:
+            return
+        yield rows
+        after = rows[-1].id
+        session.expunge_all()
+        if len(rows) < batch:
+            return

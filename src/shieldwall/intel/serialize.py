@@ -1,0 +1,294 @@
+"""Native API shapes of intel objects (explicit fields: no column leaks by accident)."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+
+from shieldwall.auth.models import Organisation
+from shieldwall.context import Ctx
+from shieldwall.intel.models import (
+    Attribute,
+    AttributeTag,
+    Event,
+    EventTag,
+    MispObject,
+    ObjectReference,
+    SharingGroup,
+    Sighting,
+    Tag,
+)
+from shieldwall.intel.visibility import (
+    attribute_condition,
+    object_condition,
+    sighting_condition,
+    tag_condition,
+)
+
+
+def iso(value: datetime | None) -> str | None:
+    return value.isoformat() if value is not None else None
+
+
+def org_out(org: Organisation) -> dict[str, Any]:
+    return {
+        "id": org.id,
+        "uuid": org.uuid,
+        "name": org.name,
+        "description": org.description,
+        "nationality": org.nationality,
+        "sector": org.sector,
+        "type": org.type,
+        "contacts": org.contacts,
+        "local": org.local,
+        "created_at": iso(org.created_at),
+        "modified_at": iso(org.modified_at),
+    }
+
+
+def org_brief(org: Organisation) -> dict[str, Any]:
+    return {"id": org.id, "uuid": org.uuid, "name": org.name, "local": org.local}
+
+
+def tag_out(tag: Tag, local: bool | None = None) -> dict[str, Any]:
+    out = {
+        "id": tag.id,
+        "name": tag.name,
+        "colour": tag.colour,
+        "exportable": tag.exportable,
+        "hide_tag": tag.hide_tag,
+        "local_only": tag.local_only,
+        "numerical_value": tag.numerical_value,
+        "org_id": tag.org_id,
+    }
+    if local is not None:
+        out["local"] = local
+    return out
+
+
+def attribute_out(a: Attribute, tags: list[dict[str, Any]] | None = None, event_uuid: str | None = None) -> dict[str, Any]:
+    out: dict[str, Any] = {
+        "id": a.id,
+        "uuid": a.uuid,
+        "event_id": a.event_id,
+        "object_id": a.object_id,
+        "object_relation": a.object_relation,
+        "category": a.category,
+        "type": a.type,
+        "value": a.value,
+        "value1": a.value1,
+        "value2": a.value2,
+        "to_ids": a.to_ids,
+        "timestamp": iso(a.timestamp),
+        "distribution": a.distribution,
+        "sharing_group_id": a.sharing_group_id,
+        "comment": a.comment,
+        "first_seen": iso(a.first_seen),
+        "last_seen": iso(a.last_seen),
+        "deleted": a.deleted,
+        "disable_correlation": a.disable_correlation,
+    }
+    if event_uuid is not None:
+        out["event_uuid"] = event_uuid
+    if tags is not None:
+        out["tags"] = tags
+    return out
+
+
+def sharing_group_out(sg: SharingGroup) -> dict[str, Any]:
+    return {
+        "id": sg.id,
+        "uuid": sg.uuid,
+        "name": sg.name,
+        "description": sg.description,
+        "releasability": sg.releasability,
+        "org": org_brief(sg.org),
+        "active": sg.active,
+        "roaming": sg.roaming,
+        "local": sg.local,
+        "all_local_orgs": any(s.server_url is None and s.all_orgs for s in sg.servers),
+        "members": [
+            {"org": org_brief(m.org), "extend": m.extend}
+            for m in sorted(sg.members, key=lambda m: m.org_id)
+        ],
+        "servers": [
+            {"url": s.server_url, "name": s.server_name, "all_orgs": s.all_orgs} for s in sg.servers
+        ],
+        "created_at": iso(sg.created_at),
+        "modified_at": iso(sg.modified_at),
+    }
+
+
+def sighting_out(s: Sighting, attribute_uuid: str | None = None) -> dict[str, Any]:
+    return {
+        "id": s.id,
+        "uuid": s.uuid,
+        "attribute_id": s.attribute_id,
+        "attribute_uuid": attribute_uuid,
+        "event_id": s.event_id,
+        "org_id": s.org_id,
+        "type": s.type,
+        "source": s.source,
+        "date_sighting": iso(s.date_sighting),
+    }
+
+
+def event_summary(e: Event) -> dict[str, Any]:
+    return {
+        "id": e.id,
+        "uuid": e.uuid,
+        "info": e.info,
+        "date": e.date.isoformat(),
+        "threat_level_id": e.threat_level_id,
+        "analysis": e.analysis,
+        "distribution": e.distribution,
+        "sharing_group_id": e.sharing_group_id,
+        "org": org_brief(e.org),
+        "orgc": org_brief(e.orgc),
+        "user_id": e.user_id,
+        "published": e.published,
+        "publish_timestamp": iso(e.publish_timestamp),
+        "timestamp": iso(e.timestamp),
+        "locked": e.locked,
+        "extends_uuid": e.extends_uuid,
+        "disable_correlation": e.disable_correlation,
+    }
+
+
+def _tags_for_attributes(session: Session, ctx: Ctx, attribute_ids: list[int]) -> dict[int, list[dict[str, Any]]]:
+    out: dict[int, list[dict[str, Any]]] = defaultdict(list)
+    for i in range(0, len(attribute_ids), 900):
+        chunk = attribute_ids[i : i + 900]
+        rows = session.execute(
+            sa.select(AttributeTag.attribute_id, AttributeTag.local, Tag)
+            .join(Tag, Tag.id == AttributeTag.tag_id)
+            .where(AttributeTag.attribute_id.in_(chunk), tag_condition(ctx.principal))
+            .order_by(Tag.name)
+        ).all()
+        for attr_id, local, tag in rows:
+            out[attr_id].append(tag_out(tag, local))
+    return out
+
+
+def event_tags(session: Session, ctx: Ctx, event_id: int) -> list[dict[str, Any]]:
+    rows = session.execute(
+        sa.select(EventTag.local, Tag)
+        .join(Tag, Tag.id == EventTag.tag_id)
+        .where(EventTag.event_id == event_id, tag_condition(ctx.principal))
+        .order_by(Tag.name)
+    ).all()
+    return [tag_out(tag, local) for local, tag in rows]
+
+
+def attributes_with_tags(session: Session, ctx: Ctx, attrs: list[Attribute], event_uuids: dict[int, str] | None = None) -> list[dict[str, Any]]:
+    tags = _tags_for_attributes(session, ctx, [a.id for a in attrs])
+    return [
+        attribute_out(a, tags.get(a.id, []), event_uuids.get(a.event_id) if event_uuids else None)
+        for a in attrs
+    ]
+
+
+def event_detail(session: Session, ctx: Ctx, e: Event, *, include_deleted: bool = False) -> dict[str, Any]:
+    out = event_summary(e)
+    out["tags"] = event_tags(session, ctx, e.id)
+    if e.sharing_group is not None:
+        out["sharing_group"] = {"id": e.sharing_group.id, "uuid": e.sharing_group.uuid, "name": e.sharing_group.name}
+    attrs = list(
+        session.execute(
+            sa.select(Attribute)
+            .join(Event, Event.id == Attribute.event_id)
+            .where(
+                Attribute.event_id == e.id,
+                attribute_condition(ctx.principal, ctx.opts, include_deleted=include_deleted),
+            )
+            .order_by(Attribute.id)
+        ).scalars()
+    )
+    objects = list(
+        session.execute(
+            sa.select(MispObject)
+            .join(Event, Event.id == MispObject.event_id)
+            .where(
+                MispObject.event_id == e.id,
+                object_condition(ctx.principal, ctx.opts, include_deleted=include_deleted),
+            )
+            .order_by(MispObject.id)
+        ).scalars()
+    )
+    sighting_counts = _sighting_counts(session, ctx, [a.id for a in attrs])
+    serialised = attributes_with_tags(session, ctx, attrs)
+    for a in serialised:
+        a["sightings"] = sighting_counts.get(a["id"], {"sighting": 0, "false_positive": 0, "expiration": 0})
+    by_object: dict[int, list[dict[str, Any]]] = defaultdict(list)
+    loose: list[dict[str, Any]] = []
+    for a in serialised:
+        (by_object[a["object_id"]] if a["object_id"] else loose).append(a)
+    visible_uuids = {a["uuid"] for a in serialised} | {o.uuid for o in objects}
+    refs: dict[int, list[dict[str, Any]]] = defaultdict(list)
+    if objects:
+        for r in session.execute(
+            sa.select(ObjectReference)
+            .where(ObjectReference.object_id.in_([o.id for o in objects]), ObjectReference.deleted.is_(False))
+            .order_by(ObjectReference.id)
+        ).scalars():
+            if r.referenced_uuid in visible_uuids:
+                refs[r.object_id].append(reference_out(r))
+    out["attributes"] = loose
+    out["objects"] = [object_out(o, by_object.get(o.id, []), refs.get(o.id, [])) for o in objects]
+    return out
+
+
+def reference_out(r: ObjectReference) -> dict[str, Any]:
+    return {
+        "id": r.id,
+        "uuid": r.uuid,
+        "object_id": r.object_id,
+        "referenced_uuid": r.referenced_uuid,
+        "referenced_type": r.referenced_type,
+        "relationship_type": r.relationship_type,
+        "comment": r.comment,
+        "timestamp": iso(r.timestamp),
+    }
+
+
+def object_out(o: MispObject, attributes: list[dict[str, Any]], references: list[dict[str, Any]]) -> dict[str, Any]:
+    return {
+        "id": o.id,
+        "uuid": o.uuid,
+        "event_id": o.event_id,
+        "name": o.name,
+        "meta_category": o.meta_category,
+        "description": o.description,
+        "template_uuid": o.template_uuid,
+        "template_version": o.template_version,
+        "comment": o.comment,
+        "distribution": o.distribution,
+        "sharing_group_id": o.sharing_group_id,
+        "timestamp": iso(o.timestamp),
+        "first_seen": iso(o.first_seen),
+        "last_seen": iso(o.last_seen),
+        "deleted": o.deleted,
+        "attributes": attributes,
+        "references": references,
+    }
+
+
+def _sighting_counts(session: Session, ctx: Ctx, attribute_ids: list[int]) -> dict[int, dict[str, int]]:
+    names = {0: "sighting", 1: "false_positive", 2: "expiration"}
+    out: dict[int, dict[str, int]] = {}
+    for i in range(0, len(attribute_ids), 900):
+        chunk = attribute_ids[i : i + 900]
+        rows = session.execute(
+            sa.select(Sighting.attribute_id, Sighting.type, sa.func.count())
+            .join(Attribute, Attribute.id == Sighting.attribute_id)
+            .join(Event, Event.id == Sighting.event_id)
+            .where(Sighting.attribute_id.in_(chunk), sighting_condition(ctx.principal, ctx.opts))
+            .group_by(Sighting.attribute_id, Sighting.type)
+        ).all()
+        for attr_id, kind, count in rows:
+            out.setdefault(attr_id, {"sighting": 0, "false_positive": 0, "expiration": 0})[names[kind]] = count
+    return out

@@ -1,0 +1,226 @@
+"""THE access rules: which events, attributes, objects, sightings, tags and sharing groups a
+principal may read. Every read path builds its query with these conditions.
+
+The rules follow MISP (distribution 0 org, 1 community, 2 connected, 3 all, 4 sharing group,
+5 inherit) plus the TLP guard: an event or attribute tagged tlp:red is readable outside its
+owner organisation only through a sharing group, one tagged tlp:amber+strict never.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import sqlalchemy as sa
+from sqlalchemy.sql.elements import ColumnElement
+
+from shieldwall.auth.permissions import Permission
+from shieldwall.intel.models import (
+    Attribute,
+    AttributeTag,
+    Event,
+    EventTag,
+    MispObject,
+    SharingGroup,
+    SharingGroupOrg,
+    SharingGroupServer,
+    Sighting,
+    Tag,
+)
+
+COMMUNITY_DISTRIBUTIONS = (1, 2, 3)
+TLP_RED = "tlp:red"
+TLP_AMBER_STRICT = "tlp:amber+strict"
+
+
+@dataclass(frozen=True)
+class Principal:
+    """Whoever reads: a user (with organisation and role), a sensor key or a peer instance."""
+
+    org_id: int
+    user_id: int | None = None
+    permissions: frozenset[str] = field(default_factory=frozenset)
+    kind: str = "user"
+    email: str = ""
+    api_key_id: int | None = None
+
+    @property
+    def is_site_admin(self) -> bool:
+        return Permission.SITE_ADMIN in self.permissions
+
+    def can(self, permission: Permission) -> bool:
+        return self.is_site_admin or permission in self.permissions
+
+
+@dataclass(frozen=True)
+class ReadOptions:
+    unpublished_private: bool = False
+    sighting_policy: str = "owner"
+
+
+def tlp_level(tag_names: list[str] | set[str]) -> str | None:
+    """The strictest guarded TLP marking among tag names, or None."""
+    lowered = {t.lower() for t in tag_names}
+    if TLP_AMBER_STRICT in lowered:
+        return TLP_AMBER_STRICT
+    if TLP_RED in lowered:
+        return TLP_RED
+    return None
+
+
+def member_sharing_groups(org_id: int) -> sa.Select[tuple[int]]:
+    """Ids of sharing groups the organisation belongs to (directly, or through this
+    instance's all-organisations entry)."""
+    direct = sa.select(SharingGroupOrg.sharing_group_id).where(SharingGroupOrg.org_id == org_id)
+    all_local = sa.select(SharingGroupServer.sharing_group_id).where(
+        SharingGroupServer.server_url.is_(None), SharingGroupServer.all_orgs.is_(True)
+    )
+    return sa.union(direct, all_local)  # type: ignore[return-value]
+
+
+def _event_tagged(names: tuple[str, ...]) -> ColumnElement[bool]:
+    return sa.exists(
+        sa.select(1)
+        .select_from(EventTag)
+        .join(Tag, Tag.id == EventTag.tag_id)
+        .where(EventTag.event_id == Event.id, sa.func.lower(Tag.name).in_(names))
+    )
+
+
+def _attribute_tagged(names: tuple[str, ...]) -> ColumnElement[bool]:
+    return sa.exists(
+        sa.select(1)
+        .select_from(AttributeTag)
+        .join(Tag, Tag.id == AttributeTag.tag_id)
+        .where(AttributeTag.attribute_id == Attribute.id, sa.func.lower(Tag.name).in_(names))
+    )
+
+
+def event_condition(p: Principal, opts: ReadOptions) -> ColumnElement[bool]:
+    """Events the principal may read (Event must be in the FROM clause)."""
+    if p.is_site_admin:
+        return sa.true()
+    sgs = member_sharing_groups(p.org_id).scalar_subquery()
+    shared = sa.or_(
+        sa.and_(
+            Event.distribution.in_(COMMUNITY_DISTRIBUTIONS),
+            ~_event_tagged((TLP_RED, TLP_AMBER_STRICT)),
+        ),
+        sa.and_(
+            Event.distribution == 4,
+            Event.sharing_group_id.in_(sgs),
+            ~_event_tagged((TLP_AMBER_STRICT,)),
+        ),
+    )
+    if opts.unpublished_private:
+        shared = sa.and_(Event.published.is_(True), shared)
+    return sa.or_(Event.org_id == p.org_id, Event.orgc_id == p.org_id, shared)
+
+
+def _own_distribution(
+    p: Principal, distribution: sa.ColumnElement[int], sharing_group_id: sa.ColumnElement[int | None]
+) -> ColumnElement[bool]:
+    sgs = member_sharing_groups(p.org_id).scalar_subquery()
+    return sa.or_(
+        distribution.in_((1, 2, 3, 5)),
+        sa.and_(distribution == 4, sharing_group_id.in_(sgs)),
+    )
+
+
+def object_condition(
+    p: Principal, opts: ReadOptions, *, include_deleted: bool = False
+) -> ColumnElement[bool]:
+    """Objects the principal may read (MispObject and its Event in the FROM clause)."""
+    conds: list[ColumnElement[bool]] = []
+    if not include_deleted:
+        conds.append(MispObject.deleted.is_(False))
+    if p.is_site_admin:
+        return sa.and_(sa.true(), *conds)
+    deleted_ok = sa.or_(MispObject.deleted.is_(False), Event.org_id == p.org_id)
+    return sa.and_(
+        event_condition(p, opts),
+        deleted_ok,
+        sa.or_(
+            Event.org_id == p.org_id,
+            _own_distribution(p, MispObject.distribution, MispObject.sharing_group_id),
+        ),
+        *conds,
+    )
+
+
+def attribute_condition(
+    p: Principal, opts: ReadOptions, *, include_deleted: bool = False
+) -> ColumnElement[bool]:
+    """Attributes the principal may read (Attribute and its Event in the FROM clause)."""
+    conds: list[ColumnElement[bool]] = []
+    live_object = sa.exists(
+        sa.select(1).where(MispObject.id == Attribute.object_id, MispObject.deleted.is_(False))
+    )
+    if not include_deleted:
+        conds.append(Attribute.deleted.is_(False))
+        conds.append(sa.or_(Attribute.object_id.is_(None), live_object))
+    if p.is_site_admin:
+        return sa.and_(sa.true(), *conds)
+    own = Event.org_id == p.org_id
+    readable_object = sa.exists(
+        sa.select(1).where(
+            MispObject.id == Attribute.object_id,
+            sa.or_(MispObject.deleted.is_(False), own),
+            sa.or_(own, _own_distribution(p, MispObject.distribution, MispObject.sharing_group_id)),
+        )
+    )
+    tlp_ok = sa.or_(
+        ~_attribute_tagged((TLP_RED, TLP_AMBER_STRICT)),
+        sa.and_(
+            ~_attribute_tagged((TLP_AMBER_STRICT,)),
+            sa.or_(
+                Attribute.distribution == 4,
+                sa.and_(Attribute.distribution == 5, Event.distribution == 4),
+            ),
+        ),
+    )
+    return sa.and_(
+        event_condition(p, opts),
+        sa.or_(Attribute.deleted.is_(False), own),
+        sa.or_(Attribute.object_id.is_(None), readable_object),
+        sa.or_(
+            own,
+            sa.and_(_own_distribution(p, Attribute.distribution, Attribute.sharing_group_id), tlp_ok),
+        ),
+        *conds,
+    )
+
+
+def sighting_condition(p: Principal, opts: ReadOptions) -> ColumnElement[bool]:
+    """Sightings the principal may read (Sighting, Attribute and Event in the FROM clause)."""
+    base = attribute_condition(p, opts)
+    if p.is_site_admin or opts.sighting_policy == "event":
+        return base
+    return sa.and_(base, sa.or_(Sighting.org_id == p.org_id, Event.org_id == p.org_id))
+
+
+def tag_condition(p: Principal) -> ColumnElement[bool]:
+    """Tags the principal may see and use (Tag in the FROM clause)."""
+    if p.is_site_admin:
+        return sa.true()
+    return sa.or_(Tag.org_id.is_(None), Tag.org_id == p.org_id)
+
+
+def sharing_group_condition(p: Principal) -> ColumnElement[bool]:
+    """Sharing groups visible to the principal: members and the creator."""
+    if p.is_site_admin:
+        return sa.true()
+    return sa.or_(
+        SharingGroup.org_id == p.org_id,
+        SharingGroup.id.in_(member_sharing_groups(p.org_id).scalar_subquery()),
+    )
+
+
+def can_edit_event(p: Principal, event: Event) -> bool:
+    """MISP's rule: site admins; the owner org with modify_org; the creating user with modify."""
+    if p.is_site_admin:
+        return True
+    if event.org_id != p.org_id:
+        return False
+    if Permission.EVENT_MODIFY_ORG in p.permissions:
+        return True
+    return Permission.EVENT_MODIFY in p.permissions and event.user_id == p.user_id
