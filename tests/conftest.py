@@ -30,7 +30,8 @@ def _worker() -> str:
 
 def _pg_database(base_url: str) -> str:
     """A fresh database per test worker on the PostgreSQL server."""
-    name = f"shieldwall_test_{_worker()}"
+    # The pid keeps concurrent pytest runs against one server apart.
+    name = f"shieldwall_test_{_worker()}_{os.getpid()}"
     admin = sa.create_engine(base_url.rsplit("/", 1)[0] + "/postgres", isolation_level="AUTOCOMMIT")
     with admin.connect() as conn:
         conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
@@ -59,6 +60,16 @@ def database(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Ite
     yield db
     set_database(None)
     db.dispose()
+    if PG_URL:
+        _drop_pg_database(database_url)
+
+
+def _drop_pg_database(url: str) -> None:
+    name = url.rsplit("/", 1)[1]
+    admin = sa.create_engine(url.rsplit("/", 1)[0] + "/postgres", isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    admin.dispose()
 
 
 def _empty(db: Database) -> None:
@@ -68,7 +79,11 @@ def _empty(db: Database) -> None:
             for name in tables:
                 conn.execute(sa.text(f'DELETE FROM "{name}"'))
         else:
-            conn.execute(sa.text("TRUNCATE " + ", ".join(f'"{t}"' for t in tables) + " RESTART IDENTITY CASCADE"))
+            conn.execute(
+                sa.text(
+                    "TRUNCATE " + ", ".join(f'"{t}"' for t in tables) + " RESTART IDENTITY CASCADE"
+                )
+            )
 
 
 @dataclass
@@ -151,8 +166,12 @@ def make_user(instance: Instance, client: TestClient):  # type: ignore[no-untype
             except Exception:
                 org = auth.create_org(session, ctx, {"name": org_name})
             user = auth.create_user(
-                session, ctx, email=email or f"{uuid.uuid4().hex[:8]}@{org_name.lower()}.test",
-                org_ref=org.id, role_ref=role, password="a-long-test-password",
+                session,
+                ctx,
+                email=email or f"{uuid.uuid4().hex[:8]}@{org_name.lower()}.test",
+                org_ref=org.id,
+                role_ref=role,
+                password="a-long-test-password",
             )
             _, key = auth.create_key(session, ctx, user)
             return Member(org.id, user.id, Api(client, key), user.email)

@@ -9,20 +9,24 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from fastapi import FastAPI, Request, Response
-from fastapi.responses import ORJSONResponse
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from shieldwall import __version__
 from shieldwall.api import identity, intel, ops, search
 from shieldwall.api.errors import install as install_errors
 from shieldwall.api.errors import problem
+from shieldwall.api.responses import OrjsonResponse
 from shieldwall.config import Settings, get_settings
+from shieldwall.metrics import REGISTRY, REQUEST_SECONDS
+from shieldwall.misp import routes as misp_routes
 
 log = logging.getLogger("shieldwall.http")
 
 
 class BodyLimit:
-    """Refuses request bodies over the limit with 413, by header and while streaming."""
+    """Refuses request bodies over the limit with 413, by header and while streaming
+    (chunked bodies have no length to check up front)."""
 
     def __init__(self, app: ASGIApp, limit: int) -> None:
         self.app = app
@@ -39,32 +43,45 @@ class BodyLimit:
             await problem(413, "Payload too large", too_big, "body")(scope, receive, send)
             return
         seen = 0
+        refused = False
         started = False
 
         async def limited() -> Message:
-            nonlocal seen
+            nonlocal seen, refused
+            if refused:
+                return {"type": "http.disconnect"}
             message = await receive()
             if message["type"] == "http.request":
                 seen += len(message.get("body", b""))
                 if seen > self.limit:
-                    raise _TooLarge
+                    refused = True
+                    if not started:
+                        await problem(413, "Payload too large", too_big, "body")(
+                            scope, receive, send
+                        )
+                    # The application sees the client gone and stops reading.
+                    return {"type": "http.disconnect"}
             return message
 
-        async def tracking_send(message: Message) -> None:
+        async def guarded_send(message: Message) -> None:
             nonlocal started
+            if refused:
+                return  # the 413 has been sent; the application's answer is dropped
             if message["type"] == "http.response.start":
                 started = True
             await send(message)
 
-        try:
-            await self.app(scope, limited, tracking_send)
-        except _TooLarge:
-            if not started:
-                await problem(413, "Payload too large", too_big, "body")(scope, receive, send)
+        await self.app(scope, limited, guarded_send)
 
 
-class _TooLarge(Exception):
-    pass
+def _route_template(request: Request) -> str:
+    """The matched route with parameters as names, keeping metric labels few."""
+    if request.scope.get("route") is None:
+        return "unmatched"
+    path = request.url.path
+    for name, value in request.scope.get("path_params", {}).items():
+        path = path.replace(f"/{value}", f"/{{{name}}}", 1)
+    return path
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -77,15 +94,18 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         docs_url="/api/docs",
         redoc_url=None,
         openapi_url="/api/openapi.json",
-        default_response_class=ORJSONResponse,
+        default_response_class=OrjsonResponse,
     )
     install_errors(app)
     app.include_router(ops.health)
     for module in (identity, intel, search, ops):
         app.include_router(module.router, prefix="/api/v1")
+    app.include_router(misp_routes.router)
 
     @app.middleware("http")
-    async def request_context(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
+    async def request_context(
+        request: Request, call_next: Callable[[Request], Awaitable[Response]]
+    ) -> Response:
         rid = request.headers.get("x-request-id") or uuid.uuid4().hex
         request.state.request_id = rid[:64]
         start = time.perf_counter()
@@ -93,18 +113,35 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             response = await call_next(request)
         except Exception:
             log.exception("unhandled error", extra={"request_id": rid, "path": request.url.path})
-            response = problem(500, "Internal error", "an unexpected error occurred; it has been logged", request_id=rid)
+            response = problem(
+                500,
+                "Internal error",
+                "an unexpected error occurred; it has been logged",
+                request_id=rid,
+            )
         response.headers["X-Request-ID"] = rid
         response.headers.setdefault("X-Content-Type-Options", "nosniff")
         response.headers.setdefault("X-Frame-Options", "DENY")
         response.headers.setdefault("Referrer-Policy", "no-referrer")
         if not request.url.path.startswith("/api/docs"):
-            response.headers.setdefault("Content-Security-Policy", "default-src 'none'; frame-ancestors 'none'")
+            response.headers.setdefault(
+                "Content-Security-Policy", "default-src 'none'; frame-ancestors 'none'"
+            )
+        REQUEST_SECONDS.labels(
+            request.method, _route_template(request), str(response.status_code)
+        ).observe(time.perf_counter() - start)
         log.info(
-            "%s %s %s", request.method, request.url.path, response.status_code,
+            "%s %s %s",
+            request.method,
+            request.url.path,
+            response.status_code,
             extra={"request_id": rid, "ms": round((time.perf_counter() - start) * 1000, 2)},
         )
         return response
+
+    @app.get("/metrics", include_in_schema=False)
+    def metrics() -> Response:
+        return Response(generate_latest(REGISTRY), media_type=CONTENT_TYPE_LATEST)
 
     @app.get("/", include_in_schema=False)
     def root() -> dict[str, Any]:

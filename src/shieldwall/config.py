@@ -8,7 +8,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, PrivateAttr, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 _SECRET_FILE = "secret_key"
@@ -37,6 +37,14 @@ class Settings(BaseSettings):
     login_max_failures: int = Field(default=10, ge=1)
     login_lockout_seconds: int = Field(default=300, ge=1)
     log_json: bool | None = None
+    # First run only: the host organisation and the site admin `shieldwall up`/`init` create.
+    org_name: str = Field(default="ORGNAME", min_length=1, max_length=255)
+    admin_email: str = Field(default="admin@admin.test", min_length=3, max_length=255)
+    # Failed API key or login attempts from one address before it is refused for a while.
+    auth_failure_limit: int = Field(default=30, ge=1)
+    auth_failure_window_seconds: int = Field(default=300, ge=1)
+    # The key read from (or generated into) var_dir/secret_key; SHIELDWALL_SECRET_KEY wins.
+    _file_secret: str | None = PrivateAttr(default=None)
 
     @field_validator("base_url")
     @classmethod
@@ -64,16 +72,9 @@ class Settings(BaseSettings):
             if self.environment == "production" and len(value) < 32:
                 raise ValueError("SHIELDWALL_SECRET_KEY must be at least 32 characters")
             return value
-        path = self.var_dir / _SECRET_FILE
-        if path.exists():
-            return path.read_text().strip()
-        self.var_dir.mkdir(parents=True, exist_ok=True)
-        value = secrets.token_urlsafe(48)
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "w") as fh:
-            fh.write(value)
-        self.secret_key = SecretStr(value)
-        return value
+        if self._file_secret is None:
+            self._file_secret = _read_or_create_secret(self.var_dir / _SECRET_FILE)
+        return self._file_secret
 
     def shown(self) -> dict[str, str]:
         """The effective values, secrets masked, for `shieldwall config show`."""
@@ -97,7 +98,49 @@ class Settings(BaseSettings):
             "SHIELDWALL_SIGHTING_POLICY": self.sighting_policy,
             "SHIELDWALL_LOGIN_MAX_FAILURES": str(self.login_max_failures),
             "SHIELDWALL_LOGIN_LOCKOUT_SECONDS": str(self.login_lockout_seconds),
+            "SHIELDWALL_ORG_NAME": self.org_name,
+            "SHIELDWALL_ADMIN_EMAIL": self.admin_email,
+            "SHIELDWALL_AUTH_FAILURE_LIMIT": str(self.auth_failure_limit),
+            "SHIELDWALL_AUTH_FAILURE_WINDOW_SECONDS": str(self.auth_failure_window_seconds),
         }
+
+
+def _read_secret(path: Path) -> str:
+    value = path.read_text().strip()
+    if not value:
+        raise ValueError(
+            f"{path} is empty: delete it to generate a new secret key, or set SHIELDWALL_SECRET_KEY"
+        )
+    return value
+
+
+def _read_or_create_secret(path: Path) -> str:
+    """The key in `path`, created (0600) when missing. The file appears whole or not at all,
+    and when several processes start at once they all end up with the one that was written first."""
+    if path.exists():
+        return _read_secret(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    value = secrets.token_urlsafe(48)
+    tmp = path.with_name(f".{_SECRET_FILE}.{os.getpid()}.{secrets.token_hex(4)}")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        with os.fdopen(fd, "w") as fh:
+            fh.write(value)
+            fh.flush()
+            os.fsync(fh.fileno())
+        try:
+            os.link(tmp, path)  # atomic: fails if another process got there first
+        except FileExistsError:
+            raise
+        except OSError:  # a filesystem without hard links: create in place instead
+            out = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(out, "w") as fh:
+                fh.write(value)
+    except FileExistsError:
+        return _read_secret(path)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return value
 
 
 def _mask_url_password(url: str) -> str:

@@ -24,4 +24,6 @@ def system_ctx(org_id: int, opts: ReadOptions | None = None) -> Ctx:
     from shieldwall.auth.permissions import Permission
 
     principal = Principal(org_id=org_id, permissions=frozenset(Permission), kind="system")
-    return Ctx(principal=principal, actor=Actor(org_id=org_id, label="cli"), opts=opts or ReadOptions())
+    return Ctx(
+        principal=principal, actor=Actor(org_id=org_id, label="cli"), opts=opts or ReadOptions()
+    )

@@ -23,15 +23,21 @@ def test_create_event_with_attributes_objects_and_tags(admin, instance) -> None:
             attributes=[
                 {"type": "ip-dst", "value": "2001:DB8::0001"},
                 {"type": "domain", "value": "Evil.Example."},
-                {"type": "ip-dst|port", "value": "10.1.1.1|8443", "tags": [{"name": "kill-chain:c2"}]},
+                {
+                    "type": "ip-dst|port",
+                    "value": "10.1.1.1|8443",
+                    "tags": [{"name": "kill-chain:c2"}],
+                },
             ],
-            objects=[{
-                "name": "domain-ip",
-                "attributes": [
-                    {"object_relation": "ip", "type": "ip-dst", "value": "192.0.2.7"},
-                    {"object_relation": "domain", "type": "domain", "value": "c2.example"},
-                ],
-            }],
+            objects=[
+                {
+                    "name": "domain-ip",
+                    "attributes": [
+                        {"object_relation": "ip", "type": "ip-dst", "value": "192.0.2.7"},
+                        {"object_relation": "domain", "type": "domain", "value": "c2.example"},
+                    ],
+                }
+            ],
         ),
     )
     assert r.status_code == 201, r.text
@@ -61,10 +67,22 @@ def test_event_by_id_and_uuid(admin) -> None:
 
 def test_bad_input_names_field_and_writes_nothing(admin, instance) -> None:
     cases = [
-        ({"info": "x", "attributes": [{"type": "ip-dst", "value": "not-an-ip"}]}, "attributes[0].value"),
-        ({"info": "x", "attributes": [{"type": "no-such-type", "value": "1"}]}, "attributes[0].type"),
+        (
+            {"info": "x", "attributes": [{"type": "ip-dst", "value": "not-an-ip"}]},
+            "attributes[0].value",
+        ),
+        (
+            {"info": "x", "attributes": [{"type": "no-such-type", "value": "1"}]},
+            "attributes[0].type",
+        ),
         ({"info": "x", "attributes": [{"type": "md5", "value": "abc"}]}, "attributes[0].value"),
-        ({"info": "x", "attributes": [{"type": "ip-dst", "value": "1.2.3.4", "category": "Person"}]}, "attributes[0].category"),
+        (
+            {
+                "info": "x",
+                "attributes": [{"type": "ip-dst", "value": "1.2.3.4", "category": "Person"}],
+            },
+            "attributes[0].category",
+        ),
         ({"info": "x", "distribution": 4, "sharing_group_id": 4242}, "sharing_group_id"),
         ({"info": "x", "distribution": 9}, "distribution"),
         ({"info": "x", "attributes": [{"type": "port", "value": "70000"}]}, "attributes[0].value"),
@@ -75,7 +93,11 @@ def test_bad_input_names_field_and_writes_nothing(admin, instance) -> None:
         r = admin.post("/api/v1/events", json=body)
         assert 400 <= r.status_code < 500, (body, r.status_code, r.text)
         problem = r.json()
-        assert problem["field"] == field.replace("[0]", "[1]") if field.startswith("attributes") else problem["field"] == field, problem
+        assert (
+            problem["field"] == field.replace("[0]", "[1]")
+            if field.startswith("attributes")
+            else problem["field"] == field
+        ), problem
         assert problem["detail"]
     with instance.db.reading() as s:
         assert s.scalar(sa.select(sa.func.count()).select_from(Event)) == 0
@@ -83,10 +105,16 @@ def test_bad_input_names_field_and_writes_nothing(admin, instance) -> None:
 
 
 def test_malformed_json_and_oversized_body(admin, client) -> None:
-    r = client.post("/api/v1/events", content=b"{not json", headers={**admin.headers, "Content-Type": "application/json"})
+    r = client.post(
+        "/api/v1/events",
+        content=b"{not json",
+        headers={**admin.headers, "Content-Type": "application/json"},
+    )
     assert r.status_code == 400 and r.json()["title"] == "Malformed JSON"
     big = b'{"info": "' + b"a" * (51 * 1024 * 1024) + b'"}'
-    r = client.post("/api/v1/events", content=big, headers={**admin.headers, "Content-Type": "application/json"})
+    r = client.post(
+        "/api/v1/events", content=big, headers={**admin.headers, "Content-Type": "application/json"}
+    )
     assert r.status_code == 413 and r.json()["field"] == "body"
 
 
@@ -108,14 +136,24 @@ def test_bulk_attributes_duplicates_and_soft_delete(admin) -> None:
     items = [{"type": "domain", "value": f"host{i}.example"} for i in range(50)]
     r = admin.post(f"/api/v1/events/{event['id']}/attributes", json=items)
     assert r.status_code == 201 and r.json()["count"] == 50
-    r = admin.post(f"/api/v1/events/{event['id']}/attributes", json={"type": "domain", "value": "HOST1.example"})
+    r = admin.post(
+        f"/api/v1/events/{event['id']}/attributes",
+        json={"type": "domain", "value": "HOST1.example"},
+    )
     assert r.status_code == 422 and "already has" in r.json()["detail"]
-    r = admin.post(f"/api/v1/events/{event['id']}/attributes?break_on_duplicate=false", json=[{"type": "domain", "value": "host1.example"}])
+    r = admin.post(
+        f"/api/v1/events/{event['id']}/attributes?break_on_duplicate=false",
+        json=[{"type": "domain", "value": "host1.example"}],
+    )
     assert r.status_code == 201 and r.json()["count"] == 0
-    attr = admin.get("/api/v1/search/attributes", params={"value": "host7.example"}).json()["items"][0]
+    attr = admin.get("/api/v1/search/attributes", params={"value": "host7.example"}).json()[
+        "items"
+    ][0]
     assert admin.delete(f"/api/v1/attributes/{attr['uuid']}").status_code == 204
     assert admin.get(f"/api/v1/attributes/{attr['id']}").status_code == 404
-    assert admin.get(f"/api/v1/attributes/{attr['id']}?include_deleted=true").json()["deleted"] is True
+    assert (
+        admin.get(f"/api/v1/attributes/{attr['id']}?include_deleted=true").json()["deleted"] is True
+    )
     assert admin.post(f"/api/v1/attributes/{attr['id']}/restore").status_code == 200
     assert admin.get(f"/api/v1/attributes/{attr['id']}").json()["deleted"] is False
     assert admin.delete(f"/api/v1/attributes/{attr['id']}?hard=true").status_code == 204
@@ -124,23 +162,54 @@ def test_bulk_attributes_duplicates_and_soft_delete(admin) -> None:
 
 def test_object_template_validation(admin) -> None:
     event = admin.post("/api/v1/events", json=_event()).json()
-    r = admin.post(f"/api/v1/events/{event['id']}/objects", json={"name": "domain-ip", "attributes": [
-        {"object_relation": "text", "type": "text", "value": "only text"}]})
+    r = admin.post(
+        f"/api/v1/events/{event['id']}/objects",
+        json={
+            "name": "domain-ip",
+            "attributes": [{"object_relation": "text", "type": "text", "value": "only text"}],
+        },
+    )
     assert r.status_code == 422 and "requires one of" in r.json()["detail"]
-    r = admin.post(f"/api/v1/events/{event['id']}/objects", json={"name": "domain-ip", "attributes": [
-        {"object_relation": "nope", "type": "domain", "value": "a.example"}]})
+    r = admin.post(
+        f"/api/v1/events/{event['id']}/objects",
+        json={
+            "name": "domain-ip",
+            "attributes": [{"object_relation": "nope", "type": "domain", "value": "a.example"}],
+        },
+    )
     assert r.status_code == 422 and r.json()["field"] == "object.Attribute[0].object_relation"
-    r = admin.post(f"/api/v1/events/{event['id']}/objects", json={"name": "domain-ip", "attributes": [
-        {"object_relation": "ip", "type": "domain", "value": "a.example"}]})
+    r = admin.post(
+        f"/api/v1/events/{event['id']}/objects",
+        json={
+            "name": "domain-ip",
+            "attributes": [{"object_relation": "ip", "type": "domain", "value": "a.example"}],
+        },
+    )
     assert r.status_code == 422 and "takes type 'ip-dst'" in r.json()["detail"]
-    good = admin.post(f"/api/v1/events/{event['id']}/objects", json={"name": "domain-ip", "attributes": [
-        {"object_relation": "ip", "type": "ip-dst", "value": "198.51.100.1"}]})
+    good = admin.post(
+        f"/api/v1/events/{event['id']}/objects",
+        json={
+            "name": "domain-ip",
+            "attributes": [{"object_relation": "ip", "type": "ip-dst", "value": "198.51.100.1"}],
+        },
+    )
     assert good.status_code == 201, good.text
-    target = admin.post(f"/api/v1/events/{event['id']}/attributes", json={"type": "url", "value": "https://EVIL.example/Path"}).json()["items"][0]
+    target = admin.post(
+        f"/api/v1/events/{event['id']}/attributes",
+        json={"type": "url", "value": "https://EVIL.example/Path"},
+    ).json()["items"][0]
     assert target["value"] == "https://evil.example/Path"
-    ref = admin.post(f"/api/v1/objects/{good.json()['id']}/references", json={"referenced_uuid": target["uuid"], "relationship_type": "connects-to"})
+    ref = admin.post(
+        f"/api/v1/objects/{good.json()['id']}/references",
+        json={"referenced_uuid": target["uuid"], "relationship_type": "connects-to"},
+    )
     assert ref.status_code == 201 and ref.json()["referenced_type"] == "Attribute"
-    assert admin.get(f"/api/v1/objects/{good.json()['uuid']}").json()["references"][0]["relationship_type"] == "connects-to"
+    assert (
+        admin.get(f"/api/v1/objects/{good.json()['uuid']}").json()["references"][0][
+            "relationship_type"
+        ]
+        == "connects-to"
+    )
     tpl = admin.get("/api/v1/object-templates/domain-ip").json()
     assert "ip" in tpl["attributes"] and tpl["required_one_of"]
 

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import hashlib
 import hmac
 from collections.abc import Iterator
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import Depends, Request
 from itsdangerous import BadSignature, URLSafeTimedSerializer
@@ -13,11 +14,12 @@ from sqlalchemy.orm import Session
 from shieldwall.audit.service import Actor
 from shieldwall.auth.models import User
 from shieldwall.auth.permissions import Permission
+from shieldwall.auth.ratelimit import blocked_for, record_failure
 from shieldwall.auth.service import authenticate_key, principal_for
 from shieldwall.config import Settings, get_settings
 from shieldwall.context import Ctx
-from shieldwall.db.engine import get_database
-from shieldwall.intel.errors import Forbidden, Unauthorized
+from shieldwall.db.engine import Database, get_database
+from shieldwall.intel.errors import Forbidden, TooManyRequests, Unauthorized
 from shieldwall.intel.visibility import ReadOptions
 
 SESSION_COOKIE = "shieldwall_session"
@@ -70,22 +72,43 @@ def _authenticate(request: Request, settings: Settings) -> Ctx:
     # Authentication reads in its own short session, so a write request's transaction
     # holds no lock while the key is checked.
     header = request.headers.get("authorization")
-    opts = ReadOptions(unpublished_private=settings.unpublished_private, sighting_policy=settings.sighting_policy)
+    opts = ReadOptions(
+        unpublished_private=settings.unpublished_private, sighting_policy=settings.sighting_policy
+    )
     ip = client_ip(request)
     request_id = getattr(request.state, "request_id", None)
-    with get_database().read_session() as session:
+    db = get_database()
+    cookie = request.cookies.get(SESSION_COOKIE)
+    if header or cookie:
+        guard_address(db, ip, settings)
+    with db.read_session() as session:
         if header:
-            auth = authenticate_key(session, _key_from_header(header), ip)
-            principal = principal_for(auth.user, auth.key.id if auth.key else None, bool(auth.key and auth.key.read_only))
+            try:
+                auth = authenticate_key(session, _key_from_header(header), ip)
+            except Unauthorized:
+                note_failure(db, ip, settings)
+                raise
+            principal = principal_for(
+                auth.user, auth.key.id if auth.key else None, bool(auth.key and auth.key.read_only)
+            )
             session.expunge_all()
-            return Ctx(principal, Actor(user_id=auth.user.id, org_id=auth.user.org_id,
-                                        api_key_id=principal.api_key_id, ip=ip, request_id=request_id,
-                                        label=auth.user.email), opts)
-        cookie = request.cookies.get(SESSION_COOKIE)
+            return Ctx(
+                principal,
+                Actor(
+                    user_id=auth.user.id,
+                    org_id=auth.user.org_id,
+                    api_key_id=principal.api_key_id,
+                    ip=ip,
+                    request_id=request_id,
+                    label=auth.user.email,
+                ),
+                opts,
+            )
         if cookie:
             try:
                 data = session_serializer(settings).loads(cookie, max_age=SESSION_MAX_AGE)
             except BadSignature:
+                note_failure(db, ip, settings)
                 raise Unauthorized("the session is not valid or has expired") from None
             if request.method not in SAFE_METHODS:
                 token = request.headers.get("x-csrf-token", "")
@@ -94,11 +117,47 @@ def _authenticate(request: Request, settings: Settings) -> Ctx:
             user = session.get(User, int(data.get("uid", 0)))
             if user is None or user.disabled:
                 raise Unauthorized("the session's user no longer exists or is disabled")
+            if not hmac.compare_digest(str(data.get("pw", "")), password_fingerprint(user)):
+                raise Unauthorized("the password changed since this session began; sign in again")
             principal = principal_for(user)
             session.expunge_all()
-            return Ctx(principal, Actor(user_id=user.id, org_id=user.org_id, ip=ip, request_id=request_id,
-                                        label=user.email), opts)
+            return Ctx(
+                principal,
+                Actor(
+                    user_id=user.id,
+                    org_id=user.org_id,
+                    ip=ip,
+                    request_id=request_id,
+                    label=user.email,
+                ),
+                opts,
+            )
     raise Unauthorized("authentication needed: send an API key in the Authorization header")
+
+
+def _address_key(ip: str | None) -> str:
+    return f"auth:{ip or 'unknown'}"
+
+
+def guard_address(db: Database, ip: str | None, settings: Settings) -> None:
+    """Refuse an address that failed authentication too often in the current window."""
+    wait = blocked_for(
+        db, _address_key(ip), settings.auth_failure_limit, settings.auth_failure_window_seconds
+    )
+    if wait:
+        raise TooManyRequests(
+            f"too many failed authentication attempts from this address; retry in {wait} s",
+            retry_after=wait,
+        )
+
+
+def note_failure(db: Database, ip: str | None, settings: Settings) -> None:
+    record_failure(db, _address_key(ip), settings.auth_failure_window_seconds)
+
+
+def password_fingerprint(user: User) -> str:
+    """Binds a session to the password it was opened with: changing it ends the session."""
+    return hashlib.sha256((user.password_hash or "").encode()).hexdigest()[:16]
 
 
 def current_ctx(request: Request, settings: SettingsDep) -> Ctx:
@@ -108,7 +167,7 @@ def current_ctx(request: Request, settings: SettingsDep) -> Ctx:
 CurrentCtx = Annotated[Ctx, Depends(current_ctx)]
 
 
-def require(permission: Permission):  # type: ignore[no-untyped-def]
+def require(permission: Permission) -> Any:
     """Dependency factory: the route needs this permission."""
 
     def check(ctx: CurrentCtx) -> Ctx:
@@ -120,4 +179,8 @@ def require(permission: Permission):  # type: ignore[no-untyped-def]
 
 
 def request_actor(request: Request) -> Actor:
-    return Actor(ip=client_ip(request), request_id=getattr(request.state, "request_id", None), label="anonymous")
+    return Actor(
+        ip=client_ip(request),
+        request_id=getattr(request.state, "request_id", None),
+        label="anonymous",
+    )

@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import secrets
-from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
 from fastapi import APIRouter, Query, Request, Response
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from shieldwall.api.deps import (
     SESSION_COOKIE,
@@ -17,13 +16,19 @@ from shieldwall.api.deps import (
     ReadDB,
     SettingsDep,
     WriteDB,
+    guard_address,
+    note_failure,
+    password_fingerprint,
     request_actor,
     session_serializer,
 )
 from shieldwall.auth import service as auth
 from shieldwall.auth.models import ApiKey, Organisation, Role, User
 from shieldwall.auth.permissions import Permission
+from shieldwall.db.engine import get_database
+from shieldwall.intel.errors import Unauthorized
 from shieldwall.intel.serialize import iso, org_out
+from shieldwall.metrics import LOGINS
 
 router = APIRouter()
 
@@ -55,7 +60,9 @@ class OrgUpdate(_In):
 
 class UserIn(_In):
     email: str = Field(min_length=3, max_length=255)
-    org: str | None = Field(default=None, description="organisation id, uuid or name; default your own")
+    org: str | None = Field(
+        default=None, description="organisation id, uuid or name; default your own"
+    )
     role: str | None = Field(default=None, description="role id or name; default the default role")
     password: str | None = None
     disabled: bool = False
@@ -73,7 +80,7 @@ class UserUpdate(_In):
 class KeyIn(_In):
     user: str | None = Field(default=None, description="user id, uuid or e-mail; default yourself")
     comment: str = Field(default="", max_length=1000)
-    expires_at: datetime | None = None
+    expires_at: AwareDatetime | None = Field(default=None, description="ISO 8601 with a zone")
     allowed_networks: list[str] = Field(default_factory=list)
     read_only: bool = False
 
@@ -89,7 +96,12 @@ class LoginIn(_In):
 
 
 def role_out(r: Role) -> dict[str, Any]:
-    return {"id": r.id, "name": r.name, "permissions": sorted(r.permissions), "default_role": r.default_role}
+    return {
+        "id": r.id,
+        "name": r.name,
+        "permissions": sorted(r.permissions),
+        "default_role": r.default_role,
+    }
 
 
 def user_out(u: User) -> dict[str, Any]:
@@ -128,24 +140,41 @@ def key_out(k: ApiKey) -> dict[str, Any]:
 def me(ctx: CurrentCtx, db: ReadDB) -> dict[str, Any]:
     user = db.get(User, ctx.principal.user_id)
     assert user is not None
-    return {**user_out(user), "permissions": sorted(ctx.principal.permissions), "api_key_id": ctx.principal.api_key_id}
+    return {
+        **user_out(user),
+        "permissions": sorted(ctx.principal.permissions),
+        "api_key_id": ctx.principal.api_key_id,
+    }
 
 
 @router.post("/auth/login", tags=["identity"])
-def login(data: LoginIn, request: Request, response: Response, db: WriteDB, settings: SettingsDep) -> dict[str, Any]:
+def login(
+    data: LoginIn, request: Request, response: Response, db: WriteDB, settings: SettingsDep
+) -> dict[str, Any]:
     """Password login; sets a session cookie. Changes made with the cookie need X-CSRF-Token."""
     actor = request_actor(request)
+    guard_address(get_database(), actor.ip, settings)
     try:
         user = auth.login(db, actor, data.email, data.password, settings)
-    except Exception:
+    except Unauthorized:
         db.commit()  # failed attempts are counted and audited even though the login fails
+        note_failure(get_database(), actor.ip, settings)
+        LOGINS.labels("failure").inc()
         raise
     out = user_out(user)
+    fingerprint = password_fingerprint(user)
     db.commit()
+    LOGINS.labels("success").inc()
     csrf = secrets.token_urlsafe(24)
-    token = session_serializer(settings).dumps({"uid": user.id, "csrf": csrf})
-    response.set_cookie(SESSION_COOKIE, token, max_age=SESSION_MAX_AGE, httponly=True, samesite="strict",
-                        secure=settings.effective_base_url.startswith("https"))
+    token = session_serializer(settings).dumps({"uid": user.id, "csrf": csrf, "pw": fingerprint})
+    response.set_cookie(
+        SESSION_COOKIE,
+        token,
+        max_age=SESSION_MAX_AGE,
+        httponly=True,
+        samesite="strict",
+        secure=settings.effective_base_url.startswith("https"),
+    )
     return {"user": out, "csrf_token": csrf}
 
 
@@ -159,9 +188,20 @@ def logout(response: Response) -> dict[str, str]:
 
 
 @router.get("/organisations", tags=["organisations"])
-def list_orgs(ctx: CurrentCtx, db: ReadDB, after: int = 0, limit: int = Query(100, ge=1, le=1000),
-              local: bool | None = None, q: str | None = None) -> dict[str, Any]:
-    stmt = sa.select(Organisation).where(Organisation.id > after).order_by(Organisation.id).limit(limit)
+def list_orgs(
+    ctx: CurrentCtx,
+    db: ReadDB,
+    after: int = 0,
+    limit: int = Query(100, ge=1, le=1000),
+    local: bool | None = None,
+    q: str | None = None,
+) -> dict[str, Any]:
+    stmt = (
+        sa.select(Organisation)
+        .where(Organisation.id > after)
+        .order_by(Organisation.id)
+        .limit(limit)
+    )
     if local is not None:
         stmt = stmt.where(Organisation.local.is_(local))
     if q:
@@ -202,8 +242,13 @@ def delete_org(ref: str, ctx: CurrentCtx, db: WriteDB) -> Response:
 
 
 @router.get("/users", tags=["users"])
-def list_users(ctx: CurrentCtx, db: ReadDB, after: int = 0, limit: int = Query(100, ge=1, le=1000),
-               org: str | None = None) -> dict[str, Any]:
+def list_users(
+    ctx: CurrentCtx,
+    db: ReadDB,
+    after: int = 0,
+    limit: int = Query(100, ge=1, le=1000),
+    org: str | None = None,
+) -> dict[str, Any]:
     org_id = auth.get_org(db, org).id if org else None
     items = [user_out(u) for u in auth.list_users(db, ctx, org_id=org_id, after=after, limit=limit)]
     return {"items": items, "next": items[-1]["id"] if len(items) == limit else None}
@@ -211,8 +256,15 @@ def list_users(ctx: CurrentCtx, db: ReadDB, after: int = 0, limit: int = Query(1
 
 @router.post("/users", status_code=201, tags=["users"])
 def create_user(data: UserIn, ctx: CurrentCtx, db: WriteDB) -> dict[str, Any]:
-    user = auth.create_user(db, ctx, email=data.email, org_ref=data.org, role_ref=data.role,
-                            password=data.password, disabled=data.disabled)
+    user = auth.create_user(
+        db,
+        ctx,
+        email=data.email,
+        org_ref=data.org,
+        role_ref=data.role,
+        password=data.password,
+        disabled=data.disabled,
+    )
     out = user_out(user)
     if data.create_key:
         key, raw = auth.create_key(db, ctx, user, comment="created with the user")
@@ -229,7 +281,9 @@ def get_user(ref: str, ctx: CurrentCtx, db: ReadDB) -> dict[str, Any]:
 
 @router.patch("/users/{ref}", tags=["users"])
 def update_user(ref: str, data: UserUpdate, ctx: CurrentCtx, db: WriteDB) -> dict[str, Any]:
-    user = auth.update_user(db, ctx, auth.get_user(db, ctx, ref), data.model_dump(exclude_unset=True))
+    user = auth.update_user(
+        db, ctx, auth.get_user(db, ctx, ref), data.model_dump(exclude_unset=True)
+    )
     out = user_out(user)
     db.commit()
     return out
@@ -254,9 +308,20 @@ def list_keys(ctx: CurrentCtx, db: ReadDB, user: str | None = None) -> dict[str,
 @router.post("/keys", status_code=201, tags=["keys"])
 def create_key(data: KeyIn, ctx: CurrentCtx, db: WriteDB) -> dict[str, Any]:
     """Create an API key. The key is in this answer only; it is stored as a hash."""
-    target = auth.get_user(db, ctx, data.user) if data.user else auth.get_user(db, ctx, ctx.principal.user_id or 0)
-    key, raw = auth.create_key(db, ctx, target, comment=data.comment, expires_at=data.expires_at,
-                               allowed_networks=data.allowed_networks, read_only=data.read_only)
+    target = (
+        auth.get_user(db, ctx, data.user)
+        if data.user
+        else auth.get_user(db, ctx, ctx.principal.user_id or 0)
+    )
+    key, raw = auth.create_key(
+        db,
+        ctx,
+        target,
+        comment=data.comment,
+        expires_at=data.expires_at,
+        allowed_networks=data.allowed_networks,
+        read_only=data.read_only,
+    )
     out = {**key_out(key), "key": raw}
     db.commit()
     return out
@@ -275,8 +340,10 @@ def revoke_key(ref: str, ctx: CurrentCtx, db: WriteDB) -> dict[str, Any]:
 
 @router.get("/roles", tags=["roles"])
 def list_roles(ctx: CurrentCtx, db: ReadDB) -> dict[str, Any]:
-    return {"items": [role_out(r) for r in db.execute(sa.select(Role).order_by(Role.id)).scalars()],
-            "permissions": [p.value for p in Permission]}
+    return {
+        "items": [role_out(r) for r in db.execute(sa.select(Role).order_by(Role.id)).scalars()],
+        "permissions": [p.value for p in Permission],
+    }
 
 
 @router.get("/roles/{role_id}", tags=["roles"])
@@ -291,7 +358,9 @@ def get_role(role_id: int, ctx: CurrentCtx, db: ReadDB) -> dict[str, Any]:
 
 @router.patch("/roles/{role_id}", tags=["roles"])
 def update_role(role_id: int, data: RoleUpdate, ctx: CurrentCtx, db: WriteDB) -> dict[str, Any]:
-    role = auth.update_role(db, ctx, role_id, permissions=data.permissions, default_role=data.default_role)
+    role = auth.update_role(
+        db, ctx, role_id, permissions=data.permissions, default_role=data.default_role
+    )
     out = role_out(role)
     db.commit()
     return out

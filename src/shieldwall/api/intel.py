@@ -2,21 +2,25 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, Query, Request, Response
+import sqlalchemy as sa
+from fastapi import APIRouter, Body, Path, Query, Request, Response
 from pydantic import BaseModel, ConfigDict
 
 from shieldwall.api.deps import CurrentCtx, ReadDB, WriteDB
-from shieldwall.api.search import QueryFilter, ndjson_wanted, stream_response
+from shieldwall.api.search import MAX_AFTER, QueryFilter, ndjson_wanted, stream_response
 from shieldwall.intel import events as ev
 from shieldwall.intel import sharing_groups as sgs
 from shieldwall.intel import sightings as sights
 from shieldwall.intel import tags as tag_svc
 from shieldwall.intel.common import get_attribute, get_event, get_object
+from shieldwall.intel.models import Attribute
 from shieldwall.intel.schemas import (
+    DB_INT_MAX,
     AttributeIn,
     AttributeUpdate,
+    DbId,
     EventIn,
     EventUpdate,
     ObjectIn,
@@ -48,14 +52,16 @@ class ObjectUpdate(BaseModel):
     model_config = ConfigDict(extra="forbid")
     comment: str | None = None
     distribution: int | None = None
-    sharing_group_id: int | None = None
+    sharing_group_id: DbId | None = None
 
 
 # ---------------------------------------------------------------- events
 
 
 @router.get("/events", tags=["events"])
-def list_events(request: Request, ctx: CurrentCtx, db: ReadDB, f: QueryFilter, format: str | None = None) -> Any:
+def list_events(
+    request: Request, ctx: CurrentCtx, db: ReadDB, f: QueryFilter, format: str | None = None
+) -> Any:
     """Events the caller may read, filters applied, in id order (keyset paging with `after`);
     `format=ndjson` streams all of them."""
     if ndjson_wanted(format, request):
@@ -74,7 +80,9 @@ def create_event(data: EventIn, ctx: CurrentCtx, db: WriteDB) -> dict[str, Any]:
 
 
 @router.get("/events/{ref}", tags=["events"])
-def get_event_route(ref: str, ctx: CurrentCtx, db: ReadDB, include_deleted: bool = False) -> dict[str, Any]:
+def get_event_route(
+    ref: str, ctx: CurrentCtx, db: ReadDB, include_deleted: bool = False
+) -> dict[str, Any]:
     event = get_event(db, ctx, ref)
     return event_detail(db, ctx, event, include_deleted=include_deleted)
 
@@ -127,7 +135,9 @@ def untag_event(ref: str, tag_name: str, ctx: CurrentCtx, db: WriteDB) -> Respon
 
 @router.post("/events/{ref}/attributes", status_code=201, tags=["attributes"])
 def add_attributes(
-    ref: str, ctx: CurrentCtx, db: WriteDB,
+    ref: str,
+    ctx: CurrentCtx,
+    db: WriteDB,
     body: AttributeIn | list[AttributeIn] = Body(...),
     break_on_duplicate: bool = True,
 ) -> dict[str, Any]:
@@ -140,13 +150,17 @@ def add_attributes(
 
 
 @router.get("/attributes/{ref}", tags=["attributes"])
-def get_attribute_route(ref: str, ctx: CurrentCtx, db: ReadDB, include_deleted: bool = False) -> dict[str, Any]:
+def get_attribute_route(
+    ref: str, ctx: CurrentCtx, db: ReadDB, include_deleted: bool = False
+) -> dict[str, Any]:
     attr, event = get_attribute(db, ctx, ref, include_deleted=include_deleted)
     return attributes_with_tags(db, ctx, [attr], {event.id: event.uuid})[0]
 
 
 @router.patch("/attributes/{ref}", tags=["attributes"])
-def update_attribute(ref: str, data: AttributeUpdate, ctx: CurrentCtx, db: WriteDB) -> dict[str, Any]:
+def update_attribute(
+    ref: str, data: AttributeUpdate, ctx: CurrentCtx, db: WriteDB
+) -> dict[str, Any]:
     attr = ev.update_attribute(db, ctx, ref, data)
     out = attributes_with_tags(db, ctx, [attr])[0]
     db.commit()
@@ -231,7 +245,9 @@ def add_reference(ref: str, data: ReferenceIn, ctx: CurrentCtx, db: WriteDB) -> 
 
 
 @router.delete("/references/{ref_id}", status_code=204, tags=["objects"])
-def delete_reference(ref_id: int, ctx: CurrentCtx, db: WriteDB) -> Response:
+def delete_reference(
+    ref_id: Annotated[int, Path(ge=0, le=DB_INT_MAX)], ctx: CurrentCtx, db: WriteDB
+) -> Response:
     ev.delete_reference(db, ctx, ref_id)
     db.commit()
     return Response(status_code=204)
@@ -242,7 +258,13 @@ def list_templates(ctx: CurrentCtx, q: str | None = None) -> dict[str, Any]:
     from shieldwall.intel.templates import templates
 
     items = [
-        {"name": t.name, "uuid": t.uuid, "version": t.version, "meta_category": t.meta_category, "description": t.description}
+        {
+            "name": t.name,
+            "uuid": t.uuid,
+            "version": t.version,
+            "meta_category": t.meta_category,
+            "description": t.description,
+        }
         for t in sorted(templates().values(), key=lambda t: t.name)
         if not q or q.lower() in t.name.lower()
     ]
@@ -264,8 +286,13 @@ def get_template(ref: str, ctx: CurrentCtx) -> dict[str, Any]:
 
 
 @router.get("/tags", tags=["tags"])
-def list_tags(ctx: CurrentCtx, db: ReadDB, q: str | None = None, after: int = 0,
-              limit: int = Query(100, ge=1, le=1000)) -> dict[str, Any]:
+def list_tags(
+    ctx: CurrentCtx,
+    db: ReadDB,
+    q: str | None = None,
+    after: int = Query(0, ge=0, le=MAX_AFTER),
+    limit: int = Query(100, ge=1, le=1000),
+) -> dict[str, Any]:
     items = [tag_out(t) for t in tag_svc.list_tags(db, ctx, search=q, after=after, limit=limit)]
     return {"items": items, "next": items[-1]["id"] if len(items) == limit else None}
 
@@ -303,21 +330,39 @@ def delete_tag(ref: str, ctx: CurrentCtx, db: WriteDB) -> Response:
 def add_sightings(data: SightingCreate, ctx: CurrentCtx, db: WriteDB) -> dict[str, Any]:
     """Sight an attribute by id/uuid, or every readable attribute with the given values."""
     rows = sights.add_sightings(db, ctx, data)
-    out = {"items": [sighting_out(s) for s in rows], "count": len(rows)}
+    uuids = {
+        attr_id: uuid
+        for attr_id, uuid in db.execute(
+            sa.select(Attribute.id, Attribute.uuid).where(
+                Attribute.id.in_({s.attribute_id for s in rows})
+            )
+        )
+    }
+    out = {"items": [sighting_out(s, uuids.get(s.attribute_id)) for s in rows], "count": len(rows)}
     db.commit()
     return out
 
 
 @router.get("/sightings", tags=["sightings"])
-def list_sightings(ctx: CurrentCtx, db: ReadDB, attribute: str | None = None, event: str | None = None,
-                   after: int = 0, limit: int = Query(100, ge=1, le=1000)) -> dict[str, Any]:
-    rows = sights.list_sightings(db, ctx, attribute=attribute, event=event, after=after, limit=limit)
+def list_sightings(
+    ctx: CurrentCtx,
+    db: ReadDB,
+    attribute: str | None = None,
+    event: str | None = None,
+    after: int = Query(0, ge=0, le=MAX_AFTER),
+    limit: int = Query(100, ge=1, le=1000),
+) -> dict[str, Any]:
+    rows = sights.list_sightings(
+        db, ctx, attribute=attribute, event=event, after=after, limit=limit
+    )
     items = [sighting_out(s, u) for s, u in rows]
     return {"items": items, "next": items[-1]["id"] if len(items) == limit else None}
 
 
 @router.delete("/sightings/{sighting_id}", status_code=204, tags=["sightings"])
-def delete_sighting(sighting_id: int, ctx: CurrentCtx, db: WriteDB) -> Response:
+def delete_sighting(
+    sighting_id: Annotated[int, Path(ge=0, le=DB_INT_MAX)], ctx: CurrentCtx, db: WriteDB
+) -> Response:
     sights.delete_sighting(db, ctx, sighting_id)
     db.commit()
     return Response(status_code=204)
@@ -327,8 +372,15 @@ def delete_sighting(sighting_id: int, ctx: CurrentCtx, db: WriteDB) -> Response:
 
 
 @router.get("/sharing-groups", tags=["sharing groups"])
-def list_sharing_groups(ctx: CurrentCtx, db: ReadDB, after: int = 0, limit: int = Query(100, ge=1, le=1000)) -> dict[str, Any]:
-    items = [sharing_group_out(s) for s in sgs.list_sharing_groups(db, ctx, after=after, limit=limit)]
+def list_sharing_groups(
+    ctx: CurrentCtx,
+    db: ReadDB,
+    after: int = Query(0, ge=0, le=MAX_AFTER),
+    limit: int = Query(100, ge=1, le=1000),
+) -> dict[str, Any]:
+    items = [
+        sharing_group_out(s) for s in sgs.list_sharing_groups(db, ctx, after=after, limit=limit)
+    ]
     return {"items": items, "next": items[-1]["id"] if len(items) == limit else None}
 
 
@@ -345,7 +397,9 @@ def get_sharing_group(ref: str, ctx: CurrentCtx, db: ReadDB) -> dict[str, Any]:
 
 
 @router.patch("/sharing-groups/{ref}", tags=["sharing groups"])
-def update_sharing_group(ref: str, data: SharingGroupUpdate, ctx: CurrentCtx, db: WriteDB) -> dict[str, Any]:
+def update_sharing_group(
+    ref: str, data: SharingGroupUpdate, ctx: CurrentCtx, db: WriteDB
+) -> dict[str, Any]:
     out = sharing_group_out(sgs.update_sharing_group(db, ctx, ref, data))
     db.commit()
     return out
@@ -359,7 +413,9 @@ def delete_sharing_group(ref: str, ctx: CurrentCtx, db: WriteDB) -> Response:
 
 
 @router.post("/sharing-groups/{ref}/organisations", tags=["sharing groups"])
-def add_sharing_group_org(ref: str, data: SharingGroupMemberIn, ctx: CurrentCtx, db: WriteDB) -> dict[str, Any]:
+def add_sharing_group_org(
+    ref: str, data: SharingGroupMemberIn, ctx: CurrentCtx, db: WriteDB
+) -> dict[str, Any]:
     out = sharing_group_out(sgs.add_member(db, ctx, ref, data.org, data.extend))
     db.commit()
     return out

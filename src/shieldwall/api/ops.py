@@ -6,9 +6,9 @@ from typing import Any
 
 import sqlalchemy as sa
 from fastapi import APIRouter, Query
-from fastapi.responses import ORJSONResponse
 
 from shieldwall.api.deps import CurrentCtx, ReadDB
+from shieldwall.api.responses import OrjsonResponse
 from shieldwall.audit.models import AuditEntry
 from shieldwall.audit.service import verify
 from shieldwall.auth.permissions import Permission
@@ -32,16 +32,34 @@ def _audit_scope(ctx: CurrentCtx) -> int | None:
 
 def entry_out(e: AuditEntry) -> dict[str, Any]:
     return {
-        "id": e.id, "created_at": iso(e.created_at), "user_id": e.user_id, "org_id": e.org_id,
-        "api_key_id": e.api_key_id, "ip": e.ip, "request_id": e.request_id, "action": e.action,
-        "model": e.model, "model_id": e.model_id, "model_uuid": e.model_uuid, "title": e.title,
-        "change": e.change, "hash": e.hash, "prev_hash": e.prev_hash,
+        "id": e.id,
+        "created_at": iso(e.created_at),
+        "user_id": e.user_id,
+        "org_id": e.org_id,
+        "api_key_id": e.api_key_id,
+        "ip": e.ip,
+        "request_id": e.request_id,
+        "action": e.action,
+        "model": e.model,
+        "model_id": e.model_id,
+        "model_uuid": e.model_uuid,
+        "title": e.title,
+        "change": e.change,
+        "hash": e.hash,
+        "prev_hash": e.prev_hash,
     }
 
 
 @router.get("/audit", tags=["audit"])
-def list_audit(ctx: CurrentCtx, db: ReadDB, after: int = 0, limit: int = Query(100, ge=1, le=1000),
-               model: str | None = None, action: str | None = None, user_id: int | None = None) -> dict[str, Any]:
+def list_audit(
+    ctx: CurrentCtx,
+    db: ReadDB,
+    after: int = 0,
+    limit: int = Query(100, ge=1, le=1000),
+    model: str | None = None,
+    action: str | None = None,
+    user_id: int | None = None,
+) -> dict[str, Any]:
     org_scope = _audit_scope(ctx)
     q = sa.select(AuditEntry).where(AuditEntry.id > after).order_by(AuditEntry.id).limit(limit)
     if org_scope is not None:
@@ -70,14 +88,16 @@ def healthz() -> dict[str, str]:
 
 
 @health.get("/readyz", tags=["operations"])
-def readyz() -> ORJSONResponse:
+def readyz() -> OrjsonResponse:
     try:
         engine = get_database().engine
         with engine.connect() as conn:
             conn.execute(sa.text("SELECT 1"))
         current = is_current(engine)
     except Exception as exc:  # readiness reports any database failure as not ready
-        return ORJSONResponse({"status": "unavailable", "detail": type(exc).__name__}, status_code=503)
+        return OrjsonResponse(
+            {"status": "unavailable", "detail": type(exc).__name__}, status_code=503
+        )
     if not current:
-        return ORJSONResponse({"status": "migrations pending"}, status_code=503)
-    return ORJSONResponse({"status": "ready"})
+        return OrjsonResponse({"status": "migrations pending"}, status_code=503)
+    return OrjsonResponse({"status": "ready"})

@@ -30,16 +30,21 @@ from shieldwall.intel.serialize import attributes_with_tags, event_summary
 
 router = APIRouter()
 NDJSON = "application/x-ndjson"
-_RELATIVE = re.compile(r"^(\d+)([smhdw])$")
+_RELATIVE = re.compile(r"^([0-9]+)([smhdw])$")
+_EPOCH = re.compile(r"^[0-9]+$")
+MAX_AFTER = 2**63 - 1  # keyset cursors: the largest integer both databases compare
 
 
 def parse_time(value: str | int | float | None, field: str) -> datetime | None:
     """ISO 8601, epoch seconds, or a relative time like 7d / 12h / 30m (before now)."""
     if value in (None, ""):
         return None
-    if isinstance(value, (int, float)) or str(value).isdigit():
-        return datetime.fromtimestamp(int(value), UTC)  # type: ignore[arg-type]
     text = str(value).strip()
+    if isinstance(value, (int, float)) or _EPOCH.match(text):
+        try:
+            return datetime.fromtimestamp(int(value), UTC)
+        except (OverflowError, OSError, ValueError):
+            raise InvalidInput(f"{text!r} is out of range for a time", field=field) from None
     m = _RELATIVE.match(text)
     if m:
         n, unit = int(m.group(1)), m.group(2)
@@ -48,7 +53,9 @@ def parse_time(value: str | int | float | None, field: str) -> datetime | None:
     try:
         dt = datetime.fromisoformat(text.replace("Z", "+00:00"))
     except ValueError:
-        raise InvalidInput(f"{text!r} is not a time (ISO 8601, epoch seconds or 7d/12h/30m)", field=field) from None
+        raise InvalidInput(
+            f"{text!r} is not a time (ISO 8601, epoch seconds or 7d/12h/30m)", field=field
+        ) from None
     return dt if dt.tzinfo else dt.replace(tzinfo=UTC)
 
 
@@ -80,7 +87,8 @@ class SearchIn(BaseModel):
     type: str | list[str] | None = None
     category: str | list[str] | None = None
     tags: list[str] | dict[str, list[str]] | str | None = Field(
-        default=None, description='names (prefix ! for NOT) or {"OR": [...], "AND": [...], "NOT": [...]}'
+        default=None,
+        description='names (prefix ! for NOT) or {"OR": [...], "AND": [...], "NOT": [...]}',
     )
     org: str | list[str] | None = None
     event: str | list[str] | None = None
@@ -95,7 +103,7 @@ class SearchIn(BaseModel):
     published: bool | None = None
     to_ids: bool | None = None
     include_deleted: bool = False
-    after: int = Field(default=0, ge=0)
+    after: int = Field(default=0, ge=0, le=MAX_AFTER)
     limit: int = Field(default=100, ge=1, le=10000)
 
     def to_filter(self) -> SearchFilter:
@@ -108,20 +116,38 @@ class SearchIn(BaseModel):
             keys = {k.upper(): v for k, v in self.tags.items()}
             unknown = set(keys) - {"OR", "AND", "NOT"}
             if unknown:
-                raise InvalidInput(f"tags takes OR, AND and NOT, not {sorted(unknown)[0]}", field="tags")
-            tf = TagFilter(any_of=lst(keys.get("OR")), all_of=lst(keys.get("AND")), none_of=lst(keys.get("NOT")))
+                raise InvalidInput(
+                    f"tags takes OR, AND and NOT, not {sorted(unknown)[0]}", field="tags"
+                )
+            tf = TagFilter(
+                any_of=lst(keys.get("OR")),
+                all_of=lst(keys.get("AND")),
+                none_of=lst(keys.get("NOT")),
+            )
         else:
             tf = _tags(lst(self.tags), [])
         return SearchFilter(
-            value=lst(self.value), type=lst(self.type), category=lst(self.category), tags=tf,
-            org=lst(self.org), event=lst(self.event), uuid=lst(self.uuid), info=self.info,
-            date_from=parse_date(self.date_from, "date_from"), date_to=parse_date(self.date_to, "date_to"),
+            value=lst(self.value),
+            type=lst(self.type),
+            category=lst(self.category),
+            tags=tf,
+            org=lst(self.org),
+            event=lst(self.event),
+            uuid=lst(self.uuid),
+            info=self.info,
+            date_from=parse_date(self.date_from, "date_from"),
+            date_to=parse_date(self.date_to, "date_to"),
             timestamp_from=parse_time(self.timestamp_from, "timestamp_from"),
             timestamp_to=parse_time(self.timestamp_to, "timestamp_to"),
-            publish_timestamp_from=parse_time(self.publish_timestamp_from, "publish_timestamp_from"),
+            publish_timestamp_from=parse_time(
+                self.publish_timestamp_from, "publish_timestamp_from"
+            ),
             publish_timestamp_to=parse_time(self.publish_timestamp_to, "publish_timestamp_to"),
-            published=self.published, to_ids=self.to_ids, include_deleted=self.include_deleted,
-            after=self.after, limit=self.limit,
+            published=self.published,
+            to_ids=self.to_ids,
+            include_deleted=self.include_deleted,
+            after=self.after,
+            limit=self.limit,
         )
 
 
@@ -144,16 +170,29 @@ def _filter_from_query(
     published: bool | None = None,
     to_ids: bool | None = None,
     include_deleted: bool = False,
-    after: int = Query(0, ge=0),
+    after: int = Query(0, ge=0, le=MAX_AFTER),
     limit: int = Query(100, ge=1, le=10000),
 ) -> SearchFilter:
     return SearchFilter(
-        value=value, type=type, category=category, tags=_tags(tags, tags_all), org=org, event=event,
-        uuid=uuid, info=info, date_from=parse_date(date_from, "date_from"), date_to=parse_date(date_to, "date_to"),
-        timestamp_from=parse_time(timestamp_from, "timestamp_from"), timestamp_to=parse_time(timestamp_to, "timestamp_to"),
+        value=value,
+        type=type,
+        category=category,
+        tags=_tags(tags, tags_all),
+        org=org,
+        event=event,
+        uuid=uuid,
+        info=info,
+        date_from=parse_date(date_from, "date_from"),
+        date_to=parse_date(date_to, "date_to"),
+        timestamp_from=parse_time(timestamp_from, "timestamp_from"),
+        timestamp_to=parse_time(timestamp_to, "timestamp_to"),
         publish_timestamp_from=parse_time(publish_timestamp_from, "publish_timestamp_from"),
         publish_timestamp_to=parse_time(publish_timestamp_to, "publish_timestamp_to"),
-        published=published, to_ids=to_ids, include_deleted=include_deleted, after=after, limit=limit,
+        published=published,
+        to_ids=to_ids,
+        include_deleted=include_deleted,
+        after=after,
+        limit=limit,
     )
 
 
@@ -198,7 +237,9 @@ def _event_page(db: Any, ctx: Ctx, f: SearchFilter) -> dict[str, Any]:
 
 
 @router.get("/search/attributes", tags=["search"])
-def search_attributes_get(request: Request, ctx: CurrentCtx, db: ReadDB, f: QueryFilter, format: str | None = None) -> Any:
+def search_attributes_get(
+    request: Request, ctx: CurrentCtx, db: ReadDB, f: QueryFilter, format: str | None = None
+) -> Any:
     """Attributes the caller may read that match every filter given. `format=ndjson` (or
     Accept: application/x-ndjson) streams every match instead of one page."""
     if ndjson_wanted(format, request):
@@ -207,7 +248,9 @@ def search_attributes_get(request: Request, ctx: CurrentCtx, db: ReadDB, f: Quer
 
 
 @router.post("/search/attributes", tags=["search"])
-def search_attributes_post(body: SearchIn, request: Request, ctx: CurrentCtx, db: ReadDB, format: str | None = None) -> Any:
+def search_attributes_post(
+    body: SearchIn, request: Request, ctx: CurrentCtx, db: ReadDB, format: str | None = None
+) -> Any:
     f = body.to_filter()
     if ndjson_wanted(format, request):
         return stream_response(ctx, f, "attributes")
@@ -215,14 +258,18 @@ def search_attributes_post(body: SearchIn, request: Request, ctx: CurrentCtx, db
 
 
 @router.get("/search/events", tags=["search"])
-def search_events_get(request: Request, ctx: CurrentCtx, db: ReadDB, f: QueryFilter, format: str | None = None) -> Any:
+def search_events_get(
+    request: Request, ctx: CurrentCtx, db: ReadDB, f: QueryFilter, format: str | None = None
+) -> Any:
     if ndjson_wanted(format, request):
         return stream_response(ctx, f, "events")
     return _event_page(db, ctx, f)
 
 
 @router.post("/search/events", tags=["search"])
-def search_events_post(body: SearchIn, request: Request, ctx: CurrentCtx, db: ReadDB, format: str | None = None) -> Any:
+def search_events_post(
+    body: SearchIn, request: Request, ctx: CurrentCtx, db: ReadDB, format: str | None = None
+) -> Any:
     f = body.to_filter()
     if ndjson_wanted(format, request):
         return stream_response(ctx, f, "events")

@@ -30,3 +30,16 @@ class AuditEntry(Base):
     change: Mapped[dict[str, Any]] = mapped_column(sa.JSON, default=dict)
     prev_hash: Mapped[str] = mapped_column(sa.String(64))
     hash: Mapped[str] = mapped_column(sa.String(64), unique=True)
+
+
+class AuditHead(Base):
+    """The chain's newest entry, sealed with a MAC keyed by the instance secret: removing the
+    newest entries (which no later hash covers) is detected, and a database-only attacker
+    cannot move the seal."""
+
+    __tablename__ = "audit_head"
+
+    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
+    last_id: Mapped[int]
+    last_hash: Mapped[str] = mapped_column(sa.String(64))
+    mac: Mapped[str] = mapped_column(sa.String(64))

@@ -7,6 +7,7 @@ removing an entry breaks every hash after it. Appends happen inside the caller's
 from __future__ import annotations
 
 import hashlib
+import hmac
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -15,7 +16,7 @@ import orjson
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from shieldwall.audit.models import AuditEntry
+from shieldwall.audit.models import AuditEntry, AuditHead
 from shieldwall.clock import now
 
 GENESIS = "0" * 64
@@ -101,12 +102,27 @@ def record(
         change=_json_safe(change or {}),
         prev_hash=prev_hash,
     )
-    # The hash covers the stored (microsecond, UTC) timestamp exactly as it reads back.
-    entry.created_at = entry.created_at.replace(microsecond=entry.created_at.microsecond)
     entry.hash = compute_hash(entry)
     session.add(entry)
-    session.flush([entry])
+    head = session.get(AuditHead, 1)
+    if head is None:
+        head = AuditHead(id=1)
+        session.add(head)
+    head.last_id, head.last_hash, head.mac = entry.id, entry.hash, seal(entry.id, entry.hash)
+    session.flush()
     return entry
+
+
+def _mac_key() -> bytes:
+    from shieldwall.config import get_settings
+
+    return hashlib.sha256(
+        b"shieldwall-audit-head:" + get_settings().ensure_secret_key().encode()
+    ).digest()
+
+
+def seal(last_id: int, last_hash: str) -> str:
+    return hmac.new(_mac_key(), f"{last_id}:{last_hash}".encode(), hashlib.sha256).hexdigest()
 
 
 @dataclass
@@ -122,7 +138,10 @@ def iter_entries(session: Session, batch: int = 5000) -> Iterator[AuditEntry]:
     while True:
         rows = (
             session.execute(
-                sa.select(AuditEntry).where(AuditEntry.id > last_id).order_by(AuditEntry.id).limit(batch)
+                sa.select(AuditEntry)
+                .where(AuditEntry.id > last_id)
+                .order_by(AuditEntry.id)
+                .limit(batch)
             )
             .scalars()
             .all()
@@ -149,8 +168,32 @@ def verify(session: Session) -> VerifyResult:
                 False, checked, entry.id, "previous-hash link broken (an earlier entry removed)"
             )
         if compute_hash(entry) != entry.hash:
-            return VerifyResult(False, checked, entry.id, "content does not match its hash (altered)")
+            return VerifyResult(
+                False, checked, entry.id, "content does not match its hash (altered)"
+            )
         prev_hash = entry.hash
         expected_id += 1
         checked += 1
+    head = session.get(AuditHead, 1)
+    if head is None:
+        if checked:
+            return VerifyResult(
+                False, checked, expected_id - 1, "the chain head seal is missing (removed)"
+            )
+        return VerifyResult(True, 0)
+    if not hmac.compare_digest(head.mac, seal(head.last_id, head.last_hash)):
+        return VerifyResult(
+            False, checked, head.last_id, "the chain head seal does not match (altered)"
+        )
+    if head.last_id != expected_id - 1 or head.last_hash != prev_hash:
+        if head.last_id > expected_id - 1:
+            return VerifyResult(
+                False,
+                checked,
+                expected_id,
+                f"entries {expected_id} to {head.last_id} are missing (removed)",
+            )
+        return VerifyResult(
+            False, checked, head.last_id + 1, "entries after the sealed head (inserted)"
+        )
     return VerifyResult(True, checked)

@@ -23,7 +23,14 @@ class Permission(StrEnum):
 
 P = Permission
 
-_USER = {P.EVENT_ADD, P.EVENT_MODIFY, P.EVENT_MODIFY_ORG, P.TAG_ATTACH, P.SIGHTING_ADD, P.API_ACCESS}
+_USER = {
+    P.EVENT_ADD,
+    P.EVENT_MODIFY,
+    P.EVENT_MODIFY_ORG,
+    P.TAG_ATTACH,
+    P.SIGHTING_ADD,
+    P.API_ACCESS,
+}
 
 # MISP's seeded roles, by MISP's ids so role_id means the same in both worlds.
 DEFAULT_ROLES: list[tuple[int, str, frozenset[Permission]]] = [
@@ -32,8 +39,7 @@ DEFAULT_ROLES: list[tuple[int, str, frozenset[Permission]]] = [
         2,
         "Org Admin",
         frozenset(
-            _USER
-            | {P.EVENT_PUBLISH, P.TAG_EDIT, P.SHARING_GROUP_MANAGE, P.ORG_ADMIN, P.AUDIT_READ}
+            _USER | {P.EVENT_PUBLISH, P.TAG_EDIT, P.SHARING_GROUP_MANAGE, P.ORG_ADMIN, P.AUDIT_READ}
         ),
     ),
     (3, "User", frozenset(_USER)),

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import hmac
 import ipaddress
 import secrets
 import string
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -26,6 +27,7 @@ from shieldwall.auth.permissions import (
 )
 from shieldwall.clock import now
 from shieldwall.context import Ctx
+from shieldwall.ids import as_id
 from shieldwall.intel.errors import Conflict, Forbidden, InvalidInput, NotFound, Unauthorized
 from shieldwall.intel.visibility import Principal
 
@@ -41,8 +43,14 @@ def hash_password(password: str) -> str:
     return _hasher.hash(password)
 
 
+# Checked against when the user is unknown, so both answers take an argon2 verification.
+_DUMMY_HASH = _hasher.hash("shieldwall-timing-equaliser")
+
+
 def verify_password(stored: str | None, password: str) -> bool:
     if not stored:
+        with contextlib.suppress(VerifyMismatchError, VerificationError, InvalidHashError):
+            _hasher.verify(_DUMMY_HASH, password)
         return False
     try:
         return _hasher.verify(stored, password)
@@ -143,7 +151,9 @@ def login(session: Session, ctx_actor: Any, email: str, password: str, settings:
     user.failed_logins = 0
     user.locked_until = None
     user.last_login = t
-    record(session, ctx_actor, "login", "User", model_id=user.id, model_uuid=user.uuid, title=user.email)
+    # The one who logged in is the actor of the entry (the request itself was anonymous).
+    who = replace(ctx_actor, user_id=user.id, org_id=user.org_id, label=user.email)
+    record(session, who, "login", "User", model_id=user.id, model_uuid=user.uuid, title=user.email)
     return user
 
 
@@ -167,21 +177,24 @@ def seed_roles(session: Session) -> None:
 
 def resolve_role(session: Session, ref: str | int | None) -> Role:
     if ref is None or ref == "":
-        role = session.execute(sa.select(Role).where(Role.default_role.is_(True))).scalar_one_or_none()
+        role = session.execute(
+            sa.select(Role).where(Role.default_role.is_(True))
+        ).scalar_one_or_none()
         if role is None:
             role = session.get(Role, DEFAULT_ROLE_ID)
         if role is None:
             raise NotFound("no default role", field="role")
         return role
-    if isinstance(ref, int) or (isinstance(ref, str) and ref.isdigit()):
-        role = session.get(Role, int(ref))
+    if as_id(ref) is not None:
+        role = session.get(Role, as_id(ref))
     else:
-        alias = ROLE_ALIASES.get(ref.strip().lower())
+        name = str(ref).strip().lower()
+        alias = ROLE_ALIASES.get(name)
         role = (
             session.get(Role, alias)
             if alias
             else session.execute(
-                sa.select(Role).where(sa.func.lower(Role.name) == ref.strip().lower())
+                sa.select(Role).where(sa.func.lower(Role.name) == name)
             ).scalar_one_or_none()
         )
     if role is None:
@@ -190,7 +203,12 @@ def resolve_role(session: Session, ref: str | int | None) -> Role:
 
 
 def update_role(
-    session: Session, ctx: Ctx, role_id: int, *, permissions: list[str] | None, default_role: bool | None
+    session: Session,
+    ctx: Ctx,
+    role_id: int,
+    *,
+    permissions: list[str] | None,
+    default_role: bool | None,
 ) -> Role:
     require(ctx, Permission.SITE_ADMIN)
     role = session.get(Role, role_id)
@@ -207,8 +225,16 @@ def update_role(
         session.execute(sa.update(Role).values(default_role=False))
         role.default_role = True
     record(
-        session, ctx.actor, "role_change", "Role", model_id=role.id, title=role.name,
-        change={"before": before, "after": {"permissions": role.permissions, "default_role": role.default_role}},
+        session,
+        ctx.actor,
+        "role_change",
+        "Role",
+        model_id=role.id,
+        title=role.name,
+        change={
+            "before": before,
+            "after": {"permissions": role.permissions, "default_role": role.default_role},
+        },
     )
     return role
 
@@ -229,8 +255,8 @@ ORG_FIELDS = ("name", "description", "nationality", "sector", "type", "contacts"
 
 def get_org(session: Session, ref: str | int) -> Organisation:
     org: Organisation | None
-    if isinstance(ref, int) or str(ref).isdigit():
-        org = session.get(Organisation, int(ref))
+    if as_id(ref) is not None:
+        org = session.get(Organisation, as_id(ref))
     else:
         org = session.execute(
             sa.select(Organisation).where(
@@ -252,27 +278,40 @@ def create_org(session: Session, ctx: Ctx, data: dict[str, Any]) -> Organisation
     org = Organisation(**{k: data[k] for k in ORG_FIELDS if k in data and data[k] is not None})
     org.name = name
     if data.get("uuid"):
-        if session.execute(sa.select(Organisation.id).where(Organisation.uuid == str(data["uuid"]))).first():
+        if session.execute(
+            sa.select(Organisation.id).where(Organisation.uuid == str(data["uuid"]))
+        ).first():
             raise Conflict("an organisation with this uuid exists", field="uuid")
         org.uuid = str(data["uuid"])
     session.add(org)
     session.flush()
-    record(session, ctx.actor, "create", "Organisation", model_id=org.id, model_uuid=org.uuid,
-           title=org.name, change={k: getattr(org, k) for k in ORG_FIELDS})
+    record(
+        session,
+        ctx.actor,
+        "create",
+        "Organisation",
+        model_id=org.id,
+        model_uuid=org.uuid,
+        title=org.name,
+        change={k: getattr(org, k) for k in ORG_FIELDS},
+    )
     return org
 
 
 def update_org(session: Session, ctx: Ctx, org: Organisation, data: dict[str, Any]) -> Organisation:
-    if not (ctx.principal.is_site_admin or (
-        ctx.principal.can(Permission.ORG_ADMIN) and org.id == ctx.org_id
-    )):
+    if not (
+        ctx.principal.is_site_admin
+        or (ctx.principal.can(Permission.ORG_ADMIN) and org.id == ctx.org_id)
+    ):
         raise Forbidden("only site admins, or org admins for their own organisation, edit it")
     changes: dict[str, Any] = {}
     for k in ORG_FIELDS:
         if k in data and data[k] is not None and getattr(org, k) != data[k]:
             if k == "name":
                 clash = session.execute(
-                    sa.select(Organisation.id).where(Organisation.name == data[k], Organisation.id != org.id)
+                    sa.select(Organisation.id).where(
+                        Organisation.name == data[k], Organisation.id != org.id
+                    )
                 ).first()
                 if clash:
                     raise Conflict(f"an organisation named {data[k]!r} exists", field="name")
@@ -281,8 +320,16 @@ def update_org(session: Session, ctx: Ctx, org: Organisation, data: dict[str, An
             changes[k] = [getattr(org, k), data[k]]
             setattr(org, k, data[k])
     session.flush()
-    record(session, ctx.actor, "update", "Organisation", model_id=org.id, model_uuid=org.uuid,
-           title=org.name, change=changes)
+    record(
+        session,
+        ctx.actor,
+        "update",
+        "Organisation",
+        model_id=org.id,
+        model_uuid=org.uuid,
+        title=org.name,
+        change=changes,
+    )
     return org
 
 
@@ -292,28 +339,44 @@ def delete_org(session: Session, ctx: Ctx, org: Organisation) -> None:
     require(ctx, Permission.SITE_ADMIN)
     if org.id == ctx.org_id:
         raise Conflict("the host organisation cannot be deleted", field="org")
-    users = session.scalar(sa.select(sa.func.count()).select_from(User).where(User.org_id == org.id))
+    users = session.scalar(
+        sa.select(sa.func.count()).select_from(User).where(User.org_id == org.id)
+    )
     events = session.scalar(
-        sa.select(sa.func.count()).select_from(Event).where(
-            sa.or_(Event.org_id == org.id, Event.orgc_id == org.id)
-        )
+        sa.select(sa.func.count())
+        .select_from(Event)
+        .where(sa.or_(Event.org_id == org.id, Event.orgc_id == org.id))
     )
     if users or events:
         raise Conflict(
             f"organisation {org.name!r} still has {users} users and {events} events", field="org"
         )
-    record(session, ctx.actor, "delete", "Organisation", model_id=org.id, model_uuid=org.uuid, title=org.name)
+    record(
+        session,
+        ctx.actor,
+        "delete",
+        "Organisation",
+        model_id=org.id,
+        model_uuid=org.uuid,
+        title=org.name,
+    )
     session.delete(org)
     session.flush()
 
 
-def find_or_create_remote_org(session: Session, ctx: Ctx, uuid: str | None, name: str) -> Organisation:
+def find_or_create_remote_org(
+    session: Session, ctx: Ctx, uuid: str | None, name: str
+) -> Organisation:
     """Creator organisations arriving with imported events (MISP's Orgc)."""
     org = None
     if uuid:
-        org = session.execute(sa.select(Organisation).where(Organisation.uuid == uuid)).scalar_one_or_none()
+        org = session.execute(
+            sa.select(Organisation).where(Organisation.uuid == uuid)
+        ).scalar_one_or_none()
     if org is None and name:
-        org = session.execute(sa.select(Organisation).where(Organisation.name == name)).scalar_one_or_none()
+        org = session.execute(
+            sa.select(Organisation).where(Organisation.name == name)
+        ).scalar_one_or_none()
     if org is not None:
         return org
     if not name:
@@ -323,8 +386,16 @@ def find_or_create_remote_org(session: Session, ctx: Ctx, uuid: str | None, name
         org.uuid = uuid
     session.add(org)
     session.flush()
-    record(session, ctx.actor, "create", "Organisation", model_id=org.id, model_uuid=org.uuid,
-           title=org.name, change={"local": False, "reason": "creator of imported event"})
+    record(
+        session,
+        ctx.actor,
+        "create",
+        "Organisation",
+        model_id=org.id,
+        model_uuid=org.uuid,
+        title=org.name,
+        change={"local": False, "reason": "creator of imported event"},
+    )
     return org
 
 
@@ -332,15 +403,27 @@ def find_or_create_remote_org(session: Session, ctx: Ctx, uuid: str | None, name
 
 
 def _can_manage_user(ctx: Ctx, org_id: int) -> bool:
+    """May see and add users of this organisation."""
     return ctx.principal.is_site_admin or (
         ctx.principal.can(Permission.ORG_ADMIN) and org_id == ctx.org_id
     )
 
 
+def _can_administer(ctx: Ctx, user: User) -> bool:
+    """May change, delete, or create and revoke keys for this user: site admins; org admins
+    for users of their organisation holding no permission the org admin lacks (so the host's
+    org admin cannot take over the site admin)."""
+    if ctx.principal.is_site_admin:
+        return True
+    return _can_manage_user(ctx, user.org_id) and set(user.role.permissions) <= set(
+        ctx.principal.permissions
+    )
+
+
 def get_user(session: Session, ctx: Ctx, ref: str | int) -> User:
     user: User | None
-    if isinstance(ref, int) or str(ref).isdigit():
-        user = session.get(User, int(ref))
+    if as_id(ref) is not None:
+        user = session.get(User, as_id(ref))
     else:
         user = session.execute(
             sa.select(User).where(sa.or_(User.uuid == str(ref), User.email == str(ref).lower()))
@@ -350,7 +433,9 @@ def get_user(session: Session, ctx: Ctx, ref: str | int) -> User:
     return user
 
 
-def list_users(session: Session, ctx: Ctx, *, org_id: int | None = None, after: int = 0, limit: int = 100) -> list[User]:
+def list_users(
+    session: Session, ctx: Ctx, *, org_id: int | None = None, after: int = 0, limit: int = 100
+) -> list[User]:
     q = sa.select(User).where(User.id > after).order_by(User.id).limit(limit)
     if not ctx.principal.is_site_admin:
         if ctx.principal.can(Permission.ORG_ADMIN):
@@ -371,13 +456,23 @@ def _check_role_grant(ctx: Ctx, role: Role) -> None:
 
 
 def create_user(
-    session: Session, ctx: Ctx, *, email: str, org_ref: str | int | None, role_ref: str | int | None,
-    password: str | None = None, disabled: bool = False,
+    session: Session,
+    ctx: Ctx,
+    *,
+    email: str,
+    org_ref: str | int | None,
+    role_ref: str | int | None,
+    password: str | None = None,
+    disabled: bool = False,
 ) -> User:
     email = (email or "").strip().lower()
     if "@" not in email or len(email) > 255:
         raise InvalidInput("not an e-mail address", field="email")
-    org = get_org(session, org_ref) if org_ref not in (None, "") else session.get(Organisation, ctx.org_id)
+    org = (
+        get_org(session, org_ref)
+        if org_ref not in (None, "")
+        else session.get(Organisation, ctx.org_id)
+    )
     assert org is not None
     if not _can_manage_user(ctx, org.id):
         raise Forbidden("only site admins, or org admins for their own organisation, add users")
@@ -387,19 +482,32 @@ def create_user(
         raise Conflict(f"a user with e-mail {email!r} exists", field="email")
     if password is not None:
         check_password_strength(password)
-    user = User(email=email, org_id=org.id, role_id=role.id, disabled=disabled,
-                password_hash=hash_password(password) if password else None)
+    user = User(
+        email=email,
+        org_id=org.id,
+        role_id=role.id,
+        disabled=disabled,
+        password_hash=hash_password(password) if password else None,
+    )
     session.add(user)
     session.flush()
     session.refresh(user)
-    record(session, ctx.actor, "create", "User", model_id=user.id, model_uuid=user.uuid, title=email,
-           change={"org_id": org.id, "role_id": role.id, "disabled": disabled})
+    record(
+        session,
+        ctx.actor,
+        "create",
+        "User",
+        model_id=user.id,
+        model_uuid=user.uuid,
+        title=email,
+        change={"org_id": org.id, "role_id": role.id, "disabled": disabled},
+    )
     return user
 
 
 def update_user(session: Session, ctx: Ctx, user: User, data: dict[str, Any]) -> User:
     self_edit = user.id == ctx.principal.user_id
-    managing = _can_manage_user(ctx, user.org_id)
+    managing = _can_administer(ctx, user)
     if not (managing or self_edit):
         raise Forbidden("you may not edit this user")
     changes: dict[str, Any] = {}
@@ -439,17 +547,33 @@ def update_user(session: Session, ctx: Ctx, user: User, data: dict[str, Any]) ->
             action = "role_change"
     session.flush()
     session.refresh(user)
-    record(session, ctx.actor, action, "User", model_id=user.id, model_uuid=user.uuid, title=user.email,
-           change=changes)
+    record(
+        session,
+        ctx.actor,
+        action,
+        "User",
+        model_id=user.id,
+        model_uuid=user.uuid,
+        title=user.email,
+        change=changes,
+    )
     return user
 
 
 def delete_user(session: Session, ctx: Ctx, user: User) -> None:
-    if not _can_manage_user(ctx, user.org_id):
+    if not _can_administer(ctx, user):
         raise Forbidden("you may not delete this user")
     if user.id == ctx.principal.user_id:
         raise Conflict("you cannot delete yourself", field="user")
-    record(session, ctx.actor, "delete", "User", model_id=user.id, model_uuid=user.uuid, title=user.email)
+    record(
+        session,
+        ctx.actor,
+        "delete",
+        "User",
+        model_id=user.id,
+        model_uuid=user.uuid,
+        title=user.email,
+    )
     session.delete(user)
     session.flush()
 
@@ -458,11 +582,17 @@ def delete_user(session: Session, ctx: Ctx, user: User) -> None:
 
 
 def create_key(
-    session: Session, ctx: Ctx, user: User, *, comment: str = "", expires_at: datetime | None = None,
-    allowed_networks: list[str] | None = None, read_only: bool = False,
+    session: Session,
+    ctx: Ctx,
+    user: User,
+    *,
+    comment: str = "",
+    expires_at: datetime | None = None,
+    allowed_networks: list[str] | None = None,
+    read_only: bool = False,
 ) -> tuple[ApiKey, str]:
     """Create a key; returns (row, clear key). The clear key is never stored."""
-    if not (user.id == ctx.principal.user_id or _can_manage_user(ctx, user.org_id)):
+    if not (user.id == ctx.principal.user_id or _can_administer(ctx, user)):
         raise Forbidden("you may not create keys for this user")
     if Permission.API_ACCESS not in user.role.permissions:
         raise Forbidden("the user's role does not allow API access", field="user")
@@ -472,26 +602,52 @@ def create_key(
             nets.append(str(ipaddress.ip_network(n.strip(), strict=False)))
         except ValueError:
             raise InvalidInput(f"{n!r} is not a network", field=f"allowed_networks[{i}]") from None
+    if expires_at is not None and expires_at.tzinfo is None:
+        raise InvalidInput(
+            "the expiry needs a time zone (ISO 8601 with a zone)", field="expires_at"
+        )
     if expires_at is not None and expires_at <= now():
         raise InvalidInput("the expiry is in the past", field="expires_at")
     raw = generate_api_key()
-    key = ApiKey(user_id=user.id, key_hash=hash_api_key(raw), key_start=raw[:4], key_end=raw[-4:],
-                 comment=comment, expires_at=expires_at, allowed_networks=nets, read_only=read_only)
+    key = ApiKey(
+        user_id=user.id,
+        key_hash=hash_api_key(raw),
+        key_start=raw[:4],
+        key_end=raw[-4:],
+        comment=comment,
+        expires_at=expires_at,
+        allowed_networks=nets,
+        read_only=read_only,
+    )
     session.add(key)
     session.flush()
-    record(session, ctx.actor, "key_create", "ApiKey", model_id=key.id, model_uuid=key.uuid,
-           title=f"{raw[:4]}...{raw[-4:]} for {user.email}",
-           change={"user_id": user.id, "expires_at": expires_at, "allowed_networks": nets, "read_only": read_only})
+    record(
+        session,
+        ctx.actor,
+        "key_create",
+        "ApiKey",
+        model_id=key.id,
+        model_uuid=key.uuid,
+        title=f"{raw[:4]}...{raw[-4:]} for {user.email}",
+        change={
+            "user_id": user.id,
+            "expires_at": expires_at,
+            "allowed_networks": nets,
+            "read_only": read_only,
+        },
+    )
     return key, raw
 
 
 def get_key(session: Session, ctx: Ctx, ref: str | int) -> ApiKey:
     key: ApiKey | None
-    if isinstance(ref, int) or str(ref).isdigit():
-        key = session.get(ApiKey, int(ref))
+    if as_id(ref) is not None:
+        key = session.get(ApiKey, as_id(ref))
     else:
         key = session.execute(sa.select(ApiKey).where(ApiKey.uuid == str(ref))).scalar_one_or_none()
-    if key is None or not (key.user_id == ctx.principal.user_id or _can_manage_user(ctx, key.user.org_id)):
+    if key is None or not (
+        key.user_id == ctx.principal.user_id or _can_manage_user(ctx, key.user.org_id)
+    ):
         raise NotFound(f"API key {ref!r} not found", field="key")
     return key
 
@@ -509,11 +665,21 @@ def list_keys(session: Session, ctx: Ctx, user: User | None = None) -> list[ApiK
 
 
 def revoke_key(session: Session, ctx: Ctx, key: ApiKey) -> ApiKey:
+    if not (key.user_id == ctx.principal.user_id or _can_administer(ctx, key.user)):
+        raise Forbidden("you may not revoke this user's keys")
     if key.revoked_at is None:
         key.revoked_at = now()
         session.flush()
-        record(session, ctx.actor, "key_revoke", "ApiKey", model_id=key.id, model_uuid=key.uuid,
-               title=f"{key.key_start}...{key.key_end}", change={"user_id": key.user_id})
+        record(
+            session,
+            ctx.actor,
+            "key_revoke",
+            "ApiKey",
+            model_id=key.id,
+            model_uuid=key.uuid,
+            title=f"{key.key_start}...{key.key_end}",
+            change={"user_id": key.user_id},
+        )
     return key
 
 
@@ -522,7 +688,10 @@ def revoke_key(session: Session, ctx: Ctx, key: ApiKey) -> ApiKey:
 
 def host_org(session: Session) -> Organisation | None:
     return session.execute(
-        sa.select(Organisation).where(Organisation.local.is_(True)).order_by(Organisation.id).limit(1)
+        sa.select(Organisation)
+        .where(Organisation.local.is_(True))
+        .order_by(Organisation.id)
+        .limit(1)
     ).scalar_one_or_none()
 
 
@@ -534,7 +703,9 @@ class Bootstrap:
     api_key: str
 
 
-def bootstrap(session: Session, *, org_name: str = "ORGNAME", email: str = "admin@admin.test") -> Bootstrap | None:
+def bootstrap(
+    session: Session, *, org_name: str = "ORGNAME", email: str = "admin@admin.test"
+) -> Bootstrap | None:
     """On first run: roles, the host organisation and a site admin. None when already done."""
     seed_roles(session)
     if session.execute(sa.select(User.id).limit(1)).first():
@@ -548,14 +719,30 @@ def bootstrap(session: Session, *, org_name: str = "ORGNAME", email: str = "admi
         org = Organisation(name=org_name, local=True, description="Host organisation")
         session.add(org)
         session.flush()
-        record(session, actor, "create", "Organisation", model_id=org.id, model_uuid=org.uuid, title=org.name)
+        record(
+            session,
+            actor,
+            "create",
+            "Organisation",
+            model_id=org.id,
+            model_uuid=org.uuid,
+            title=org.name,
+        )
     password = generate_password()
     user = User(email=email, org_id=org.id, role_id=1, password_hash=hash_password(password))
     session.add(user)
     session.flush()
     session.refresh(user)
-    record(session, actor, "create", "User", model_id=user.id, model_uuid=user.uuid, title=email,
-           change={"role_id": 1, "org_id": org.id})
+    record(
+        session,
+        actor,
+        "create",
+        "User",
+        model_id=user.id,
+        model_uuid=user.uuid,
+        title=email,
+        change={"role_id": 1, "org_id": org.id},
+    )
     ctx = system_ctx(org.id)
     _, raw = create_key(session, ctx, user, comment="created on first run")
     return Bootstrap(org=org, user=user, password=password, api_key=raw)

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import NoReturn
 
 import typer
@@ -16,8 +18,14 @@ from shieldwall.db.migrate import is_current, upgrade
 from shieldwall.intel.errors import DomainError
 from shieldwall.intel.visibility import ReadOptions
 
-console = Console()
-err = Console(stderr=True)
+
+def _width() -> int | None:
+    # Piped output (scripts, CI, tests) gets wide tables rather than truncated cells.
+    return None if sys.stdout.isatty() else 200
+
+
+console = Console(width=_width())
+err = Console(stderr=True, width=None if sys.stderr.isatty() else 200)
 
 
 def fail(message: str, code: int = 1) -> NoReturn:
@@ -42,18 +50,12 @@ def admin_ctx(db: Database) -> Ctx:
     return system_ctx(org_id, ReadOptions(settings.unpublished_private, settings.sighting_policy))
 
 
-def domain_errors() -> object:
-    """Context manager turning domain errors into a clean CLI failure."""
-
-    class _Guard:
-        def __enter__(self) -> None:
-            return None
-
-        def __exit__(self, et: type[BaseException] | None, exc: BaseException | None, tb: object) -> bool:
-            if isinstance(exc, DomainError):
-                where = f" ({exc.field})" if exc.field else ""
-                err.print(f"[red]error:[/red] {exc.detail}{where}")
-                sys.exit(2)
-            return False
-
-    return _Guard()
+@contextmanager
+def domain_errors() -> Iterator[None]:
+    """Turn domain errors into one clean CLI line naming the field, exit status 2."""
+    try:
+        yield
+    except DomainError as exc:
+        where = f" ({exc.field})" if exc.field else ""
+        err.print(f"[red]error:[/red] {exc.detail}{where}")
+        sys.exit(2)

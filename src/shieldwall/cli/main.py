@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any
@@ -10,7 +9,14 @@ from typing import Annotated, Any
 import orjson
 import sqlalchemy as sa
 import typer
-from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn, TransferSpeedColumn
+from rich.progress import (
+    BarColumn,
+    DownloadColumn,
+    Progress,
+    TextColumn,
+    TimeRemainingColumn,
+    TransferSpeedColumn,
+)
 from rich.table import Table
 
 from shieldwall.audit.service import verify
@@ -20,7 +26,9 @@ from shieldwall.cli.common import admin_ctx, console, database, domain_errors, e
 from shieldwall.config import get_settings
 
 app = typer.Typer(
-    help="Shieldwall: collective cyber-defence platform.", no_args_is_help=True, add_completion=False,
+    help="Shieldwall: collective cyber-defence platform.",
+    no_args_is_help=True,
+    add_completion=False,
     pretty_exceptions_enable=False,
 )
 db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
@@ -30,8 +38,15 @@ key_app = typer.Typer(help="API keys.", no_args_is_help=True)
 event_app = typer.Typer(help="Events.", no_args_is_help=True)
 audit_app = typer.Typer(help="The audit log.", no_args_is_help=True)
 config_app = typer.Typer(help="Configuration.", no_args_is_help=True)
-for sub, name in ((db_app, "db"), (org_app, "org"), (user_app, "user"), (key_app, "key"), (event_app, "event"),
-                  (audit_app, "audit"), (config_app, "config")):
+for sub, name in (
+    (db_app, "db"),
+    (org_app, "org"),
+    (user_app, "user"),
+    (key_app, "key"),
+    (event_app, "event"),
+    (audit_app, "audit"),
+    (config_app, "config"),
+):
     app.add_typer(sub, name=name)
 
 
@@ -45,18 +60,26 @@ def _print_first_run(boot: auth.Bootstrap) -> None:
     console.rule()
 
 
-def init_instance(org_name: str, email: str) -> auth.Bootstrap | None:
+def init_instance(org_name: str | None, email: str | None) -> auth.Bootstrap | None:
+    settings = get_settings()
     db = database()
     with db.writing() as session:
-        return auth.bootstrap(session, org_name=org_name, email=email)
+        return auth.bootstrap(
+            session, org_name=org_name or settings.org_name, email=email or settings.admin_email
+        )
 
 
 @app.command()
 def up(
     host: Annotated[str | None, typer.Option(help="address to listen on")] = None,
     port: Annotated[int | None, typer.Option(help="port to listen on")] = None,
-    org_name: Annotated[str, typer.Option("--org-name", help="host organisation name on first run")] = os.environ.get("SHIELDWALL_ORG_NAME", "ORGNAME"),
-    admin_email: Annotated[str, typer.Option(help="site admin e-mail on first run")] = os.environ.get("SHIELDWALL_ADMIN_EMAIL", "admin@admin.test"),
+    org_name: Annotated[
+        str | None,
+        typer.Option("--org-name", help="host organisation on first run (SHIELDWALL_ORG_NAME)"),
+    ] = None,
+    admin_email: Annotated[
+        str | None, typer.Option(help="site admin e-mail on first run (SHIELDWALL_ADMIN_EMAIL)")
+    ] = None,
     workers: Annotated[int, typer.Option(help="worker processes")] = 1,
 ) -> None:
     """Create or upgrade the database, set up the first admin on first run, and serve."""
@@ -68,15 +91,31 @@ def up(
     if boot:
         _print_first_run(boot)
     h, p = host or settings.host, port or settings.port
-    console.print(f"Serving Shieldwall on [bold]http://{h}:{p}[/bold] (API docs: http://{h}:{p}/api/docs)")
-    uvicorn.run("shieldwall.app:create_app", factory=True, host=h, port=p, workers=workers,
-                log_level="info", proxy_headers=False)
+    console.print(
+        f"Serving Shieldwall on [bold]http://{h}:{p}[/bold] (API docs: http://{h}:{p}/api/docs)"
+    )
+    from shieldwall.logs import configure
+
+    configure(settings.log_json)
+    uvicorn.run(
+        "shieldwall.app:create_app",
+        factory=True,
+        host=h,
+        port=p,
+        workers=workers,
+        log_config=None,
+        proxy_headers=False,
+    )
 
 
 @app.command()
 def init(
-    org_name: Annotated[str, typer.Option("--org-name")] = "ORGNAME",
-    admin_email: Annotated[str, typer.Option()] = "admin@admin.test",
+    org_name: Annotated[
+        str | None, typer.Option("--org-name", help="host organisation (SHIELDWALL_ORG_NAME)")
+    ] = None,
+    admin_email: Annotated[
+        str | None, typer.Option(help="site admin e-mail (SHIELDWALL_ADMIN_EMAIL)")
+    ] = None,
 ) -> None:
     """Create the database and the first admin without serving."""
     boot = init_instance(org_name, admin_email)
@@ -118,14 +157,26 @@ def org_add(
     nationality: str = "",
     sector: str = "",
     type: Annotated[str, typer.Option("--type")] = "",
-    remote: Annotated[bool, typer.Option("--remote", help="an organisation of another instance")] = False,
+    remote: Annotated[
+        bool, typer.Option("--remote", help="an organisation of another instance")
+    ] = False,
 ) -> None:
     """Add an organisation."""
     db = database()
     ctx = admin_ctx(db)
-    with domain_errors(), db.writing() as session:  # type: ignore[attr-defined]
-        org = auth.create_org(session, ctx, {"name": name, "description": description, "nationality": nationality,
-                                             "sector": sector, "type": type, "local": not remote})
+    with domain_errors(), db.writing() as session:
+        org = auth.create_org(
+            session,
+            ctx,
+            {
+                "name": name,
+                "description": description,
+                "nationality": nationality,
+                "sector": sector,
+                "type": type,
+                "local": not remote,
+            },
+        )
         console.print(f"organisation {org.id} [bold]{org.name}[/bold] ({org.uuid})")
 
 
@@ -136,7 +187,9 @@ def org_list() -> None:
     table = Table("id", "uuid", "name", "nationality", "sector", "local")
     with db.reading() as session:
         for o in session.execute(sa.select(Organisation).order_by(Organisation.id)).scalars():
-            table.add_row(str(o.id), o.uuid, o.name, o.nationality, o.sector, "yes" if o.local else "no")
+            table.add_row(
+                str(o.id), o.uuid, o.name, o.nationality, o.sector, "yes" if o.local else "no"
+            )
     console.print(table)
 
 
@@ -147,19 +200,31 @@ def org_list() -> None:
 def user_add(
     email: Annotated[str, typer.Option("--email")],
     org: Annotated[str | None, typer.Option("--org", help="organisation id, uuid or name")] = None,
-    role: Annotated[str, typer.Option("--role", help="admin, org-admin, user, publisher, sync, read-only")] = "user",
-    password: Annotated[str | None, typer.Option("--password", help="default: generated and printed")] = None,
-    print_key: Annotated[bool, typer.Option("--print-key", help="create an API key and print it")] = False,
+    role: Annotated[
+        str, typer.Option("--role", help="admin, org-admin, user, publisher, sync, read-only")
+    ] = "user",
+    password: Annotated[
+        str | None, typer.Option("--password", help="default: generated and printed")
+    ] = None,
+    print_key: Annotated[
+        bool, typer.Option("--print-key", help="create an API key and print it")
+    ] = False,
 ) -> None:
     """Add a user; with --print-key also create and print an API key."""
     db = database()
     ctx = admin_ctx(db)
     generated = password is None
     pw = password or auth.generate_password()
-    with domain_errors(), db.writing() as session:  # type: ignore[attr-defined]
+    with domain_errors(), db.writing() as session:
         user = auth.create_user(session, ctx, email=email, org_ref=org, role_ref=role, password=pw)
-        raw = auth.create_key(session, ctx, user, comment="created by `user add`")[1] if print_key else None
-        console.print(f"user {user.id} [bold]{user.email}[/bold] in {user.org.name} as {user.role.name}")
+        raw = (
+            auth.create_key(session, ctx, user, comment="created by `user add`")[1]
+            if print_key
+            else None
+        )
+        console.print(
+            f"user {user.id} [bold]{user.email}[/bold] in {user.org.name} as {user.role.name}"
+        )
     if generated:
         console.print(f"password: {pw}")
     if raw:
@@ -174,21 +239,31 @@ def user_list(org: Annotated[str | None, typer.Option("--org")] = None) -> None:
     with db.reading() as session:
         q = sa.select(User).order_by(User.id)
         if org:
-            with domain_errors():  # type: ignore[attr-defined]
+            with domain_errors():
                 q = q.where(User.org_id == auth.get_org(session, org).id)
         for u in session.execute(q).scalars():
-            table.add_row(str(u.id), u.email, u.org.name, u.role.name, "yes" if u.disabled else "no",
-                          u.last_login.isoformat() if u.last_login else "-")
+            table.add_row(
+                str(u.id),
+                u.email,
+                u.org.name,
+                u.role.name,
+                "yes" if u.disabled else "no",
+                u.last_login.isoformat() if u.last_login else "-",
+            )
     console.print(table)
 
 
 @user_app.command("disable")
-def user_disable(user: str, enable: Annotated[bool, typer.Option("--enable", help="re-enable instead")] = False) -> None:
+def user_disable(
+    user: str, enable: Annotated[bool, typer.Option("--enable", help="re-enable instead")] = False
+) -> None:
     """Disable (or re-enable) a user; their keys stop working at once."""
     db = database()
     ctx = admin_ctx(db)
-    with domain_errors(), db.writing() as session:  # type: ignore[attr-defined]
-        u = auth.update_user(session, ctx, auth.get_user(session, ctx, user), {"disabled": not enable})
+    with domain_errors(), db.writing() as session:
+        u = auth.update_user(
+            session, ctx, auth.get_user(session, ctx, user), {"disabled": not enable}
+        )
         console.print(f"user {u.email} {'enabled' if enable else 'disabled'}")
 
 
@@ -200,7 +275,9 @@ def key_create(
     user: str,
     comment: str = "",
     expires: Annotated[datetime | None, typer.Option(help="expiry (ISO 8601, UTC)")] = None,
-    allow: Annotated[list[str] | None, typer.Option("--allow", help="allowed network (repeatable)")] = None,
+    allow: Annotated[
+        list[str] | None, typer.Option("--allow", help="allowed network (repeatable)")
+    ] = None,
     read_only: bool = False,
 ) -> None:
     """Create an API key for a user and print it once."""
@@ -208,11 +285,18 @@ def key_create(
 
     db = database()
     ctx = admin_ctx(db)
-    with domain_errors(), db.writing() as session:  # type: ignore[attr-defined]
+    with domain_errors(), db.writing() as session:
         target = auth.get_user(session, ctx, user)
         exp = expires.replace(tzinfo=UTC) if expires and expires.tzinfo is None else expires
-        key, raw = auth.create_key(session, ctx, target, comment=comment, expires_at=exp,
-                                   allowed_networks=allow or [], read_only=read_only)
+        key, raw = auth.create_key(
+            session,
+            ctx,
+            target,
+            comment=comment,
+            expires_at=exp,
+            allowed_networks=allow or [],
+            read_only=read_only,
+        )
         err.print(f"key {key.id} ({key.uuid}) for {target.email}")
     console.print(raw)
 
@@ -222,7 +306,7 @@ def key_revoke(key: str) -> None:
     """Revoke an API key by id or uuid."""
     db = database()
     ctx = admin_ctx(db)
-    with domain_errors(), db.writing() as session:  # type: ignore[attr-defined]
+    with domain_errors(), db.writing() as session:
         k = auth.revoke_key(session, ctx, auth.get_key(session, ctx, key))
         console.print(f"key {k.id} revoked")
 
@@ -233,12 +317,17 @@ def key_list(user: Annotated[str | None, typer.Option("--user")] = None) -> None
     db = database()
     ctx = admin_ctx(db)
     table = Table("id", "user", "key", "comment", "expires", "revoked")
-    with domain_errors(), db.reading() as session:  # type: ignore[attr-defined]
+    with domain_errors(), db.reading() as session:
         target = auth.get_user(session, ctx, user) if user else None
         for k in auth.list_keys(session, ctx, target):
-            table.add_row(str(k.id), k.user.email, f"{k.key_start}...{k.key_end}", k.comment,
-                          k.expires_at.isoformat() if k.expires_at else "-",
-                          k.revoked_at.isoformat() if k.revoked_at else "-")
+            table.add_row(
+                str(k.id),
+                k.user.email,
+                f"{k.key_start}...{k.key_end}",
+                k.comment,
+                k.expires_at.isoformat() if k.expires_at else "-",
+                k.revoked_at.isoformat() if k.revoked_at else "-",
+            )
     console.print(table)
 
 
@@ -273,8 +362,15 @@ def event_import(
     total = sum(p.stat().st_size for p in paths)
     report = ImportReport()
     started = datetime.now()
-    with Progress(TextColumn("[bold]importing"), BarColumn(), DownloadColumn(), TransferSpeedColumn(),
-                  TimeRemainingColumn(), console=err, disable=quiet) as progress:
+    with Progress(
+        TextColumn("[bold]importing"),
+        BarColumn(),
+        DownloadColumn(),
+        TransferSpeedColumn(),
+        TimeRemainingColumn(),
+        console=err,
+        disable=quiet,
+    ) as progress:
         task = progress.add_task("import", total=total)
         for path in paths:
             import_file(db, ctx, path, on_read=lambda n: progress.advance(task, n), report=report)
@@ -284,8 +380,10 @@ def event_import(
     if len(report.errors) > 50:
         err.print(f"... and {len(report.errors) - 50} more failures")
     rate = report.attributes / seconds if seconds else 0
-    console.print(f"{report.created} events created ({report.attributes} attributes, {rate:,.0f}/s), "
-                  f"{report.skipped} already present, {report.failed} failed")
+    console.print(
+        f"{report.created} events created ({report.attributes} attributes, {rate:,.0f}/s), "
+        f"{report.skipped} already present, {report.failed} failed"
+    )
     if report.failed:
         raise typer.Exit(1)
 
@@ -300,8 +398,12 @@ def search(
     event: Annotated[list[str] | None, typer.Option("--event")] = None,
     to_ids: Annotated[bool | None, typer.Option("--to-ids/--not-to-ids")] = None,
     published: Annotated[bool | None, typer.Option("--published/--unpublished")] = None,
-    since: Annotated[str | None, typer.Option("--since", help="attribute timestamp from: ISO, epoch or 7d")] = None,
-    as_user: Annotated[str | None, typer.Option("--as-user", help="search with this user's access rights")] = None,
+    since: Annotated[
+        str | None, typer.Option("--since", help="attribute timestamp from: ISO, epoch or 7d")
+    ] = None,
+    as_user: Annotated[
+        str | None, typer.Option("--as-user", help="search with this user's access rights")
+    ] = None,
     limit: int = 100,
     json_out: Annotated[bool, typer.Option("--json", help="one JSON object a line")] = False,
 ) -> None:
@@ -312,25 +414,40 @@ def search(
 
     db = database()
     ctx = admin_ctx(db)
-    tags = TagFilter(any_of=[t for t in tag or [] if not t.startswith("!")],
-                     none_of=[t[1:] for t in tag or [] if t.startswith("!")])
-    with domain_errors(), db.reading() as session:  # type: ignore[attr-defined]
+    tags = TagFilter(
+        any_of=[t for t in tag or [] if not t.startswith("!")],
+        none_of=[t[1:] for t in tag or [] if t.startswith("!")],
+    )
+    with domain_errors(), db.reading() as session:
         if as_user:
             u = auth.get_user(session, ctx, as_user)
             ctx = Ctx(auth.principal_for(u), ctx.actor, ctx.opts)
-        f = SearchFilter(value=value or [], type=type or [], category=category or [], tags=tags, org=org or [],
-                         event=event or [], to_ids=to_ids, published=published,
-                         timestamp_from=parse_time(since, "since"), limit=limit)
+        f = SearchFilter(
+            value=value or [],
+            type=type or [],
+            category=category or [],
+            tags=tags,
+            org=org or [],
+            event=event or [],
+            to_ids=to_ids,
+            published=published,
+            timestamp_from=parse_time(since, "since"),
+            limit=limit,
+        )
         rows = search_attributes(session, ctx, f)
         if json_out:
             from shieldwall.intel.serialize import attribute_out
 
             for a, event_uuid in rows:
-                console.out(orjson.dumps(attribute_out(a, event_uuid=event_uuid)).decode(), highlight=False)
+                console.out(
+                    orjson.dumps(attribute_out(a, event_uuid=event_uuid)).decode(), highlight=False
+                )
             return
         table = Table("id", "event", "type", "category", "value", "to_ids")
         for a, event_uuid in rows:
-            table.add_row(str(a.id), event_uuid, a.type, a.category, a.value[:80], "yes" if a.to_ids else "no")
+            table.add_row(
+                str(a.id), event_uuid, a.type, a.category, a.value[:80], "yes" if a.to_ids else "no"
+            )
         console.print(table)
         console.print(f"{len(rows)} attributes")
 
@@ -344,7 +461,9 @@ def audit_verify() -> None:
     if r.ok:
         console.print(f"[green]audit chain intact[/green]: {r.checked} entries verified")
         return
-    err.print(f"[red]audit chain broken at entry {r.first_bad_id}[/red]: {r.reason} ({r.checked} entries verified before it)")
+    err.print(
+        f"[red]audit chain broken at entry {r.first_bad_id}[/red]: {r.reason} ({r.checked} entries verified before it)"
+    )
     raise typer.Exit(1)
 
 
@@ -352,5 +471,29 @@ def _json(data: Any) -> str:
     return orjson.dumps(data, option=orjson.OPT_INDENT_2).decode()
 
 
-if __name__ == "__main__":
+def _register_operations() -> None:
+    from shieldwall.cli.ops import backup_command, restore_command
+
+    app.command("backup")(backup_command)
+    app.command("restore")(restore_command)
+
+
+_register_operations()
+
+
+def main() -> None:
+    """Entry point: settings errors are reported as one clear line, not a traceback."""
+    from pydantic import ValidationError
+
+    try:
+        get_settings()
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        name = "SHIELDWALL_" + str(first["loc"][0]).upper() if first.get("loc") else "settings"
+        err.print(f"[red]error:[/red] {name}: {first['msg']} (got {first.get('input')!r})")
+        raise SystemExit(2) from None
     app()
+
+
+if __name__ == "__main__":
+    main()

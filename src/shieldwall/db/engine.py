@@ -47,7 +47,7 @@ def _configure_sqlite(engine: Engine) -> None:
         cur.execute("PRAGMA synchronous=NORMAL")
         cur.execute("PRAGMA foreign_keys=ON")
         cur.execute("PRAGMA busy_timeout=30000")
-        cur.execute("PRAGMA cache_size=-65536")
+        cur.execute("PRAGMA cache_size=-16384")
         cur.execute("PRAGMA temp_store=MEMORY")
         cur.close()
 

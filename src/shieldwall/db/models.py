@@ -1,7 +1,8 @@
 """Imports every model so the metadata is complete (migrations, create_all in tests)."""
 
-from shieldwall.audit.models import AuditEntry
+from shieldwall.audit.models import AuditEntry, AuditHead
 from shieldwall.auth.models import ApiKey, Organisation, Role, User
+from shieldwall.auth.ratelimit import FailureWindow
 from shieldwall.db.base import Base
 from shieldwall.intel.models import (
     Attribute,
@@ -24,8 +25,10 @@ __all__ = [
     "Attribute",
     "AttributeTag",
     "AuditEntry",
+    "AuditHead",
     "Event",
     "EventTag",
+    "FailureWindow",
     "MispObject",
     "ObjectReference",
     "Organisation",

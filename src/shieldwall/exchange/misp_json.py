@@ -57,9 +57,9 @@ def _sniff_prefix(head: bytes) -> str:
     return "bare"
 
 
-def iter_events(stream: IO[bytes]) -> Iterator[dict[str, Any]]:
+def iter_events(stream: io.RawIOBase) -> Iterator[dict[str, Any]]:
     """Yield MISP event dicts from any of MISP's JSON shapes."""
-    buffered = io.BufferedReader(stream, buffer_size=1 << 20)  # type: ignore[arg-type]
+    buffered = io.BufferedReader(stream, buffer_size=1 << 20)
     head = buffered.peek(4096)
     prefix = _sniff_prefix(head)
     if prefix == "bare":
@@ -144,13 +144,18 @@ def import_event(db: Database, ctx: Ctx, raw: dict[str, Any], report: ImportRepo
         report.errors.append(f"event {label}: {loc}: {first['msg']}")
 
 
-def import_file(db: Database, ctx: Ctx, path: Path, on_read: Callable[[int], None] | None = None,
-                report: ImportReport | None = None) -> ImportReport:
+def import_file(
+    db: Database,
+    ctx: Ctx,
+    path: Path,
+    on_read: Callable[[int], None] | None = None,
+    report: ImportReport | None = None,
+) -> ImportReport:
     report = report or ImportReport()
     with path.open("rb") as fh:
         reader = CountingReader(fh, on_read)
         try:
-            for raw in iter_events(reader):  # type: ignore[arg-type]
+            for raw in iter_events(reader):
                 if not isinstance(raw, dict):
                     report.failed += 1
                     report.errors.append(f"{path}: an event must be a JSON object")

@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import re
 import uuid as _uuid
 from collections.abc import Iterable
 
 import sqlalchemy as sa
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import QueryableAttribute, Session
 
 from shieldwall.audit.service import record
 from shieldwall.auth.permissions import Permission
 from shieldwall.context import Ctx
+from shieldwall.ids import as_id
 from shieldwall.intel.errors import Forbidden, InvalidInput, NotFound, TLPViolation
 from shieldwall.intel.models import (
     Attribute,
@@ -42,20 +44,28 @@ def is_uuid(ref: str) -> bool:
     return True
 
 
+_CANONICAL_UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
+
+
 def check_uuid(value: str | None, field: str) -> str | None:
     if value in (None, ""):
         return None
     assert value is not None
+    if _CANONICAL_UUID.match(value):
+        return value
     try:
         return str(_uuid.UUID(value))
     except ValueError:
         raise InvalidInput(f"{value!r} is not a UUID", field=field) from None
 
 
-def ref_condition(id_col: sa.ColumnElement[int], uuid_col: sa.ColumnElement[str], ref: str | int, field: str) -> sa.ColumnElement[bool]:
+def ref_condition(
+    id_col: QueryableAttribute[int], uuid_col: QueryableAttribute[str], ref: str | int, field: str
+) -> sa.ColumnElement[bool]:
     text = str(ref).strip()
-    if text.isdigit():
-        return id_col == int(text)
+    ident = as_id(text)
+    if ident is not None:
+        return id_col == ident
     if is_uuid(text):
         return uuid_col == str(_uuid.UUID(text))
     raise InvalidInput(f"{text!r} is neither an id nor a UUID", field=field)
@@ -80,7 +90,9 @@ def editable_event(session: Session, ctx: Ctx, ref: str | int | Event) -> Event:
     return event
 
 
-def get_attribute(session: Session, ctx: Ctx, ref: str | int, *, include_deleted: bool = False) -> tuple[Attribute, Event]:
+def get_attribute(
+    session: Session, ctx: Ctx, ref: str | int, *, include_deleted: bool = False
+) -> tuple[Attribute, Event]:
     cond = ref_condition(Attribute.id, Attribute.uuid, ref, "attribute")
     row = session.execute(
         sa.select(Attribute, Event)
@@ -92,7 +104,9 @@ def get_attribute(session: Session, ctx: Ctx, ref: str | int, *, include_deleted
     return row[0], row[1]
 
 
-def get_object(session: Session, ctx: Ctx, ref: str | int, *, include_deleted: bool = False) -> tuple[MispObject, Event]:
+def get_object(
+    session: Session, ctx: Ctx, ref: str | int, *, include_deleted: bool = False
+) -> tuple[MispObject, Event]:
     cond = ref_condition(MispObject.id, MispObject.uuid, ref, "object")
     row = session.execute(
         sa.select(MispObject, Event)
@@ -104,7 +118,9 @@ def get_object(session: Session, ctx: Ctx, ref: str | int, *, include_deleted: b
     return row[0], row[1]
 
 
-def resolve_sharing_group(session: Session, ctx: Ctx, distribution: int, sg_ref: int | str | None, field: str) -> int | None:
+def resolve_sharing_group(
+    session: Session, ctx: Ctx, distribution: int, sg_ref: int | str | None, field: str
+) -> int | None:
     """The sharing group id to store: required for distribution 4, dropped otherwise."""
     if distribution != 4:
         return None
@@ -124,7 +140,9 @@ def find_tags(session: Session, names: Iterable[str]) -> dict[str, Tag]:
     names = list({n for n in names})
     found: dict[str, Tag] = {}
     for i in range(0, len(names), 500):
-        for tag in session.execute(sa.select(Tag).where(Tag.name.in_(names[i : i + 500]))).scalars():
+        for tag in session.execute(
+            sa.select(Tag).where(Tag.name.in_(names[i : i + 500]))
+        ).scalars():
             found[tag.name] = tag
     return found
 
@@ -136,17 +154,20 @@ def ensure_tags(session: Session, ctx: Ctx, names: Iterable[str], field: str) ->
         if not n or len(n) > 255:
             raise InvalidInput("a tag name has 1 to 255 characters", field=field)
     found = find_tags(session, wanted)
-    for name, tag in list(found.items()):
+    for name, tag in found.items():
         if tag.org_id is not None and tag.org_id != ctx.org_id and not ctx.principal.is_site_admin:
-            found.pop(name)
+            # The name is taken by another organisation's private tag: say so, reveal nothing.
+            raise Forbidden(f"tag {name!r} is not available to your organisation", field=field)
     missing = [n for n in dict.fromkeys(wanted) if n not in found]
     if missing:
         if not ctx.principal.can(Permission.TAG_EDIT) and not ctx.principal.can(Permission.SYNC):
-            raise Forbidden(f"tag {missing[0]!r} does not exist and you may not create tags", field=field)
+            raise Forbidden(
+                f"tag {missing[0]!r} does not exist and you may not create tags", field=field
+            )
         for name in missing:
             tag = Tag(name=name, colour=_colour_for(name))
             session.add(tag)
-            session.flush([tag])
+            session.flush()
             record(session, ctx.actor, "create", "Tag", model_id=tag.id, title=name)
             found[name] = tag
     return found
@@ -172,7 +193,9 @@ def _colour_for(name: str) -> str:
 def event_tag_names(session: Session, event_id: int) -> list[str]:
     return list(
         session.execute(
-            sa.select(Tag.name).join(EventTag, EventTag.tag_id == Tag.id).where(EventTag.event_id == event_id)
+            sa.select(Tag.name)
+            .join(EventTag, EventTag.tag_id == Tag.id)
+            .where(EventTag.event_id == event_id)
         ).scalars()
     )
 

@@ -41,3 +41,12 @@ class TLPViolation(DomainError):
 class Unauthorized(DomainError):
     status = 401
     title = "Unauthorized"
+
+
+class TooManyRequests(DomainError):
+    status = 429
+    title = "Too many requests"
+
+    def __init__(self, detail: str, *, retry_after: int, field: str | None = None) -> None:
+        super().__init__(detail, field=field)
+        self.retry_after = retry_after

@@ -105,9 +105,7 @@ class Event(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=now)
 
     org: Mapped[Organisation] = relationship(foreign_keys=[org_id], lazy="joined", innerjoin=True)
-    orgc: Mapped[Organisation] = relationship(
-        foreign_keys=[orgc_id], lazy="joined", innerjoin=True
-    )
+    orgc: Mapped[Organisation] = relationship(foreign_keys=[orgc_id], lazy="joined", innerjoin=True)
     sharing_group: Mapped[SharingGroup | None] = relationship(lazy="joined")
 
 
@@ -117,7 +115,9 @@ class MispObject(Base):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     uuid: Mapped[str] = mapped_column(sa.String(36), unique=True, default=new_uuid)
-    event_id: Mapped[int] = mapped_column(sa.ForeignKey("events.id", ondelete="CASCADE"), index=True)
+    event_id: Mapped[int] = mapped_column(
+        sa.ForeignKey("events.id", ondelete="CASCADE"), index=True
+    )
     name: Mapped[str] = mapped_column(sa.String(255))
     meta_category: Mapped[str] = mapped_column(sa.String(255), default="")
     description: Mapped[str] = mapped_column(sa.Text, default="")
@@ -179,7 +179,9 @@ class ObjectReference(Base):
     object_id: Mapped[int] = mapped_column(
         sa.ForeignKey("objects.id", ondelete="CASCADE"), index=True
     )
-    event_id: Mapped[int] = mapped_column(sa.ForeignKey("events.id", ondelete="CASCADE"), index=True)
+    event_id: Mapped[int] = mapped_column(
+        sa.ForeignKey("events.id", ondelete="CASCADE"), index=True
+    )
     referenced_uuid: Mapped[str] = mapped_column(sa.String(36))
     referenced_type: Mapped[str] = mapped_column(sa.String(20))  # "Attribute" or "Object"
     relationship_type: Mapped[str] = mapped_column(sa.String(255))
@@ -223,7 +225,9 @@ class AttributeTag(Base):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     attribute_id: Mapped[int] = mapped_column(sa.ForeignKey("attributes.id", ondelete="CASCADE"))
-    event_id: Mapped[int] = mapped_column(sa.ForeignKey("events.id", ondelete="CASCADE"), index=True)
+    event_id: Mapped[int] = mapped_column(
+        sa.ForeignKey("events.id", ondelete="CASCADE"), index=True
+    )
     tag_id: Mapped[int] = mapped_column(sa.ForeignKey("tags.id", ondelete="CASCADE"), index=True)
     local: Mapped[bool] = mapped_column(default=False)
 
@@ -240,7 +244,9 @@ class Sighting(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     uuid: Mapped[str] = mapped_column(sa.String(36), unique=True, default=new_uuid)
     attribute_id: Mapped[int] = mapped_column(sa.ForeignKey("attributes.id", ondelete="CASCADE"))
-    event_id: Mapped[int] = mapped_column(sa.ForeignKey("events.id", ondelete="CASCADE"), index=True)
+    event_id: Mapped[int] = mapped_column(
+        sa.ForeignKey("events.id", ondelete="CASCADE"), index=True
+    )
     org_id: Mapped[int] = mapped_column(sa.ForeignKey("organisations.id"), index=True)
     type: Mapped[int] = mapped_column(sa.SmallInteger, default=0)
     source: Mapped[str] = mapped_column(sa.String(255), default="")

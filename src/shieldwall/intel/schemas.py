@@ -7,14 +7,36 @@ from datetime import UTC, datetime
 from datetime import date as Date
 from typing import Annotated, Any
 
-from pydantic import AliasChoices, BaseModel, BeforeValidator, ConfigDict, Field, field_validator
+from pydantic import (
+    AfterValidator,
+    AliasChoices,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    field_validator,
+)
 
 
 def _epoch_or_iso(v: Any) -> Any:
     if v in (None, "", 0, "0"):
         return None
-    if isinstance(v, (int, float)) or (isinstance(v, str) and v.strip().isdigit()):
-        return datetime.fromtimestamp(int(v), UTC)
+    if isinstance(v, (int, float)) and not isinstance(v, bool) and v < 0:
+        raise ValueError("a timestamp is not before 1970")
+    if (
+        isinstance(v, str)
+        and v.strip().startswith("-")
+        and v.strip()[1:].isascii()
+        and v.strip()[1:].isdigit()
+    ):
+        raise ValueError("a timestamp is not before 1970")
+    if isinstance(v, (int, float)) or (
+        isinstance(v, str) and v.strip().isascii() and v.strip().isdigit()
+    ):
+        try:
+            return datetime.fromtimestamp(int(v), UTC)
+        except (OverflowError, OSError, ValueError):
+            raise ValueError("epoch seconds out of range") from None
     return v
 
 
@@ -36,7 +58,13 @@ def _str(v: Any) -> Any:
     return v
 
 
-Timestamp = Annotated[datetime | None, BeforeValidator(_epoch_or_iso)]
+# Integers stored in 32-bit database columns (ids, numerical values): larger ones are refused
+# here with the field named, not by the database.
+DB_INT_MAX = 2**31 - 1
+DbInt = Annotated[int, Field(ge=-DB_INT_MAX - 1, le=DB_INT_MAX)]
+DbId = Annotated[int, Field(ge=0, le=DB_INT_MAX)]
+
+Timestamp = Annotated[datetime | None, BeforeValidator(_epoch_or_iso), AfterValidator(_aware)]
 Flag = Annotated[bool, BeforeValidator(_bool)]
 OptFlag = Annotated[bool | None, BeforeValidator(_bool)]
 Value = Annotated[str, BeforeValidator(_str)]
@@ -44,11 +72,6 @@ Value = Annotated[str, BeforeValidator(_str)]
 
 class _In(BaseModel):
     model_config = ConfigDict(populate_by_name=True, extra="ignore", str_strip_whitespace=False)
-
-    @field_validator("*", mode="after")
-    @classmethod
-    def _tz(cls, v: Any) -> Any:
-        return _aware(v) if isinstance(v, datetime) else v
 
 
 class TagRef(_In):
@@ -71,7 +94,7 @@ class AttributeIn(_In):
     to_ids: OptFlag = None
     uuid: str | None = None
     distribution: int = Field(default=5, ge=0, le=5)
-    sharing_group_id: int | None = Field(default=None)
+    sharing_group_id: DbId | None = Field(default=None)
     sharing_group_uuid: str | None = None
     comment: str = ""
     object_relation: str | None = None
@@ -97,7 +120,7 @@ class AttributeUpdate(_In):
     category: str | None = None
     to_ids: OptFlag = None
     distribution: int | None = Field(default=None, ge=0, le=5)
-    sharing_group_id: int | None = None
+    sharing_group_id: DbId | None = None
     comment: str | None = None
     first_seen: Timestamp = None
     last_seen: Timestamp = None
@@ -114,13 +137,15 @@ class ReferenceIn(_In):
 class ObjectIn(_In):
     name: str = Field(min_length=1, max_length=255)
     template_uuid: str | None = None
-    template_version: int | None = None
-    meta_category: str | None = Field(default=None, validation_alias=AliasChoices("meta_category", "meta-category"))
+    template_version: DbInt | None = None
+    meta_category: str | None = Field(
+        default=None, validation_alias=AliasChoices("meta_category", "meta-category")
+    )
     description: str | None = None
     uuid: str | None = None
     comment: str = ""
     distribution: int = Field(default=5, ge=0, le=5)
-    sharing_group_id: int | None = None
+    sharing_group_id: DbId | None = None
     first_seen: Timestamp = None
     last_seen: Timestamp = None
     timestamp: Timestamp = None
@@ -149,7 +174,7 @@ class EventIn(_In):
     threat_level_id: int = Field(default=4, ge=1, le=4)
     analysis: int = Field(default=0, ge=0, le=2)
     distribution: int = Field(default=1, ge=0, le=4)
-    sharing_group_id: int | None = None
+    sharing_group_id: DbId | None = None
     uuid: str | None = None
     published: Flag = False
     publish_timestamp: Timestamp = None
@@ -183,7 +208,7 @@ class EventUpdate(_In):
     threat_level_id: int | None = Field(default=None, ge=1, le=4)
     analysis: int | None = Field(default=None, ge=0, le=2)
     distribution: int | None = Field(default=None, ge=0, le=4)
-    sharing_group_id: int | None = None
+    sharing_group_id: DbId | None = None
     extends_uuid: str | None = None
     disable_correlation: OptFlag = None
     locked: OptFlag = None
@@ -195,8 +220,8 @@ class TagIn(_In):
     exportable: Flag = True
     hide_tag: Flag = False
     local_only: Flag = False
-    numerical_value: int | None = None
-    org_id: int | None = None
+    numerical_value: DbInt | None = None
+    org_id: DbId | None = None
 
 
 class TagUpdate(_In):
@@ -205,7 +230,7 @@ class TagUpdate(_In):
     exportable: OptFlag = None
     hide_tag: OptFlag = None
     local_only: OptFlag = None
-    numerical_value: int | None = None
+    numerical_value: DbInt | None = None
 
 
 class SharingGroupMemberIn(_In):
@@ -235,7 +260,9 @@ class SharingGroupUpdate(_In):
 
 class SightingCreate(_In):
     attribute: str | None = Field(default=None, description="attribute id or uuid")
-    value: str | None = Field(default=None, description="sight every readable attribute with this value")
+    value: str | None = Field(
+        default=None, description="sight every readable attribute with this value"
+    )
     values: list[str] = Field(default_factory=list)
     type: int = Field(default=0, ge=0, le=2)
     source: str = Field(default="", max_length=255)

@@ -3,40 +3,56 @@ tags, organisation, event, dates, timestamps, published and to_ids. Keyset pagin
 
 from __future__ import annotations
 
-import ipaddress
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime
 
 import sqlalchemy as sa
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import QueryableAttribute, Session
 from sqlalchemy.sql.elements import ColumnElement
 
 from shieldwall.auth.models import Organisation
 from shieldwall.context import Ctx
 from shieldwall.intel.errors import InvalidInput
 from shieldwall.intel.models import VALUE_KEY_LEN, Attribute, AttributeTag, Event, EventTag, Tag
+from shieldwall.intel.types import norm_email, norm_hostname, norm_ip, norm_mac, norm_url
 from shieldwall.intel.visibility import attribute_condition, event_condition, tag_condition
 
+Column = QueryableAttribute
 
-def _key(col: sa.ColumnElement[str]) -> sa.ColumnElement[str]:
-    return sa.func.substr(col, 1, VALUE_KEY_LEN)
+
+def _key(col: Column[str]) -> sa.ColumnElement[str]:
+    # Literal arguments, not bound ones: both engines use an expression index only when the
+    # query's expression is the indexed one to the letter, substr(value1, 1, 200).
+    return sa.func.substr(col, sa.literal_column("1"), sa.literal_column(str(VALUE_KEY_LEN)))
+
+
+def _is_int(text: str) -> bool:
+    """ASCII digits only: str.isdigit() also accepts "²", which int() refuses."""
+    return bool(_DIGITS.match(text))
+
+
+_DIGITS = re.compile(r"^[0-9]+$")
 
 
 def candidates(value: str) -> set[str]:
     """Forms a searched value may be stored under after normalisation."""
     v = value.strip()
     out = {v, v.lower()}
-    try:
-        out.add(str(ipaddress.ip_network(v, strict=False)) if "/" in v else str(ipaddress.ip_address(v)))
-    except ValueError:
-        pass
     if v.endswith(".") and len(v) > 1:
         out.add(v.rstrip(".").lower())
+    # The forms the type normalisers store: IDNA host names, URLs with a lower-case scheme
+    # and host, MAC addresses with colons, bracketed IPv6.
+    for norm in (norm_ip, norm_hostname, norm_url, norm_email, norm_mac):
+        try:
+            out.add(norm(v))
+        except ValueError:
+            continue
     return out
 
 
-def _exact(col: sa.ColumnElement[str], values: set[str]) -> ColumnElement[bool]:
+def _exact(col: Column[str], values: set[str]) -> ColumnElement[bool]:
     # The indexed key narrows the rows; the full comparison settles long values.
     keys = {v[:VALUE_KEY_LEN] for v in values}
     return sa.and_(_key(col).in_(sorted(keys)), col.in_(sorted(values)))
@@ -50,12 +66,25 @@ def _escape_like(text: str) -> str:
     return text.replace("\\", "\\\\").replace("_", "\\_")
 
 
-def _pattern(col: sa.ColumnElement[str], pattern: str) -> ColumnElement[bool]:
+def _pattern(col: Column[str], pattern: str) -> ColumnElement[bool]:
     stem = pattern.rstrip("%")
     if stem and "%" not in stem and len(stem) <= VALUE_KEY_LEN:
         # Prefix: a range on the indexed key, which both engines serve from the b-tree.
         return sa.and_(_key(col) >= stem, _key(col) < _successor(stem))
-    return col.like(_escape_like(pattern), escape="\\")
+    # Anything else scans; compare case-insensitively so both engines agree (as MISP does).
+    return sa.func.lower(col).like(_escape_like(pattern.lower()), escape="\\")
+
+
+# Longer LIKE patterns are refused by SQLite (SQLITE_MAX_LIKE_PATTERN_LENGTH is 50,000) and
+# are never useful; exact values may be as long as stored ones.
+MAX_PATTERN_LEN = 10_000
+
+
+def _check_pattern(pattern: str, field: str) -> None:
+    if len(pattern) > MAX_PATTERN_LEN:
+        raise InvalidInput(
+            f"a wildcard pattern has at most {MAX_PATTERN_LEN} characters", field=field
+        )
 
 
 def value_match_condition(values: list[str]) -> ColumnElement[bool]:
@@ -67,6 +96,7 @@ def value_match_condition(values: list[str]) -> ColumnElement[bool]:
             continue
         raw = str(raw)
         if "%" in raw:
+            _check_pattern(raw, "value")
             for col in (Attribute.value1, Attribute.value2):
                 conds.append(_pattern(col, raw))
             conds.append(_pattern(Attribute.value1, raw.lower()))
@@ -74,7 +104,12 @@ def value_match_condition(values: list[str]) -> ColumnElement[bool]:
             exact |= candidates(raw)
             if "|" in raw:
                 left, _, right = raw.partition("|")
-                conds.append(sa.and_(_exact(Attribute.value1, candidates(left)), _exact(Attribute.value2, candidates(right))))
+                conds.append(
+                    sa.and_(
+                        _exact(Attribute.value1, candidates(left)),
+                        _exact(Attribute.value2, candidates(right)),
+                    )
+                )
     if exact:
         conds.append(_exact(Attribute.value1, exact))
         conds.append(_exact(Attribute.value2, exact))
@@ -116,16 +151,25 @@ class SearchFilter:
 def _tag_ids(session: Session, ctx: Ctx, names: list[str]) -> list[int]:
     conds = []
     for n in names:
+        _check_pattern(n, "tags")
         conds.append(Tag.name.like(_escape_like(n), escape="\\") if "%" in n else Tag.name == n)
     if not conds:
         return []
-    return list(session.execute(sa.select(Tag.id).where(sa.or_(*conds), tag_condition(ctx.principal))).scalars())
+    return list(
+        session.execute(
+            sa.select(Tag.id).where(sa.or_(*conds), tag_condition(ctx.principal))
+        ).scalars()
+    )
 
 
 def _org_ids(session: Session, refs: list[str]) -> list[int]:
-    ids = []
+    ids: list[int] = []
     for r in refs:
-        cond = Organisation.id == int(r) if str(r).isdigit() else sa.or_(Organisation.uuid == r, Organisation.name == r)
+        cond = (
+            Organisation.id == int(r)
+            if _is_int(str(r))
+            else sa.or_(Organisation.uuid == r, Organisation.name == r)
+        )
         ids.extend(session.execute(sa.select(Organisation.id).where(cond)).scalars())
     return ids or [-1]
 
@@ -135,11 +179,17 @@ def _event_filters(session: Session, ctx: Ctx, f: SearchFilter) -> list[ColumnEl
     if f.org:
         conds.append(Event.orgc_id.in_(_org_ids(session, f.org)))
     if f.event:
-        ids = [int(e) for e in f.event if str(e).isdigit()]
-        uuids = [str(e) for e in f.event if not str(e).isdigit()]
+        ids = [int(e) for e in f.event if _is_int(str(e))]
+        uuids = [str(e) for e in f.event if not _is_int(str(e))]
         conds.append(sa.or_(Event.id.in_(ids), Event.uuid.in_(uuids)))
     if f.info:
-        conds.append(sa.func.lower(Event.info).like(_escape_like(f.info.lower() if "%" in f.info else f"%{f.info.lower()}%"), escape="\\"))
+        _check_pattern(f.info, "info")
+        conds.append(
+            sa.func.lower(Event.info).like(
+                _escape_like(f.info.lower() if "%" in f.info else f"%{f.info.lower()}%"),
+                escape="\\",
+            )
+        )
     if f.date_from:
         conds.append(Event.date >= f.date_from)
     if f.date_to:
@@ -157,7 +207,9 @@ def _event_tag_conditions(session: Session, ctx: Ctx, tags: TagFilter) -> list[C
     conds: list[ColumnElement[bool]] = []
 
     def has(ids: list[int]) -> ColumnElement[bool]:
-        return sa.exists(sa.select(1).where(EventTag.event_id == Event.id, EventTag.tag_id.in_(ids or [-1])))
+        return sa.exists(
+            sa.select(1).where(EventTag.event_id == Event.id, EventTag.tag_id.in_(ids or [-1]))
+        )
 
     if tags.any_of:
         conds.append(has(_tag_ids(session, ctx, tags.any_of)))
@@ -168,15 +220,25 @@ def _event_tag_conditions(session: Session, ctx: Ctx, tags: TagFilter) -> list[C
     return conds
 
 
-def _attribute_tag_conditions(session: Session, ctx: Ctx, tags: TagFilter) -> list[ColumnElement[bool]]:
+def _attribute_tag_conditions(
+    session: Session, ctx: Ctx, tags: TagFilter
+) -> list[ColumnElement[bool]]:
     """MISP semantics: a tag matches an attribute when on the attribute or on its event."""
     conds: list[ColumnElement[bool]] = []
 
     def has(ids: list[int]) -> ColumnElement[bool]:
         ids = ids or [-1]
         return sa.or_(
-            sa.exists(sa.select(1).where(AttributeTag.attribute_id == Attribute.id, AttributeTag.tag_id.in_(ids))),
-            sa.exists(sa.select(1).where(EventTag.event_id == Attribute.event_id, EventTag.tag_id.in_(ids))),
+            sa.exists(
+                sa.select(1).where(
+                    AttributeTag.attribute_id == Attribute.id, AttributeTag.tag_id.in_(ids)
+                )
+            ),
+            sa.exists(
+                sa.select(1).where(
+                    EventTag.event_id == Attribute.event_id, EventTag.tag_id.in_(ids)
+                )
+            ),
         )
 
     if tags.any_of:
@@ -207,7 +269,7 @@ def _attribute_filters(f: SearchFilter) -> list[ColumnElement[bool]]:
     return conds
 
 
-def attribute_query(session: Session, ctx: Ctx, f: SearchFilter) -> sa.Select[tuple[Attribute, str]]:
+def attribute_query(session: Session, ctx: Ctx, f: SearchFilter) -> sa.Select:
     return (
         sa.select(Attribute, Event.uuid)
         .join(Event, Event.id == Attribute.event_id)
@@ -226,7 +288,9 @@ def search_attributes(session: Session, ctx: Ctx, f: SearchFilter) -> list[tuple
     return [(r[0], r[1]) for r in session.execute(q).all()]
 
 
-def stream_attributes(session: Session, ctx: Ctx, f: SearchFilter, batch: int = 2000) -> Iterator[list[tuple[Attribute, str]]]:
+def stream_attributes(
+    session: Session, ctx: Ctx, f: SearchFilter, batch: int = 2000
+) -> Iterator[list[tuple[Attribute, str]]]:
     """All matches in id order, a batch at a time, by keyset: memory stays flat."""
     after = f.after
     while True:
@@ -241,7 +305,7 @@ def stream_attributes(session: Session, ctx: Ctx, f: SearchFilter, batch: int = 
             return
 
 
-def event_query(session: Session, ctx: Ctx, f: SearchFilter) -> sa.Select[tuple[Event]]:
+def event_query(session: Session, ctx: Ctx, f: SearchFilter) -> sa.Select:
     q = sa.select(Event).where(
         event_condition(ctx.principal, ctx.opts),
         *_event_filters(session, ctx, f),
@@ -249,14 +313,18 @@ def event_query(session: Session, ctx: Ctx, f: SearchFilter) -> sa.Select[tuple[
     )
     attr_conds = _attribute_filters(replace(f, timestamp_from=None, timestamp_to=None))
     if attr_conds:
-        # Events holding at least one matching attribute the principal may read.
+        # Events holding at least one matching attribute the principal may read. The
+        # subquery joins its own events row and is not correlated to the outer query, so
+        # the access-rule subqueries inside attribute_condition bind to that row.
         q = q.where(
-            sa.exists(
-                sa.select(1).where(
-                    Attribute.event_id == Event.id,
+            Event.id.in_(
+                sa.select(Attribute.event_id)
+                .join(Event, Event.id == Attribute.event_id)
+                .where(
                     attribute_condition(ctx.principal, ctx.opts, include_deleted=f.include_deleted),
                     *attr_conds,
                 )
+                .correlate(None)
             )
         )
     if f.timestamp_from:
@@ -271,10 +339,16 @@ def search_events(session: Session, ctx: Ctx, f: SearchFilter) -> list[Event]:
     return list(session.execute(q).scalars())
 
 
-def stream_events(session: Session, ctx: Ctx, f: SearchFilter, batch: int = 500) -> Iterator[list[Event]]:
+def stream_events(
+    session: Session, ctx: Ctx, f: SearchFilter, batch: int = 500
+) -> Iterator[list[Event]]:
     after = f.after
     while True:
-        rows = list(session.execute(event_query(session, ctx, f).where(Event.id > after).limit(batch)).scalars())
+        rows = list(
+            session.execute(
+                event_query(session, ctx, f).where(Event.id > after).limit(batch)
+            ).scalars()
+        )
         if not rows:
             return
         yield rows

@@ -70,7 +70,9 @@ def tag_out(tag: Tag, local: bool | None = None) -> dict[str, Any]:
     return out
 
 
-def attribute_out(a: Attribute, tags: list[dict[str, Any]] | None = None, event_uuid: str | None = None) -> dict[str, Any]:
+def attribute_out(
+    a: Attribute, tags: list[dict[str, Any]] | None = None, event_uuid: str | None = None
+) -> dict[str, Any]:
     out: dict[str, Any] = {
         "id": a.id,
         "uuid": a.uuid,
@@ -159,7 +161,9 @@ def event_summary(e: Event) -> dict[str, Any]:
     }
 
 
-def _tags_for_attributes(session: Session, ctx: Ctx, attribute_ids: list[int]) -> dict[int, list[dict[str, Any]]]:
+def _tags_for_attributes(
+    session: Session, ctx: Ctx, attribute_ids: list[int]
+) -> dict[int, list[dict[str, Any]]]:
     out: dict[int, list[dict[str, Any]]] = defaultdict(list)
     for i in range(0, len(attribute_ids), 900):
         chunk = attribute_ids[i : i + 900]
@@ -184,7 +188,9 @@ def event_tags(session: Session, ctx: Ctx, event_id: int) -> list[dict[str, Any]
     return [tag_out(tag, local) for local, tag in rows]
 
 
-def attributes_with_tags(session: Session, ctx: Ctx, attrs: list[Attribute], event_uuids: dict[int, str] | None = None) -> list[dict[str, Any]]:
+def attributes_with_tags(
+    session: Session, ctx: Ctx, attrs: list[Attribute], event_uuids: dict[int, str] | None = None
+) -> list[dict[str, Any]]:
     tags = _tags_for_attributes(session, ctx, [a.id for a in attrs])
     return [
         attribute_out(a, tags.get(a.id, []), event_uuids.get(a.event_id) if event_uuids else None)
@@ -192,11 +198,17 @@ def attributes_with_tags(session: Session, ctx: Ctx, attrs: list[Attribute], eve
     ]
 
 
-def event_detail(session: Session, ctx: Ctx, e: Event, *, include_deleted: bool = False) -> dict[str, Any]:
+def event_detail(
+    session: Session, ctx: Ctx, e: Event, *, include_deleted: bool = False
+) -> dict[str, Any]:
     out = event_summary(e)
     out["tags"] = event_tags(session, ctx, e.id)
     if e.sharing_group is not None:
-        out["sharing_group"] = {"id": e.sharing_group.id, "uuid": e.sharing_group.uuid, "name": e.sharing_group.name}
+        out["sharing_group"] = {
+            "id": e.sharing_group.id,
+            "uuid": e.sharing_group.uuid,
+            "name": e.sharing_group.name,
+        }
     attrs = list(
         session.execute(
             sa.select(Attribute)
@@ -222,7 +234,9 @@ def event_detail(session: Session, ctx: Ctx, e: Event, *, include_deleted: bool 
     sighting_counts = _sighting_counts(session, ctx, [a.id for a in attrs])
     serialised = attributes_with_tags(session, ctx, attrs)
     for a in serialised:
-        a["sightings"] = sighting_counts.get(a["id"], {"sighting": 0, "false_positive": 0, "expiration": 0})
+        a["sightings"] = sighting_counts.get(
+            a["id"], {"sighting": 0, "false_positive": 0, "expiration": 0}
+        )
     by_object: dict[int, list[dict[str, Any]]] = defaultdict(list)
     loose: list[dict[str, Any]] = []
     for a in serialised:
@@ -232,7 +246,10 @@ def event_detail(session: Session, ctx: Ctx, e: Event, *, include_deleted: bool 
     if objects:
         for r in session.execute(
             sa.select(ObjectReference)
-            .where(ObjectReference.object_id.in_([o.id for o in objects]), ObjectReference.deleted.is_(False))
+            .where(
+                ObjectReference.object_id.in_([o.id for o in objects]),
+                ObjectReference.deleted.is_(False),
+            )
             .order_by(ObjectReference.id)
         ).scalars():
             if r.referenced_uuid in visible_uuids:
@@ -255,7 +272,9 @@ def reference_out(r: ObjectReference) -> dict[str, Any]:
     }
 
 
-def object_out(o: MispObject, attributes: list[dict[str, Any]], references: list[dict[str, Any]]) -> dict[str, Any]:
+def object_out(
+    o: MispObject, attributes: list[dict[str, Any]], references: list[dict[str, Any]]
+) -> dict[str, Any]:
     return {
         "id": o.id,
         "uuid": o.uuid,
@@ -277,7 +296,9 @@ def object_out(o: MispObject, attributes: list[dict[str, Any]], references: list
     }
 
 
-def _sighting_counts(session: Session, ctx: Ctx, attribute_ids: list[int]) -> dict[int, dict[str, int]]:
+def _sighting_counts(
+    session: Session, ctx: Ctx, attribute_ids: list[int]
+) -> dict[int, dict[str, int]]:
     names = {0: "sighting", 1: "false_positive", 2: "expiration"}
     out: dict[int, dict[str, int]] = {}
     for i in range(0, len(attribute_ids), 900):
@@ -290,5 +311,7 @@ def _sighting_counts(session: Session, ctx: Ctx, attribute_ids: list[int]) -> di
             .group_by(Sighting.attribute_id, Sighting.type)
         ).all()
         for attr_id, kind, count in rows:
-            out.setdefault(attr_id, {"sighting": 0, "false_positive": 0, "expiration": 0})[names[kind]] = count
+            out.setdefault(attr_id, {"sighting": 0, "false_positive": 0, "expiration": 0})[
+                names[kind]
+            ] = count
     return out

@@ -36,7 +36,9 @@ def get_sharing_group(session: Session, ctx: Ctx, ref: str | int) -> SharingGrou
     return sg
 
 
-def list_sharing_groups(session: Session, ctx: Ctx, *, after: int = 0, limit: int = 100) -> list[SharingGroup]:
+def list_sharing_groups(
+    session: Session, ctx: Ctx, *, after: int = 0, limit: int = 100
+) -> list[SharingGroup]:
     q = (
         sa.select(SharingGroup)
         .where(sharing_group_condition(ctx.principal), SharingGroup.id > after)
@@ -61,7 +63,9 @@ def _set_all_local(sg: SharingGroup, on: bool) -> None:
     if local:
         local[0].all_orgs = on
     else:
-        sg.servers.append(SharingGroupServer(server_url=None, server_name="this instance", all_orgs=on))
+        sg.servers.append(
+            SharingGroupServer(server_url=None, server_name="this instance", all_orgs=on)
+        )
 
 
 def create_sharing_group(session: Session, ctx: Ctx, data: SharingGroupIn) -> SharingGroup:
@@ -70,10 +74,19 @@ def create_sharing_group(session: Session, ctx: Ctx, data: SharingGroupIn) -> Sh
     if session.execute(sa.select(SharingGroup.id).where(SharingGroup.name == name)).first():
         raise Conflict(f"a sharing group named {name!r} exists", field="name")
     uuid = check_uuid(data.uuid, "uuid")
-    if uuid and session.execute(sa.select(SharingGroup.id).where(SharingGroup.uuid == uuid)).first():
+    if (
+        uuid
+        and session.execute(sa.select(SharingGroup.id).where(SharingGroup.uuid == uuid)).first()
+    ):
         raise Conflict("a sharing group with this uuid exists", field="uuid")
-    sg = SharingGroup(name=name, description=data.description, releasability=data.releasability,
-                      org_id=ctx.org_id, active=data.active, roaming=data.roaming)
+    sg = SharingGroup(
+        name=name,
+        description=data.description,
+        releasability=data.releasability,
+        org_id=ctx.org_id,
+        active=data.active,
+        roaming=data.roaming,
+    )
     if uuid:
         sg.uuid = uuid
     # The creator is always a member, with the right to extend.
@@ -88,12 +101,22 @@ def create_sharing_group(session: Session, ctx: Ctx, data: SharingGroupIn) -> Sh
     _set_all_local(sg, data.all_local_orgs)
     session.add(sg)
     session.flush()
-    record(session, ctx.actor, "create", "SharingGroup", model_id=sg.id, model_uuid=sg.uuid, title=sg.name,
-           change={"members": [m.org_id for m in sg.members], "all_local_orgs": data.all_local_orgs})
+    record(
+        session,
+        ctx.actor,
+        "create",
+        "SharingGroup",
+        model_id=sg.id,
+        model_uuid=sg.uuid,
+        title=sg.name,
+        change={"members": [m.org_id for m in sg.members], "all_local_orgs": data.all_local_orgs},
+    )
     return sg
 
 
-def update_sharing_group(session: Session, ctx: Ctx, ref: str | int, data: SharingGroupUpdate) -> SharingGroup:
+def update_sharing_group(
+    session: Session, ctx: Ctx, ref: str | int, data: SharingGroupUpdate
+) -> SharingGroup:
     sg = get_sharing_group(session, ctx, ref)
     if not _can_edit(ctx, sg):
         raise Forbidden("you may not edit this sharing group")
@@ -103,9 +126,14 @@ def update_sharing_group(session: Session, ctx: Ctx, ref: str | int, data: Shari
             value = getattr(data, name)
             if value is None:
                 continue
-            if name == "name" and session.execute(
-                sa.select(SharingGroup.id).where(SharingGroup.name == value, SharingGroup.id != sg.id)
-            ).first():
+            if (
+                name == "name"
+                and session.execute(
+                    sa.select(SharingGroup.id).where(
+                        SharingGroup.name == value, SharingGroup.id != sg.id
+                    )
+                ).first()
+            ):
                 raise Conflict(f"a sharing group named {value!r} exists", field="name")
             if getattr(sg, name) != value:
                 changes[name] = [getattr(sg, name), value]
@@ -114,24 +142,51 @@ def update_sharing_group(session: Session, ctx: Ctx, ref: str | int, data: Shari
         changes["all_local_orgs"] = data.all_local_orgs
         _set_all_local(sg, data.all_local_orgs)
     session.flush()
-    record(session, ctx.actor, "update", "SharingGroup", model_id=sg.id, model_uuid=sg.uuid, title=sg.name, change=changes)
+    record(
+        session,
+        ctx.actor,
+        "update",
+        "SharingGroup",
+        model_id=sg.id,
+        model_uuid=sg.uuid,
+        title=sg.name,
+        change=changes,
+    )
     return sg
 
 
 def delete_sharing_group(session: Session, ctx: Ctx, ref: str | int) -> None:
     sg = get_sharing_group(session, ctx, ref)
-    if not (ctx.principal.is_site_admin or (sg.org_id == ctx.org_id and ctx.principal.can(Permission.SHARING_GROUP_MANAGE))):
+    if not (
+        ctx.principal.is_site_admin
+        or (sg.org_id == ctx.org_id and ctx.principal.can(Permission.SHARING_GROUP_MANAGE))
+    ):
         raise Forbidden("only the creating organisation deletes a sharing group")
     for model in (Event, Attribute, MispObject):
-        used = session.execute(sa.select(model.id).where(model.sharing_group_id == sg.id).limit(1)).first()
+        used = session.execute(
+            sa.select(model.id).where(model.sharing_group_id == sg.id).limit(1)
+        ).first()
         if used:
-            raise Conflict(f"the sharing group is still used by a {model.__name__.lower()}", field="sharing_group")
-    record(session, ctx.actor, "delete", "SharingGroup", model_id=sg.id, model_uuid=sg.uuid, title=sg.name)
+            raise Conflict(
+                f"the sharing group is still used by a {model.__name__.lower()}",
+                field="sharing_group",
+            )
+    record(
+        session,
+        ctx.actor,
+        "delete",
+        "SharingGroup",
+        model_id=sg.id,
+        model_uuid=sg.uuid,
+        title=sg.name,
+    )
     session.delete(sg)
     session.flush()
 
 
-def add_member(session: Session, ctx: Ctx, ref: str | int, org_ref: str, extend: bool = False) -> SharingGroup:
+def add_member(
+    session: Session, ctx: Ctx, ref: str | int, org_ref: str, extend: bool = False
+) -> SharingGroup:
     sg = get_sharing_group(session, ctx, ref)
     if not _can_edit(ctx, sg):
         raise Forbidden("you may not change this sharing group's members")
@@ -142,8 +197,16 @@ def add_member(session: Session, ctx: Ctx, ref: str | int, org_ref: str, extend:
     else:
         sg.members.append(SharingGroupOrg(org_id=org.id, extend=extend))
     session.flush()
-    record(session, ctx.actor, "add_member", "SharingGroup", model_id=sg.id, model_uuid=sg.uuid, title=sg.name,
-           change={"org_id": org.id, "extend": extend})
+    record(
+        session,
+        ctx.actor,
+        "add_member",
+        "SharingGroup",
+        model_id=sg.id,
+        model_uuid=sg.uuid,
+        title=sg.name,
+        change={"org_id": org.id, "extend": extend},
+    )
     return sg
 
 
@@ -159,6 +222,14 @@ def remove_member(session: Session, ctx: Ctx, ref: str | int, org_ref: str) -> S
         raise NotFound(f"organisation {org.name!r} is not a member", field="org")
     sg.members.remove(member)
     session.flush()
-    record(session, ctx.actor, "remove_member", "SharingGroup", model_id=sg.id, model_uuid=sg.uuid, title=sg.name,
-           change={"org_id": org.id})
+    record(
+        session,
+        ctx.actor,
+        "remove_member",
+        "SharingGroup",
+        model_id=sg.id,
+        model_uuid=sg.uuid,
+        title=sg.name,
+        change={"org_id": org.id},
+    )
     return sg

@@ -41,19 +41,41 @@ def add_sightings(session: Session, ctx: Ctx, data: SightingCreate) -> list[Sigh
     if not targets:
         raise NotFound("no readable attribute matches", field="value" if values else "attribute")
     sightings = [
-        Sighting(attribute_id=a, event_id=e, org_id=ctx.org_id, type=data.type, source=data.source, date_sighting=when)
+        Sighting(
+            attribute_id=a,
+            event_id=e,
+            org_id=ctx.org_id,
+            type=data.type,
+            source=data.source,
+            date_sighting=when,
+        )
         for a, e in dict.fromkeys(targets)
     ]
     session.add_all(sightings)
     session.flush()
-    record(session, ctx.actor, "create", "Sighting", title=f"{len(sightings)} sightings of type {data.type}",
-           change={"attribute_ids": [s.attribute_id for s in sightings][:100], "type": data.type, "source": data.source})
+    record(
+        session,
+        ctx.actor,
+        "create",
+        "Sighting",
+        title=f"{len(sightings)} sightings of type {data.type}",
+        change={
+            "attribute_ids": [s.attribute_id for s in sightings][:100],
+            "type": data.type,
+            "source": data.source,
+        },
+    )
     return sightings
 
 
 def list_sightings(
-    session: Session, ctx: Ctx, *, attribute: str | None = None, event: str | None = None,
-    after: int = 0, limit: int = 100,
+    session: Session,
+    ctx: Ctx,
+    *,
+    attribute: str | None = None,
+    event: str | None = None,
+    after: int = 0,
+    limit: int = 100,
 ) -> list[tuple[Sighting, str]]:
     q = (
         sa.select(Sighting, Attribute.uuid)
@@ -85,7 +107,14 @@ def delete_sighting(session: Session, ctx: Ctx, sighting_id: int) -> None:
     sighting, event_org = row
     if not (ctx.principal.is_site_admin or sighting.org_id == ctx.org_id):
         raise Forbidden("only the organisation that made a sighting deletes it")
-    record(session, ctx.actor, "delete", "Sighting", model_id=sighting.id, model_uuid=sighting.uuid,
-           change={"attribute_id": sighting.attribute_id, "event_org_id": event_org})
+    record(
+        session,
+        ctx.actor,
+        "delete",
+        "Sighting",
+        model_id=sighting.id,
+        model_uuid=sighting.uuid,
+        change={"attribute_id": sighting.attribute_id, "event_org_id": event_org},
+    )
     session.delete(sighting)
     session.flush()

@@ -11,6 +11,7 @@ from shieldwall.audit.service import record
 from shieldwall.auth.permissions import Permission
 from shieldwall.auth.service import require
 from shieldwall.context import Ctx
+from shieldwall.ids import as_id
 from shieldwall.intel.errors import Conflict, InvalidInput, NotFound
 from shieldwall.intel.models import AttributeTag, EventTag, Tag
 from shieldwall.intel.schemas import TagIn, TagUpdate
@@ -19,15 +20,25 @@ from shieldwall.intel.visibility import tag_condition
 
 def get_tag(session: Session, ctx: Ctx, ref: str | int) -> Tag:
     text = str(ref)
-    cond = Tag.id == int(text) if text.isdigit() else Tag.name == text
-    tag = session.execute(sa.select(Tag).where(cond, tag_condition(ctx.principal))).scalar_one_or_none()
+    ident = as_id(text)
+    cond = Tag.id == ident if ident is not None else Tag.name == text
+    tag = session.execute(
+        sa.select(Tag).where(cond, tag_condition(ctx.principal))
+    ).scalar_one_or_none()
     if tag is None:
         raise NotFound(f"tag {ref!r} not found", field="tag")
     return tag
 
 
-def list_tags(session: Session, ctx: Ctx, *, search: str | None = None, after: int = 0, limit: int = 100) -> list[Tag]:
-    q = sa.select(Tag).where(tag_condition(ctx.principal), Tag.id > after).order_by(Tag.id).limit(limit)
+def list_tags(
+    session: Session, ctx: Ctx, *, search: str | None = None, after: int = 0, limit: int = 100
+) -> list[Tag]:
+    q = (
+        sa.select(Tag)
+        .where(tag_condition(ctx.principal), Tag.id > after)
+        .order_by(Tag.id)
+        .limit(limit)
+    )
     if search:
         q = q.where(sa.func.lower(Tag.name).like(search.lower().replace("*", "%")))
     return list(session.execute(q).scalars())
@@ -41,8 +52,15 @@ def create_tag(session: Session, ctx: Ctx, data: TagIn) -> Tag:
     org_id = data.org_id
     if org_id is not None and org_id != ctx.org_id and not ctx.principal.is_site_admin:
         raise InvalidInput("you may restrict a tag to your own organisation only", field="org_id")
-    tag = Tag(name=name, colour=data.colour, exportable=data.exportable, hide_tag=data.hide_tag,
-              local_only=data.local_only, numerical_value=data.numerical_value, org_id=org_id)
+    tag = Tag(
+        name=name,
+        colour=data.colour,
+        exportable=data.exportable,
+        hide_tag=data.hide_tag,
+        local_only=data.local_only,
+        numerical_value=data.numerical_value,
+        org_id=org_id,
+    )
     session.add(tag)
     session.flush()
     record(session, ctx.actor, "create", "Tag", model_id=tag.id, title=tag.name)
@@ -59,7 +77,9 @@ def update_tag(session: Session, ctx: Ctx, ref: str | int, data: TagUpdate) -> T
             raise InvalidInput(f"{name} may not be null", field=name)
         if name == "name":
             value = value.strip()
-            if session.execute(sa.select(Tag.id).where(Tag.name == value, Tag.id != tag.id)).first():
+            if session.execute(
+                sa.select(Tag.id).where(Tag.name == value, Tag.id != tag.id)
+            ).first():
                 raise Conflict(f"a tag named {value!r} exists", field="name")
         if getattr(tag, name) != value:
             changes[name] = [getattr(tag, name), value]

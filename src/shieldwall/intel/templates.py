@@ -115,9 +115,7 @@ def validate_object(
             )
     missing = [r for r in tpl.required if r not in counts]
     if missing:
-        raise InvalidInput(
-            f"object {tpl.name!r} requires {', '.join(missing)}", field="Attribute"
-        )
+        raise InvalidInput(f"object {tpl.name!r} requires {', '.join(missing)}", field="Attribute")
     if tpl.required_one_of and not any(r in counts for r in tpl.required_one_of):
         raise InvalidInput(
             f"object {tpl.name!r} requires one of {', '.join(tpl.required_one_of)}",

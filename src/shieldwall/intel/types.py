@@ -66,6 +66,7 @@ def is_composite(attr_type: str) -> bool:
 # --- normalisers: each returns the canonical value or raises ValueError with a reason ---
 
 _HEX = re.compile(r"^[0-9a-f]+$")
+_DIGITS = re.compile(r"^[0-9]+$")  # ASCII only: str.isdigit() also accepts "²" and other scripts
 _HOST_LABEL = re.compile(r"^(?!-)[a-z0-9_-]{1,63}(?<!-)$")
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+$")
 _MAC = re.compile(r"^[0-9a-f]{2}([:-]?)[0-9a-f]{2}(\1[0-9a-f]{2}){4}$")
@@ -105,7 +106,10 @@ def _hash(kind: str) -> Callable[[str], str]:
 
     def normalise(value: str) -> str:
         v = value.strip().lower()
-        if len(v) not in lengths or not _HEX.match(v):
+        digits = v
+        if kind == "telfhash" and len(v) == 72 and v.startswith("t1"):
+            digits = v[2:]  # telfhash's versioned form: "t1" and 70 hexadecimal characters
+        if len(v) not in lengths or not _HEX.match(digits):
             want = " or ".join(str(n) for n in lengths)
             raise ValueError(f"a {kind} is {want} hexadecimal characters")
         return v
@@ -146,7 +150,7 @@ def norm_hostname(value: str) -> str:
 
 def norm_port(value: str) -> str:
     v = value.strip()
-    if not v.isdigit() or not 0 <= int(v) <= 65535:
+    if not _DIGITS.match(v) or not 0 <= int(v) <= 65535:
         raise ValueError("a port is a whole number from 0 to 65535")
     return str(int(v))
 
@@ -163,11 +167,11 @@ def norm_as(value: str) -> str:
     v = value.strip().upper()
     if v.startswith("AS"):
         v = v[2:]
-    if "." in v:  # asdot notation 1.10 -> 65546
+    if "." in v:  # asdot notation 1.10 -> 65546; each half is 0-65535
         hi, _, lo = v.partition(".")
-        if hi.isdigit() and lo.isdigit():
+        if _DIGITS.match(hi) and _DIGITS.match(lo) and int(hi) <= 65535 and int(lo) <= 65535:
             v = str(int(hi) * 65536 + int(lo))
-    if not v.isdigit() or int(v) > 4294967295:
+    if not _DIGITS.match(v) or int(v) > 4294967295:
         raise ValueError("an AS number is AS followed by a number up to 4294967295")
     return str(int(v))
 
@@ -261,7 +265,7 @@ def norm_cpe(value: str) -> str:
 
 
 def norm_vulnerability(value: str) -> str:
-    v = value.strip()
+    v = norm_text(value)
     return v.upper() if v.lower().startswith("cve-") else v
 
 
@@ -358,9 +362,12 @@ def split_and_normalise(attr_type: str, value: str) -> tuple[str, str]:
             raise ValueError(f"{attr_type} takes two parts separated by one '|'")
         return normaliser(parts[0])(pieces[0]), normaliser(parts[1])(pieces[1])
     except ValueError as exc:
-        raise InvalidInput(f"value {value[:80]!r} is not a valid {attr_type}: {exc}", field="value") from None
+        raise InvalidInput(
+            f"value {value[:80]!r} is not a valid {attr_type}: {exc}", field="value"
+        ) from None
 
 
+@lru_cache(maxsize=4096)
 def check_type_and_category(attr_type: str, category: str | None) -> str:
     """Return the category to use (the type's default when none is given)."""
     table = type_table()

@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import sqlalchemy as sa
+from sqlalchemy.orm import QueryableAttribute
 from sqlalchemy.sql.elements import ColumnElement
 
 from shieldwall.auth.permissions import Permission
@@ -83,6 +84,7 @@ def _event_tagged(names: tuple[str, ...]) -> ColumnElement[bool]:
         .select_from(EventTag)
         .join(Tag, Tag.id == EventTag.tag_id)
         .where(EventTag.event_id == Event.id, sa.func.lower(Tag.name).in_(names))
+        .correlate_except(EventTag, Tag)
     )
 
 
@@ -92,6 +94,7 @@ def _attribute_tagged(names: tuple[str, ...]) -> ColumnElement[bool]:
         .select_from(AttributeTag)
         .join(Tag, Tag.id == AttributeTag.tag_id)
         .where(AttributeTag.attribute_id == Attribute.id, sa.func.lower(Tag.name).in_(names))
+        .correlate_except(AttributeTag, Tag)
     )
 
 
@@ -117,7 +120,9 @@ def event_condition(p: Principal, opts: ReadOptions) -> ColumnElement[bool]:
 
 
 def _own_distribution(
-    p: Principal, distribution: sa.ColumnElement[int], sharing_group_id: sa.ColumnElement[int | None]
+    p: Principal,
+    distribution: QueryableAttribute[int],
+    sharing_group_id: QueryableAttribute[int | None],
 ) -> ColumnElement[bool]:
     sgs = member_sharing_groups(p.org_id).scalar_subquery()
     return sa.or_(
@@ -153,7 +158,9 @@ def attribute_condition(
     """Attributes the principal may read (Attribute and its Event in the FROM clause)."""
     conds: list[ColumnElement[bool]] = []
     live_object = sa.exists(
-        sa.select(1).where(MispObject.id == Attribute.object_id, MispObject.deleted.is_(False))
+        sa.select(1)
+        .where(MispObject.id == Attribute.object_id, MispObject.deleted.is_(False))
+        .correlate_except(MispObject)
     )
     if not include_deleted:
         conds.append(Attribute.deleted.is_(False))
@@ -162,11 +169,13 @@ def attribute_condition(
         return sa.and_(sa.true(), *conds)
     own = Event.org_id == p.org_id
     readable_object = sa.exists(
-        sa.select(1).where(
+        sa.select(1)
+        .where(
             MispObject.id == Attribute.object_id,
             sa.or_(MispObject.deleted.is_(False), own),
             sa.or_(own, _own_distribution(p, MispObject.distribution, MispObject.sharing_group_id)),
         )
+        .correlate_except(MispObject)
     )
     tlp_ok = sa.or_(
         ~_attribute_tagged((TLP_RED, TLP_AMBER_STRICT)),
@@ -184,7 +193,9 @@ def attribute_condition(
         sa.or_(Attribute.object_id.is_(None), readable_object),
         sa.or_(
             own,
-            sa.and_(_own_distribution(p, Attribute.distribution, Attribute.sharing_group_id), tlp_ok),
+            sa.and_(
+                _own_distribution(p, Attribute.distribution, Attribute.sharing_group_id), tlp_ok
+            ),
         ),
         *conds,
     )

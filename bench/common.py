@@ -1,0 +1,149 @@
+"""Shared benchmark plumbing: fresh databases per run, child processes, statistics."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+BENCH = ROOT / "bench"
+OUT = BENCH / "out"
+PYTHON = sys.executable
+SHIELDWALL = str(Path(PYTHON).parent / "shieldwall")
+PG_ADMIN_URL = os.environ.get(
+    "BENCH_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
+)
+
+
+def log(msg: str) -> None:
+    print(f"[bench {time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
+
+
+@dataclass
+class Instance:
+    """A fresh Shieldwall instance: its own var dir and its own, empty database."""
+
+    backend: str
+    url: str
+    var_dir: Path
+
+    def env(self) -> dict[str, str]:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("SHIELDWALL_")}
+        env["SHIELDWALL_DATABASE_URL"] = self.url
+        env["SHIELDWALL_VAR_DIR"] = str(self.var_dir)
+        env["SHIELDWALL_ENVIRONMENT"] = "development"
+        env["PYTHONPATH"] = str(BENCH) + os.pathsep + env.get("PYTHONPATH", "")
+        return env
+
+    def cli(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [SHIELDWALL, *args], env=self.env(), capture_output=True, text=True, check=check
+        )
+
+
+def _pg_admin() -> Any:
+    import psycopg
+
+    dsn = PG_ADMIN_URL.replace("postgresql+psycopg://", "postgresql://")
+    return psycopg.connect(dsn, autocommit=True)
+
+
+def _pg_url(dbname: str) -> str:
+    base, _, _ = PG_ADMIN_URL.rpartition("/")
+    return f"{base}/{dbname}"
+
+
+@contextmanager
+def instance(backend: str, work: Path) -> Iterator[Instance]:
+    """Create an instance (`shieldwall init`), yield it, then drop its database and files."""
+    var_dir = Path(tempfile.mkdtemp(prefix=f"{backend}-", dir=work))
+    dbname = None
+    if backend == "sqlite":
+        url = f"sqlite:///{var_dir / 'shieldwall.db'}"
+    elif backend == "postgres":
+        dbname = f"shieldwall_bench_{uuid.uuid4().hex[:10]}"
+        with _pg_admin() as conn:
+            conn.execute(f'CREATE DATABASE "{dbname}"')
+        url = _pg_url(dbname)
+    else:
+        raise ValueError(backend)
+    inst = Instance(backend, url, var_dir)
+    try:
+        inst.cli("init")
+        yield inst
+    finally:
+        if dbname:
+            with _pg_admin() as conn:
+                conn.execute(f'DROP DATABASE IF EXISTS "{dbname}" WITH (FORCE)')
+        shutil.rmtree(var_dir, ignore_errors=True)
+
+
+def run_child(script: str, args: Sequence[str], inst: Instance) -> tuple[dict[str, Any], int]:
+    """Run `python bench/<script> args` in a fresh process; returns (its JSON output, its peak
+    RSS in KiB from wait4, so the figure is that process's alone)."""
+    fd, name = tempfile.mkstemp(prefix="child-", suffix=".json", dir=inst.var_dir)
+    os.close(fd)
+    cmd = [PYTHON, str(BENCH / script), *args, "--json-out", name]
+    return _wait(cmd, inst, Path(name))
+
+
+def run_cli_measured(args: Sequence[str], inst: Instance) -> tuple[float, int, str]:
+    """Run the shieldwall CLI; returns (wall seconds, peak RSS KiB, stdout)."""
+    log_path = inst.var_dir / "cli.out"
+    with log_path.open("w") as fh:
+        t0 = time.perf_counter()
+        p = subprocess.Popen(
+            [SHIELDWALL, *args], env=inst.env(), stdout=fh, stderr=subprocess.STDOUT
+        )
+        _, status, usage = os.wait4(p.pid, 0)
+        seconds = time.perf_counter() - t0
+        p.returncode = os.waitstatus_to_exitcode(status)
+    text = log_path.read_text()
+    if p.returncode:
+        raise RuntimeError(f"shieldwall {' '.join(args)} failed ({p.returncode}):\n{text[-2000:]}")
+    return seconds, usage.ru_maxrss, text
+
+
+def _wait(cmd: list[str], inst: Instance, out: Path) -> tuple[dict[str, Any], int]:
+    p = subprocess.Popen(cmd, env=inst.env(), stderr=subprocess.PIPE, text=True)
+    _, status, usage = os.wait4(p.pid, 0)
+    p.returncode = os.waitstatus_to_exitcode(status)
+    err = p.stderr.read() if p.stderr else ""
+    if p.returncode:
+        raise RuntimeError(f"{' '.join(cmd)} failed ({p.returncode}):\n{err[-3000:]}")
+    data = json.loads(out.read_text())
+    out.unlink()
+    return data, usage.ru_maxrss
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def percentile(sorted_values: Sequence[float], q: float) -> float:
+    """Nearest-rank percentile of an ascending sequence (q in 0..100)."""
+    if not sorted_values:
+        return float("nan")
+    rank = max(1, math.ceil(q / 100 * len(sorted_values)))
+    return sorted_values[min(rank, len(sorted_values)) - 1]
+
+
+def child_main_args(argv: list[str]) -> tuple[list[str], Path]:
+    """Split `--json-out PATH` off a child's argv."""
+    i = argv.index("--json-out")
+    return argv[:i] + argv[i + 2 :], Path(argv[i + 1])

@@ -1,0 +1,228 @@
+"""Run Shieldwall's benchmarks: bulk import rate, exact search latency, import memory.
+
+    .venv/bin/python bench/run.py                    # everything, SQLite and PostgreSQL
+    .venv/bin/python bench/run.py --quick            # small sizes, a smoke run (~1 minute)
+    .venv/bin/python bench/run.py --backend sqlite   # one backend
+    .venv/bin/python bench/run.py --only search      # one benchmark (import, search, memory)
+
+PostgreSQL: BENCH_PG_URL names a server database to connect to for CREATE/DROP DATABASE
+(default postgresql+psycopg://postgres@127.0.0.1:5432/postgres); every run uses its own
+throw-away database. Results: a table on stdout and bench/out/results.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import shutil
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import bench_import
+import bench_memory
+import bench_search
+from common import OUT, PG_ADMIN_URL, log
+
+FULL = {
+    "import": 100_000,
+    "search": 1_000_000,
+    "requests": 1_000,
+    "memory": [25_000, 50_000, 100_000, 200_000],
+}
+QUICK = {
+    "import": 10_000,
+    "search": 50_000,
+    "requests": 1_000,
+    "memory": [5_000, 10_000, 20_000, 40_000],
+}
+
+
+def _postgres_version() -> str:
+    try:
+        import psycopg
+
+        with psycopg.connect(
+            PG_ADMIN_URL.replace("postgresql+psycopg://", "postgresql://")
+        ) as conn:
+            row = conn.execute("SHOW server_version").fetchone()
+            return str(row[0]) if row else "?"
+    except Exception as exc:  # reported, not fatal: the SQLite runs still go ahead
+        return f"unavailable ({exc.__class__.__name__})"
+
+
+def machine() -> dict[str, Any]:
+    def sh(cmd: str) -> str:
+        try:
+            return subprocess.run(
+                cmd, shell=True, capture_output=True, text=True, check=False
+            ).stdout.strip()
+        except OSError:
+            return ""
+
+    return {
+        "date": sh("date -u '+%Y-%m-%d %H:%M:%S UTC'"),
+        "nproc": sh("nproc"),
+        "cpu": sh("lscpu | grep -m1 'Model name' | sed 's/Model name: *//'"),
+        "memory": sh("free -h | awk '/^Mem:/ {print $2}'"),
+        "python": platform.python_version(),
+        "sqlite": sqlite3.sqlite_version,
+        "postgresql": _postgres_version(),
+        "load_average_at_start": sh("cut -d' ' -f1-3 /proc/loadavg"),
+    }
+
+
+def _table(title: str, header: list[str], rows: list[list[Any]]) -> str:
+    widths = [max(len(str(x)) for x in col) for col in zip(header, *rows, strict=True)]
+    line = "  ".join(h.ljust(w) for h, w in zip(header, widths, strict=True))
+    out = [title, line, "  ".join("-" * w for w in widths)]
+    out += ["  ".join(str(x).ljust(w) for x, w in zip(r, widths, strict=True)) for r in rows]
+    return "\n".join(out)
+
+
+def report(results: dict[str, Any]) -> str:
+    parts = []
+    if results.get("import"):
+        parts.append(
+            _table(
+                "Bulk import (MISP JSON, restSearch file, events of 1,000 attributes)",
+                ["backend", "attributes", "seconds", "attr/s", "target", "met"],
+                [
+                    [
+                        r["backend"],
+                        f"{r['attributes']:,}",
+                        r["seconds"],
+                        f"{r['attributes_per_s']:,}",
+                        f">= {r['target_per_s']:,}",
+                        "yes" if r["met"] else "NO",
+                    ]
+                    for r in results["import"]
+                ],
+            )
+        )
+    if results.get("search"):
+        parts.append(
+            _table(
+                "Exact value search, GET /api/v1/search/attributes?value=... (ms)",
+                [
+                    "backend",
+                    "attributes",
+                    "requests",
+                    "hits/misses",
+                    "p50",
+                    "p95",
+                    "p99",
+                    "max",
+                    "target p95",
+                    "met",
+                ],
+                [
+                    [
+                        r["backend"],
+                        f"{r['attributes']:,}",
+                        r["requests"],
+                        f"{r['hits']}/{r['misses']}",
+                        r["p50_ms"],
+                        r["p95_ms"],
+                        r["p99_ms"],
+                        r["max_ms"],
+                        f"< {r['target_p95_ms']}",
+                        "yes" if r["met"] else "NO",
+                    ]
+                    for r in results["search"]
+                ],
+            )
+        )
+    if results.get("memory"):
+        rows = []
+        for m in results["memory"]:
+            for r in m["rows"]:
+                rows.append(
+                    [
+                        m["backend"],
+                        f"{r['attributes']:,}",
+                        r["file_mb"],
+                        r["peak_rss_mb"],
+                        r["wall_seconds"],
+                        f"{r['attributes'] / r['wall_seconds']:,.0f}",
+                    ]
+                )
+            rows.append(
+                [
+                    m["backend"],
+                    f"growth x{m['input_growth']}",
+                    "",
+                    f"x{m['rss_growth']}",
+                    f"flat (<= x{m['flat_factor']}): {'yes' if m['met'] else 'NO'}",
+                    "",
+                ]
+            )
+        parts.append(
+            _table(
+                "Peak RSS of `shieldwall event import` (fresh process each)",
+                ["backend", "attributes", "file MB", "peak RSS MB", "wall s", "attr/s (CLI, wall)"],
+                rows,
+            )
+        )
+    return "\n\n".join(parts)
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    ap.add_argument("--quick", action="store_true", help="small sizes: a smoke run")
+    ap.add_argument("--backend", choices=["sqlite", "postgres", "both"], default="both")
+    ap.add_argument(
+        "--only",
+        choices=["import", "search", "memory"],
+        action="append",
+        help="run only these benchmarks (repeatable)",
+    )
+    ap.add_argument("--output", type=Path, default=OUT / "results.json")
+    args = ap.parse_args()
+    sizes = QUICK if args.quick else FULL
+    backends = ["sqlite", "postgres"] if args.backend == "both" else [args.backend]
+    which = args.only or ["import", "search", "memory"]
+    OUT.mkdir(parents=True, exist_ok=True)
+    work = Path(tempfile.mkdtemp(prefix="work-", dir=OUT))
+    started = time.perf_counter()
+    results: dict[str, Any] = {
+        "machine": machine(),
+        "command": " ".join([Path(sys.executable).name, *sys.argv]),
+        "quick": args.quick,
+        "sizes": sizes,
+        "import": [],
+        "search": [],
+        "memory": [],
+    }
+    try:
+        for backend in backends:
+            if "import" in which:
+                results["import"].append(bench_import.run(backend, work, sizes["import"]))
+            if "search" in which:
+                results["search"].append(
+                    bench_search.run(backend, work, sizes["search"], sizes["requests"])
+                )
+            if "memory" in which:
+                results["memory"].append(bench_memory.run(backend, work, sizes["memory"]))
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    results["total_seconds"] = round(time.perf_counter() - started, 1)
+    args.output.parent.mkdir(parents=True, exist_ok=True)
+    args.output.write_text(json.dumps(results, indent=2) + "\n")
+    print(report(results))
+    print(f"\n{results['total_seconds']:.0f}s in all; results in {args.output}")
+    log("done")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

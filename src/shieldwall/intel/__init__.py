@@ -1,0 +1,1 @@
+"""Intel: events, attributes, objects, tags, sightings, sharing groups, and THE access rules."""

@@ -1,0 +1,1 @@
+"""MISP-compatible HTTP API: MISP's paths and JSON shapes over the same domain services."""
