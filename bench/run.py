@@ -93,13 +93,22 @@ def report(results: dict[str, Any]) -> str:
         parts.append(
             _table(
                 "Bulk import (MISP JSON, restSearch file, events of 1,000 attributes)",
-                ["backend", "attributes", "seconds", "attr/s", "target", "met"],
+                [
+                    "backend",
+                    "attributes",
+                    "seconds",
+                    "attr/s (median of 3)",
+                    "3 runs",
+                    "target",
+                    "met",
+                ],
                 [
                     [
                         r["backend"],
                         f"{r['attributes']:,}",
                         r["seconds"],
                         f"{r['attributes_per_s']:,}",
+                        " / ".join(f"{x:,}" for x in r.get("runs_per_s", [])),
                         f">= {r['target_per_s']:,}",
                         "yes" if r["met"] else "NO",
                     ]
@@ -206,7 +215,14 @@ def main() -> int:
     try:
         for backend in backends:
             if "import" in which:
-                results["import"].append(bench_import.run(backend, work, sizes["import"]))
+                # This machine's speed varies from run to run (shared cores): three runs, each
+                # on a fresh instance, reported as the median with the spread.
+                runs = [bench_import.run(backend, work, sizes["import"]) for _ in range(3)]
+                runs.sort(key=lambda r: r["attributes_per_s"])
+                median = dict(runs[1])
+                median["runs_per_s"] = [r["attributes_per_s"] for r in runs]
+                median["met"] = median["attributes_per_s"] >= median["target_per_s"]
+                results["import"].append(median)
             if "search" in which:
                 results["search"].append(
                     bench_search.run(backend, work, sizes["search"], sizes["requests"])

@@ -14,6 +14,23 @@ from typing import Any
 import sqlalchemy as sa
 
 
+def _memoised(process: Callable[[Any], Any]) -> Callable[[Any], Any]:
+    # Imports repeat values (one timestamp for a whole event, the same flags): convert each
+    # distinct value once.
+    cache: dict[Any, Any] = {}
+
+    def convert(value: Any) -> Any:
+        try:
+            return cache[value]
+        except KeyError:
+            result = cache[value] = process(value)
+            return result
+        except TypeError:  # unhashable
+            return process(value)
+
+    return convert
+
+
 def insert_rows(conn: sa.Connection, table: sa.Table, rows: Sequence[dict[str, Any]]) -> None:
     if not rows:
         return
@@ -28,9 +45,10 @@ def insert_rows(conn: sa.Connection, table: sa.Table, rows: Sequence[dict[str, A
         # COPY is PostgreSQL's bulk path: one round trip for the whole batch.
         cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
         cols = ", ".join(quote(n) for n in names)
+        get = operator.itemgetter(*names)
         with cursor.copy(f"COPY {quote(table.name)} ({cols}) FROM STDIN") as copy:
             for row in rows:
-                copy.write_row(tuple(row[n] for n in names))
+                copy.write_row(get(row))
         return
     mark = "?" if dialect.paramstyle == "qmark" else "%s"
     sql = (
@@ -38,7 +56,12 @@ def insert_rows(conn: sa.Connection, table: sa.Table, rows: Sequence[dict[str, A
         f"VALUES ({', '.join([mark] * len(names))})"
     )
     get = operator.itemgetter(*names)
-    convert = [(i, p) for i, p in enumerate(processors) if p is not None]
+    # Booleans need no conversion: both drivers take Python's bool (an int) as it is.
+    convert = [
+        (i, _memoised(p))
+        for i, (p, c) in enumerate(zip(processors, columns, strict=True))
+        if p is not None and not isinstance(c.type, sa.Boolean)
+    ]
     params: list[tuple[Any, ...]] = []
     for row in rows:
         values = list(get(row))

@@ -3,78 +3,29 @@ at a time so memory stays flat however many events a file holds."""
 
 from __future__ import annotations
 
+import gc
 import io
+import queue
+import threading
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 import ijson
 import sqlalchemy as sa
 from pydantic import ValidationError
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
 
 from shieldwall.context import Ctx
 from shieldwall.db.engine import Database
+from shieldwall.exchange.json_stream import CountingReader, iter_events
 from shieldwall.intel.errors import Conflict, DomainError
 from shieldwall.intel.events import create_event
 from shieldwall.intel.models import SharingGroup
 from shieldwall.intel.schemas import EventIn
-
-
-class CountingReader(io.RawIOBase):
-    """Wraps a binary file and counts the bytes read (for progress bars)."""
-
-    def __init__(self, raw: IO[bytes], on_read: Callable[[int], None] | None = None) -> None:
-        self.raw = raw
-        self.on_read = on_read
-        self.count = 0
-
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, b: Any) -> int:
-        data = self.raw.read(len(b))
-        n = len(data)
-        b[:n] = data
-        self.count += n
-        if self.on_read:
-            self.on_read(n)
-        return n
-
-
-def _sniff_prefix(head: bytes) -> str:
-    text = head.lstrip()
-    if text.startswith(b"["):
-        return "item"
-    # An object: {"response": [...]} or {"Event": {...}} (or a bare event).
-    probe = text[:4096]
-    r = probe.find(b'"response"')
-    e = probe.find(b'"Event"')
-    if r != -1 and (e == -1 or r < e):
-        return "response.item"
-    if e != -1:
-        return ""
-    return "bare"
-
-
-def iter_events(stream: io.RawIOBase) -> Iterator[dict[str, Any]]:
-    """Yield MISP event dicts from any of MISP's JSON shapes."""
-    buffered = io.BufferedReader(stream, buffer_size=1 << 20)
-    head = buffered.peek(4096)
-    prefix = _sniff_prefix(head)
-    if prefix == "bare":
-        for item in ijson.items(buffered, "", use_float=True):
-            yield item
-        return
-    if prefix == "":
-        for item in ijson.items(buffered, "Event", use_float=True):
-            yield item
-        return
-    for item in ijson.items(buffered, prefix, use_float=True):
-        if isinstance(item, dict) and "Event" in item:
-            yield item["Event"]
-        elif isinstance(item, dict):
-            yield item
 
 
 @dataclass
@@ -84,6 +35,9 @@ class ImportReport:
     failed: int = 0
     attributes: int = 0
     errors: list[str] = field(default_factory=list)
+    # Written in the open transaction, counted above once it commits.
+    pending_created: int = 0
+    pending_attributes: int = 0
 
 
 def _map_sharing_groups(session: Any, raw: dict[str, Any]) -> None:
@@ -119,29 +73,140 @@ def _map_sharing_groups(session: Any, raw: dict[str, Any]) -> None:
             fix(a, f"attribute {a.get('uuid', '')}")
 
 
-def import_event(db: Database, ctx: Ctx, raw: dict[str, Any], report: ImportReport) -> None:
+# Events are committed in groups of about this many attributes; each event has its own
+# savepoint, so a bad event is rolled back alone and reported while the others land.
+COMMIT_EVERY = 20_000
+
+
+def import_event(
+    session: Session,
+    ctx: Ctx,
+    raw: dict[str, Any],
+    report: ImportReport,
+    data: EventIn | None = None,
+    invalid: Exception | None = None,
+) -> int:
+    """Import one event inside a savepoint of the session's transaction; returns the number
+    of attributes written (0 when skipped or failed, with the report updated). `data` is the
+    event already validated (by the read-ahead thread), `invalid` its validation error."""
     label = raw.get("uuid") or raw.get("info", "?")
     try:
-        with db.writing() as session:
-            _map_sharing_groups(session, raw)
-            data = EventIn.model_validate(raw)
+        if invalid is not None:
+            raise invalid
+        with session.begin_nested():
+            if data is None:
+                _map_sharing_groups(session, raw)
+                data = EventIn.model_validate(raw)
             create_event(session, ctx, data, keep_orgc=True)
-        report.created += 1
-        report.attributes += len(data.attributes) + sum(len(o.attributes) for o in data.objects)
     except Conflict as exc:
         if exc.field == "uuid":
             report.skipped += 1
         else:
             report.failed += 1
             report.errors.append(f"event {label}: {exc.field}: {exc.detail}")
+        return 0
     except DomainError as exc:
         report.failed += 1
         report.errors.append(f"event {label}: {exc.field}: {exc.detail}")
+        return 0
+    except IntegrityError:
+        report.failed += 1
+        report.errors.append(
+            f"event {label}: uuid: an attribute or object uuid of this event is already stored"
+        )
+        return 0
     except ValidationError as exc:
         report.failed += 1
         first = exc.errors()[0]
         loc = ".".join(str(p) for p in first["loc"])
         report.errors.append(f"event {label}: {loc}: {first['msg']}")
+        return 0
+    written = len(data.attributes) + sum(len(o.attributes) for o in data.objects)
+    report.pending_created += 1
+    report.pending_attributes += written
+    return written
+
+
+@contextmanager
+def _bulk_gc() -> Iterator[None]:
+    """Fewer garbage collections while millions of short-lived objects pass through: the
+    data holds no reference cycles, and the thresholds come back afterwards."""
+    before = gc.get_threshold()
+    gc.set_threshold(50_000, 20, 100)
+    try:
+        yield
+    finally:
+        gc.set_threshold(*before)
+
+
+def _read_inline(stream: io.RawIOBase) -> Iterator[tuple[Any, EventIn | None, Exception | None]]:
+    for raw in iter_events(stream):
+        yield raw, None, None
+
+
+_END = object()
+
+
+def _shares_with_groups(raw: dict[str, Any]) -> bool:
+    if str(raw.get("distribution", "")) == "4":
+        return True
+    items = list(raw.get("Attribute") or [])
+    for o in raw.get("Object") or []:
+        if str(o.get("distribution", "")) == "4":
+            return True
+        items.extend(o.get("Attribute") or [])
+    return any(str(a.get("distribution", "")) == "4" for a in items)
+
+
+def _read_ahead(
+    stream: io.RawIOBase, depth: int = 4
+) -> Iterator[tuple[Any, EventIn | None, Exception | None]]:
+    """Parse and validate the next events in a thread while the caller writes this one.
+
+    PostgreSQL's driver releases the GIL while the server works, so the two overlap. Events
+    shared with sharing groups are validated by the caller: their ids are mapped against
+    the database first."""
+    out: queue.Queue[tuple[Any, EventIn | None, BaseException | None]] = queue.Queue(depth)
+    stop = threading.Event()
+
+    def put(item: tuple[Any, EventIn | None, BaseException | None]) -> bool:
+        while not stop.is_set():
+            try:
+                out.put(item, timeout=0.2)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def produce() -> None:
+        try:
+            for raw in iter_events(stream):
+                data: EventIn | None = None
+                invalid: ValidationError | None = None
+                if isinstance(raw, dict) and not _shares_with_groups(raw):
+                    try:
+                        data = EventIn.model_validate(raw)
+                    except ValidationError as exc:
+                        invalid = exc
+                if not put((raw, data, invalid)):
+                    return
+            put((_END, None, None))
+        except BaseException as exc:  # handed over to the consuming thread, which raises it
+            put((_END, None, exc))
+
+    worker = threading.Thread(target=produce, name="misp-json-read-ahead", daemon=True)
+    worker.start()
+    try:
+        while True:
+            raw, data, problem = out.get()
+            if raw is _END:
+                if problem is not None:
+                    raise problem
+                return
+            yield raw, data, problem  # type: ignore[misc]
+    finally:
+        stop.set()
+        worker.join(timeout=10)
 
 
 def import_file(
@@ -151,17 +216,44 @@ def import_file(
     on_read: Callable[[int], None] | None = None,
     report: ImportReport | None = None,
 ) -> ImportReport:
+    """Import every event of a MISP JSON file, a transaction per COMMIT_EVERY attributes
+    and a savepoint per event."""
     report = report or ImportReport()
-    with path.open("rb") as fh:
-        reader = CountingReader(fh, on_read)
+    with path.open("rb") as fh, _bulk_gc():
+        stream = CountingReader(fh, on_read)
+        session = db.write_session()
         try:
-            for raw in iter_events(reader):
+            pending = 0
+            # On PostgreSQL the writer mostly waits on the server, so reading ahead in a
+            # thread overlaps the two; on SQLite the writer is busy in Python and a second
+            # thread would only contend for the GIL.
+            events = _read_inline(stream) if db.is_sqlite else _read_ahead(stream)
+            for raw, data, invalid in events:
                 if not isinstance(raw, dict):
                     report.failed += 1
                     report.errors.append(f"{path}: an event must be a JSON object")
                     continue
-                import_event(db, ctx, raw, report)
+                if not session.in_transaction():
+                    session.begin()
+                pending += import_event(session, ctx, raw, report, data, invalid)
+                if pending >= COMMIT_EVERY:
+                    _commit(session, report)
+                    pending = 0
+            _commit(session, report)
         except ijson.JSONError as exc:
+            _commit(session, report)
             report.failed += 1
             report.errors.append(f"{path}: not valid JSON ({exc})")
+        finally:
+            if session.in_transaction():
+                session.rollback()
+            session.close()
     return report
+
+
+def _commit(session: Session, report: ImportReport) -> None:
+    if session.in_transaction():
+        session.commit()
+    report.created += report.pending_created
+    report.attributes += report.pending_attributes
+    report.pending_created = report.pending_attributes = 0

@@ -4,6 +4,7 @@ transaction and appends to the audit log in it."""
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import UTC, datetime
 from datetime import date as date_type
 from typing import Any
 
@@ -68,6 +69,19 @@ class _Batch:
         self.duplicates = 0
 
 
+def _when(value: datetime | str | None, field: str) -> datetime | None:
+    """An attribute time as stored: MISP's blanks ("" or epoch 0) are none, naive is UTC."""
+    if not value or isinstance(value, str):
+        return None
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    if value.year < 1970:
+        raise InvalidInput("a time is not before 1970", field=field)
+    if value.timestamp() == 0:
+        return None
+    return value
+
+
 def _attribute_row(
     session: Session,
     ctx: Ctx,
@@ -116,7 +130,9 @@ def _attribute_row(
             f"{field}.distribution",
             "attribute",
         )
-    if a.first_seen and a.last_seen and a.last_seen < a.first_seen:
+    first_seen = _when(a.first_seen, f"{field}.first_seen")
+    last_seen = _when(a.last_seen, f"{field}.last_seen")
+    if first_seen and last_seen and last_seen < first_seen:
         raise InvalidInput("last_seen is before first_seen", field=f"{field}.last_seen")
     to_ids = a.to_ids if a.to_ids is not None else type_table().default_to_ids.get(a.type, False)
     row = {
@@ -129,12 +145,12 @@ def _attribute_row(
         "value1": value1,
         "value2": value2,
         "to_ids": bool(to_ids),
-        "timestamp": a.timestamp or now(),
+        "timestamp": _when(a.timestamp, f"{field}.timestamp") or now(),
         "distribution": a.distribution,
         "sharing_group_id": sg_id,
         "comment": a.comment or "",
-        "first_seen": a.first_seen,
-        "last_seen": a.last_seen,
+        "first_seen": first_seen,
+        "last_seen": last_seen,
         "deleted": bool(a.deleted),
         "disable_correlation": bool(a.disable_correlation),
     }
@@ -288,9 +304,9 @@ def create_event(
     objects = _insert_objects(
         session, ctx, event, [(o, f"objects[{i}]") for i, o in enumerate(data.objects)], batch
     )
-    for i, (obj, o) in enumerate(zip(objects, data.objects, strict=True)):
+    for i, (obj_id, o) in enumerate(zip(objects, data.objects, strict=True)):
         pending_refs.extend(
-            (obj.id, r, f"objects[{i}].references[{j}]") for j, r in enumerate(o.references)
+            (obj_id, r, f"objects[{i}].references[{j}]") for j, r in enumerate(o.references)
         )
     _flush_batch(session, ctx, event, batch, "attributes.tags")
     if pending_refs:
@@ -321,10 +337,10 @@ def create_event(
 
 def _insert_objects(
     session: Session, ctx: Ctx, event: Event, items: Sequence[tuple[ObjectIn, str]], batch: _Batch
-) -> list[MispObject]:
+) -> list[int]:
     """Validate objects against their templates, insert them in one flush, then gather their
     attributes into the batch."""
-    built: list[tuple[MispObject, ObjectIn, Any, str]] = []
+    built: list[tuple[dict[str, Any], ObjectIn, Any, str]] = []
     for o, field in items:
         try:
             tpl = validate_object(
@@ -337,27 +353,27 @@ def _insert_objects(
         )
         if o.first_seen and o.last_seen and o.last_seen < o.first_seen:
             raise InvalidInput("last_seen is before first_seen", field=f"{field}.last_seen")
-        obj = MispObject(
-            uuid=check_uuid(o.uuid, f"{field}.uuid") or new_uuid(),
-            event_id=event.id,
-            name=o.name,
-            meta_category=o.meta_category or (tpl.meta_category if tpl else ""),
-            description=o.description or (tpl.description if tpl else ""),
-            template_uuid=tpl.uuid if tpl else o.template_uuid,
-            template_version=tpl.version
+        obj = {
+            "uuid": check_uuid(o.uuid, f"{field}.uuid") or new_uuid(),
+            "event_id": event.id,
+            "name": o.name,
+            "meta_category": o.meta_category or (tpl.meta_category if tpl else ""),
+            "description": o.description or (tpl.description if tpl else ""),
+            "template_uuid": tpl.uuid if tpl else o.template_uuid,
+            "template_version": tpl.version
             if tpl and o.template_version is None
             else o.template_version,
-            comment=o.comment,
-            distribution=o.distribution,
-            sharing_group_id=sg_id,
-            timestamp=o.timestamp or now(),
-            first_seen=o.first_seen,
-            last_seen=o.last_seen,
-            deleted=o.deleted,
-        )
+            "comment": o.comment,
+            "distribution": o.distribution,
+            "sharing_group_id": sg_id,
+            "timestamp": o.timestamp or now(),
+            "first_seen": o.first_seen,
+            "last_seen": o.last_seen,
+            "deleted": o.deleted,
+        }
         built.append((obj, o, tpl, field))
-    uuids = [b[0].uuid for b in built]
-    fields = {b[0].uuid: b[3] for b in built}
+    uuids = [b[0]["uuid"] for b in built]
+    fields = {b[0]["uuid"]: b[3] for b in built}
     if len(set(uuids)) != len(uuids):
         dup = next(u for u in uuids if uuids.count(u) > 1)
         raise Conflict(f"object uuid {dup} appears twice", field=f"{fields[dup]}.uuid")
@@ -369,8 +385,13 @@ def _insert_objects(
             raise Conflict(
                 f"an object with uuid {clash} already exists", field=f"{fields[clash]}.uuid"
             )
-    session.add_all([b[0] for b in built])
-    session.flush()
+    conn = session.connection()
+    insert_rows(conn, MispObject.__table__, [b[0] for b in built])  # type: ignore[arg-type]
+    ids = dict(
+        conn.execute(
+            sa.select(MispObject.uuid, MispObject.id).where(MispObject.uuid.in_(uuids))
+        ).all()
+    )
     for obj, o, tpl, field in built:
         for j, a in enumerate(o.attributes):
             if tpl is not None and a.category is None:
@@ -378,9 +399,15 @@ def _insert_objects(
                 if cats:
                     a.category = cats[0]
             _attribute_row(
-                session, ctx, event, a, f"{field}.attributes[{j}]", batch, object_id=obj.id
+                session,
+                ctx,
+                event,
+                a,
+                f"{field}.attributes[{j}]",
+                batch,
+                object_id=ids[str(obj["uuid"])],
             )
-    return [b[0] for b in built]
+    return [ids[u] for u in uuids]
 
 
 def _insert_references(
@@ -860,7 +887,9 @@ def untag_attribute(session: Session, ctx: Ctx, ref: str | int, tag_name: str) -
 def add_object(session: Session, ctx: Ctx, event_ref: str | int, data: ObjectIn) -> MispObject:
     event = editable_event(session, ctx, event_ref)
     batch = _Batch()
-    obj = _insert_objects(session, ctx, event, [(data, "object")], batch)[0]
+    obj = session.get_one(
+        MispObject, _insert_objects(session, ctx, event, [(data, "object")], batch)[0]
+    )
     _check_free_uuids(session, [r["uuid"] for r in batch.attributes])
     _flush_batch(session, ctx, event, batch, "attributes.tags")
     if data.references:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from datetime import date as Date
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import (
     AfterValidator,
@@ -87,31 +87,35 @@ class SightingIn(_In):
     uuid: str | None = None
 
 
+# MISP writes "" for "no time" and "0" for "no sharing group"; attribute times are settled
+# (blank, time zone, range) in intel.events, where the error can name the attribute's field.
+MispTime = datetime | Literal[""] | None
+
+
 class AttributeIn(_In):
+    # The import hot path: pydantic's own lax parsing does the work ("1"/"0" booleans, epoch
+    # strings as times, numbers as strings), with no Python validator per attribute.
+    model_config = ConfigDict(populate_by_name=True, extra="ignore", coerce_numbers_to_str=True)
+
     type: str
-    value: Value
+    value: str
     category: str | None = None
-    to_ids: OptFlag = None
+    to_ids: bool | None = None
     uuid: str | None = None
     distribution: int = Field(default=5, ge=0, le=5)
-    sharing_group_id: DbId | None = Field(default=None)
+    sharing_group_id: DbId | Literal[""] | None = Field(default=None)
     sharing_group_uuid: str | None = None
     comment: str = ""
     object_relation: str | None = None
-    first_seen: Timestamp = None
-    last_seen: Timestamp = None
-    timestamp: Timestamp = None
-    disable_correlation: Flag = False
-    deleted: Flag = False
+    first_seen: MispTime = None
+    last_seen: MispTime = None
+    timestamp: MispTime = None
+    disable_correlation: bool = False
+    deleted: bool = False
     tags: list[TagRef] = Field(default_factory=list, validation_alias=AliasChoices("tags", "Tag"))
     sightings: list[SightingIn] = Field(
         default_factory=list, validation_alias=AliasChoices("sightings", "Sighting")
     )
-
-    @field_validator("sharing_group_id", mode="before")
-    @classmethod
-    def _sg(cls, v: Any) -> Any:
-        return None if v in ("", "0", 0) else v
 
 
 class AttributeUpdate(_In):

@@ -117,8 +117,17 @@ def _hash(kind: str) -> Callable[[str], str]:
     return normalise
 
 
+# A dotted quad already in canonical form (no leading zeros): returned as it is, without
+# ipaddress's slower parse. Anything else takes the full path.
+_CANONICAL_V4 = re.compile(
+    r"^(?:(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)\.){3}(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)$"
+)
+
+
 def norm_ip(value: str) -> str:
     v = value.strip()
+    if _CANONICAL_V4.match(v):
+        return v
     if v.startswith("[") and v.endswith("]"):
         v = v[1:-1]
     try:

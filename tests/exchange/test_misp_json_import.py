@@ -1,0 +1,90 @@
+"""MISP JSON import: sharing groups mapped by uuid, savepoints per event, batches."""
+
+from __future__ import annotations
+
+import uuid
+from pathlib import Path
+
+import orjson
+import sqlalchemy as sa
+
+from shieldwall.context import system_ctx
+from shieldwall.exchange import misp_json
+from shieldwall.intel.models import Attribute, Event
+
+
+def _event(**kw: object) -> dict[str, object]:
+    body: dict[str, object] = {
+        "uuid": str(uuid.uuid4()),
+        "info": "imported",
+        "distribution": "1",
+        "Attribute": [
+            {"type": "domain", "value": f"{uuid.uuid4().hex[:8]}.example", "distribution": "5"}
+        ],
+    }
+    body.update(kw)
+    return body
+
+
+def test_sharing_groups_are_mapped_by_uuid(admin, instance, tmp_path: Path) -> None:
+    sg = admin.post("/api/v1/sharing-groups", json={"name": "import-sg"}).json()
+    known = _event(
+        distribution="4", sharing_group_id="77", SharingGroup={"uuid": sg["uuid"], "name": "x"}
+    )
+    unknown = _event(
+        distribution="4", sharing_group_id="78", SharingGroup={"uuid": str(uuid.uuid4())}
+    )
+    attr_level = _event()
+    attr_level["Attribute"] = [
+        {
+            "type": "ip-dst",
+            "value": "192.0.2.44",
+            "distribution": "4",
+            "sharing_group_id": "9",
+            "SharingGroup": {"uuid": sg["uuid"]},
+        }
+    ]
+    path = tmp_path / "events.json"
+    path.write_bytes(
+        orjson.dumps({"response": [{"Event": e} for e in (known, unknown, attr_level)]})
+    )
+    report = misp_json.import_file(instance.db, system_ctx(instance.host_org_id), path)
+    assert (report.created, report.failed) == (2, 1), report.errors
+    assert "does not exist here" in report.errors[0] and unknown["uuid"] in report.errors[0]
+    with instance.db.reading() as s:
+        event = s.execute(sa.select(Event).where(Event.uuid == known["uuid"])).scalar_one()
+        assert event.sharing_group_id == sg["id"]
+        attr = s.execute(sa.select(Attribute).where(Attribute.value1 == "192.0.2.44")).scalar_one()
+        assert (attr.distribution, attr.sharing_group_id) == (4, sg["id"])
+
+
+def test_batches_commit_and_a_bad_event_rolls_back_alone(
+    instance, tmp_path: Path, monkeypatch
+) -> None:
+    monkeypatch.setattr(misp_json, "COMMIT_EVERY", 2)  # several commits within one file
+    good = [_event() for _ in range(5)]
+    bad = _event()
+    bad["Attribute"] = [
+        {"type": "domain", "value": "fine.example"},
+        {"type": "ip-dst", "value": "not-an-ip"},
+    ]
+    invalid = {"uuid": str(uuid.uuid4()), "Attribute": []}  # no info: a validation error
+    events = [*good[:2], bad, *good[2:4], invalid, good[4]]
+    path = tmp_path / "events.json"
+    path.write_bytes(orjson.dumps([{"Event": e} for e in events]))
+    report = misp_json.import_file(instance.db, system_ctx(instance.host_org_id), path)
+    assert (report.created, report.failed, report.attributes) == (5, 2, 5), report.errors
+    assert any("attributes[1].value" in e for e in report.errors)
+    assert any("info" in e for e in report.errors)
+    with instance.db.reading() as s:
+        assert s.scalar(sa.select(sa.func.count()).select_from(Event)) == 5
+        assert (
+            s.scalar(
+                sa.select(sa.func.count())
+                .select_from(Attribute)
+                .where(Attribute.value1 == "fine.example")
+            )
+            == 0
+        )
+    again = misp_json.import_file(instance.db, system_ctx(instance.host_org_id), path)
+    assert (again.created, again.skipped, again.failed) == (0, 5, 2)
