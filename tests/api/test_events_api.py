@@ -222,3 +222,23 @@ def test_publish_needs_permission(make_user) -> None:
     assert r.status_code == 403
     r = publisher.api.post(f"/api/v1/events/{event['id']}/publish")
     assert r.status_code == 200 and r.json()["published"] is True and r.json()["publish_timestamp"]
+
+
+def test_nul_characters_are_refused_on_both_engines(admin) -> None:
+    r = admin.post("/api/v1/events", json={"info": "a\u0000b"})
+    assert r.status_code == 422 and r.json()["field"] == "info"
+    assert "NUL" in r.json()["detail"]
+    event = admin.post("/api/v1/events", json=_event()).json()
+    r = admin.post(
+        f"/api/v1/events/{event['id']}/objects",
+        json={
+            "name": "domain-ip\u0000",
+            "attributes": [{"object_relation": "ip", "type": "ip-dst", "value": "192.0.2.1"}],
+        },
+    )
+    assert r.status_code == 422 and r.json()["field"] == "name"
+    r = admin.post(
+        f"/api/v1/events/{event['id']}/attributes", json={"type": "text", "value": "x\u0000y"}
+    )
+    assert r.status_code == 422 and r.json()["field"] == "value"
+    assert admin.get(f"/api/v1/events/{event['id']}").json()["objects"] == []

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -34,12 +35,28 @@ def problem(
     return OrjsonResponse(body, status_code=status, media_type=PROBLEM, headers=headers)
 
 
+# Union bodies (one item or a list) add the member's schema name to the error location.
+_UNION_TAG = re.compile(r"^(list\[)?[A-Z]\w*(In|Update|Create|Ref)\]?$")
+
+
 def _loc(loc: tuple[Any, ...] | list[Any]) -> str:
-    parts = [str(p) for p in loc if p not in ("body", "query", "path", "header")]
+    parts = [
+        str(p)
+        for p in loc
+        if p not in ("body", "query", "path", "header") and not _UNION_TAG.match(str(p))
+    ]
     out = ""
     for p in parts:
         out += f"[{p}]" if p.isdigit() else (f".{p}" if out else p)
     return out or "body"
+
+
+def _reason(error: Any) -> str:
+    if error.get("type") == "string_pattern_mismatch" and "\\x00" in str(
+        (error.get("ctx") or {}).get("pattern", "")
+    ):
+        return "must not contain NUL characters"
+    return str(error.get("msg", "invalid"))
 
 
 def install(app: FastAPI) -> None:
@@ -65,7 +82,7 @@ def install(app: FastAPI) -> None:
                 "body",
             )
         field = _loc(first.get("loc", ()))
-        msg = first.get("msg", "invalid")
+        msg = _reason(first)
         return problem(
             422,
             "Invalid input",

@@ -29,6 +29,7 @@ from shieldwall.db.engine import get_database
 from shieldwall.intel.errors import Unauthorized
 from shieldwall.intel.serialize import iso, org_out
 from shieldwall.metrics import LOGINS
+from shieldwall.text import Text
 
 router = APIRouter()
 
@@ -38,48 +39,48 @@ class _In(BaseModel):
 
 
 class OrgIn(_In):
-    name: str = Field(min_length=1, max_length=255)
-    uuid: str | None = None
-    description: str = ""
-    nationality: str = ""
-    sector: str = ""
-    type: str = ""
-    contacts: str = ""
+    name: Text = Field(min_length=1, max_length=255)
+    uuid: Text | None = None
+    description: Text = ""
+    nationality: Text = ""
+    sector: Text = ""
+    type: Text = ""
+    contacts: Text = ""
     local: bool = True
 
 
 class OrgUpdate(_In):
-    name: str | None = Field(default=None, min_length=1, max_length=255)
-    description: str | None = None
-    nationality: str | None = None
-    sector: str | None = None
-    type: str | None = None
-    contacts: str | None = None
+    name: Text | None = Field(default=None, min_length=1, max_length=255)
+    description: Text | None = None
+    nationality: Text | None = None
+    sector: Text | None = None
+    type: Text | None = None
+    contacts: Text | None = None
     local: bool | None = None
 
 
 class UserIn(_In):
-    email: str = Field(min_length=3, max_length=255)
-    org: str | None = Field(
+    email: Text = Field(min_length=3, max_length=255)
+    org: Text | None = Field(
         default=None, description="organisation id, uuid or name; default your own"
     )
-    role: str | None = Field(default=None, description="role id or name; default the default role")
-    password: str | None = None
+    role: Text | None = Field(default=None, description="role id or name; default the default role")
+    password: Text | None = None
     disabled: bool = False
     create_key: bool = Field(default=False, description="also create an API key and return it once")
 
 
 class UserUpdate(_In):
-    email: str | None = None
-    org: str | None = None
-    role: str | None = None
-    password: str | None = None
+    email: Text | None = None
+    org: Text | None = None
+    role: Text | None = None
+    password: Text | None = None
     disabled: bool | None = None
 
 
 class KeyIn(_In):
-    user: str | None = Field(default=None, description="user id, uuid or e-mail; default yourself")
-    comment: str = Field(default="", max_length=1000)
+    user: Text | None = Field(default=None, description="user id, uuid or e-mail; default yourself")
+    comment: Text = Field(default="", max_length=1000)
     expires_at: AwareDatetime | None = Field(default=None, description="ISO 8601 with a zone")
     allowed_networks: list[str] = Field(default_factory=list)
     read_only: bool = False
@@ -91,8 +92,8 @@ class RoleUpdate(_In):
 
 
 class LoginIn(_In):
-    email: str
-    password: str
+    email: Text
+    password: Text
 
 
 def role_out(r: Role) -> dict[str, Any]:
@@ -194,7 +195,7 @@ def list_orgs(
     after: int = 0,
     limit: int = Query(100, ge=1, le=1000),
     local: bool | None = None,
-    q: str | None = None,
+    q: Text | None = None,
 ) -> dict[str, Any]:
     stmt = (
         sa.select(Organisation)
@@ -247,7 +248,7 @@ def list_users(
     db: ReadDB,
     after: int = 0,
     limit: int = Query(100, ge=1, le=1000),
-    org: str | None = None,
+    org: Text | None = None,
 ) -> dict[str, Any]:
     org_id = auth.get_org(db, org).id if org else None
     items = [user_out(u) for u in auth.list_users(db, ctx, org_id=org_id, after=after, limit=limit)]

@@ -27,6 +27,7 @@ from shieldwall.intel.search import (
     stream_events,
 )
 from shieldwall.intel.serialize import attributes_with_tags, event_summary
+from shieldwall.text import Text
 
 router = APIRouter()
 NDJSON = "application/x-ndjson"
@@ -93,9 +94,9 @@ class SearchIn(BaseModel):
     org: str | list[str] | None = None
     event: str | list[str] | None = None
     uuid: str | list[str] | None = None
-    info: str | None = None
-    date_from: str | None = None
-    date_to: str | None = None
+    info: Text | None = None
+    date_from: Text | None = None
+    date_to: Text | None = None
     timestamp_from: str | int | None = None
     timestamp_to: str | int | None = None
     publish_timestamp_from: str | int | None = None
@@ -160,13 +161,13 @@ def _filter_from_query(
     org: Annotated[list[str], Query(description="creator organisation id, uuid or name")] = [],  # noqa: B006
     event: Annotated[list[str], Query(description="event id or uuid")] = [],  # noqa: B006
     uuid: Annotated[list[str], Query()] = [],  # noqa: B006
-    info: str | None = None,
-    date_from: str | None = None,
-    date_to: str | None = None,
-    timestamp_from: str | None = None,
-    timestamp_to: str | None = None,
-    publish_timestamp_from: str | None = None,
-    publish_timestamp_to: str | None = None,
+    info: Text | None = None,
+    date_from: Text | None = None,
+    date_to: Text | None = None,
+    timestamp_from: Text | None = None,
+    timestamp_to: Text | None = None,
+    publish_timestamp_from: Text | None = None,
+    publish_timestamp_to: Text | None = None,
     published: bool | None = None,
     to_ids: bool | None = None,
     include_deleted: bool = False,

@@ -11,6 +11,7 @@ import operator
 from collections.abc import Callable, Sequence
 from typing import Any
 
+import psycopg
 import sqlalchemy as sa
 
 
@@ -46,9 +47,14 @@ def insert_rows(conn: sa.Connection, table: sa.Table, rows: Sequence[dict[str, A
         cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
         cols = ", ".join(quote(n) for n in names)
         get = operator.itemgetter(*names)
-        with cursor.copy(f"COPY {quote(table.name)} ({cols}) FROM STDIN") as copy:
-            for row in rows:
-                copy.write_row(get(row))
+        sql = f"COPY {quote(table.name)} ({cols}) FROM STDIN"
+        try:
+            with cursor.copy(sql) as copy:
+                for row in rows:
+                    copy.write_row(get(row))
+        except psycopg.DataError as exc:
+            # Raised by the driver itself, outside SQLAlchemy: wrap it as SQLAlchemy would.
+            raise sa.exc.DataError(sql, None, exc) from exc
         return
     mark = "?" if dialect.paramstyle == "qmark" else "%s"
     sql = (

@@ -16,7 +16,7 @@ from typing import Any
 import ijson
 import sqlalchemy as sa
 from pydantic import ValidationError
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DataError, IntegrityError
 from sqlalchemy.orm import Session
 
 from shieldwall.context import Ctx
@@ -108,6 +108,10 @@ def import_event(
     except DomainError as exc:
         report.failed += 1
         report.errors.append(f"event {label}: {exc.field}: {exc.detail}")
+        return 0
+    except DataError:
+        report.failed += 1
+        report.errors.append(f"event {label}: a value cannot be stored (out of range or NUL)")
         return 0
     except IntegrityError:
         report.failed += 1

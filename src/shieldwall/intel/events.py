@@ -5,14 +5,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import UTC, datetime
-from datetime import date as date_type
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from shieldwall.audit.service import record
-from shieldwall.auth.models import Organisation
 from shieldwall.auth.permissions import Permission
 from shieldwall.auth.service import find_or_create_remote_org, require
 from shieldwall.clock import now
@@ -1037,29 +1035,3 @@ def delete_reference(session: Session, ctx: Ctx, ref_id: int) -> None:
     session.delete(ref)
     _touch(event)
     session.flush()
-
-
-def today() -> date_type:
-    return now().date()
-
-
-__all__ = [
-    "Organisation",
-    "add_attributes",
-    "add_object",
-    "add_reference",
-    "create_event",
-    "delete_attribute",
-    "delete_event",
-    "delete_object",
-    "delete_reference",
-    "publish_event",
-    "restore_attribute",
-    "tag_attribute",
-    "tag_event",
-    "untag_attribute",
-    "untag_event",
-    "update_attribute",
-    "update_event",
-    "update_object",
-]

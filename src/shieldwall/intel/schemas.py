@@ -17,6 +17,8 @@ from pydantic import (
     field_validator,
 )
 
+from shieldwall.text import Text
+
 
 def _epoch_or_iso(v: Any) -> Any:
     if v in (None, "", 0, "0"):
@@ -75,16 +77,16 @@ class _In(BaseModel):
 
 
 class TagRef(_In):
-    name: str = Field(min_length=1, max_length=255)
+    name: Text = Field(min_length=1, max_length=255)
     local: Flag = False
-    colour: str | None = None
+    colour: Text | None = None
 
 
 class SightingIn(_In):
     type: int = Field(default=0, ge=0, le=2)
-    source: str = Field(default="", max_length=255)
+    source: Text = Field(default="", max_length=255)
     date_sighting: Timestamp = None
-    uuid: str | None = None
+    uuid: Text | None = None
 
 
 # MISP writes "" for "no time" and "0" for "no sharing group"; attribute times are settled
@@ -97,16 +99,16 @@ class AttributeIn(_In):
     # strings as times, numbers as strings), with no Python validator per attribute.
     model_config = ConfigDict(populate_by_name=True, extra="ignore", coerce_numbers_to_str=True)
 
-    type: str
-    value: str
-    category: str | None = None
+    type: Text
+    value: Text
+    category: Text | None = None
     to_ids: bool | None = None
-    uuid: str | None = None
+    uuid: Text | None = None
     distribution: int = Field(default=5, ge=0, le=5)
     sharing_group_id: DbId | Literal[""] | None = Field(default=None)
-    sharing_group_uuid: str | None = None
-    comment: str = ""
-    object_relation: str | None = None
+    sharing_group_uuid: Text | None = None
+    comment: Text = ""
+    object_relation: Text | None = None
     first_seen: MispTime = None
     last_seen: MispTime = None
     timestamp: MispTime = None
@@ -119,35 +121,35 @@ class AttributeIn(_In):
 
 
 class AttributeUpdate(_In):
-    type: str | None = None
+    type: Text | None = None
     value: Value | None = None
-    category: str | None = None
+    category: Text | None = None
     to_ids: OptFlag = None
     distribution: int | None = Field(default=None, ge=0, le=5)
     sharing_group_id: DbId | None = None
-    comment: str | None = None
+    comment: Text | None = None
     first_seen: Timestamp = None
     last_seen: Timestamp = None
     disable_correlation: OptFlag = None
 
 
 class ReferenceIn(_In):
-    referenced_uuid: str
-    relationship_type: str = Field(min_length=1, max_length=255)
-    comment: str = ""
-    uuid: str | None = None
+    referenced_uuid: Text
+    relationship_type: Text = Field(min_length=1, max_length=255)
+    comment: Text = ""
+    uuid: Text | None = None
 
 
 class ObjectIn(_In):
-    name: str = Field(min_length=1, max_length=255)
-    template_uuid: str | None = None
+    name: Text = Field(min_length=1, max_length=255)
+    template_uuid: Text | None = None
     template_version: DbInt | None = None
-    meta_category: str | None = Field(
+    meta_category: Text | None = Field(
         default=None, validation_alias=AliasChoices("meta_category", "meta-category")
     )
-    description: str | None = None
-    uuid: str | None = None
-    comment: str = ""
+    description: Text | None = None
+    uuid: Text | None = None
+    comment: Text = ""
     distribution: int = Field(default=5, ge=0, le=5)
     sharing_group_id: DbId | None = None
     first_seen: Timestamp = None
@@ -168,22 +170,22 @@ class ObjectIn(_In):
 
 
 class OrgRef(_In):
-    name: str = ""
-    uuid: str | None = None
+    name: Text = ""
+    uuid: Text | None = None
 
 
 class EventIn(_In):
-    info: str = Field(min_length=1, max_length=65535)
+    info: Text = Field(min_length=1, max_length=65535)
     date: Date | None = None
     threat_level_id: int = Field(default=4, ge=1, le=4)
     analysis: int = Field(default=0, ge=0, le=2)
     distribution: int = Field(default=1, ge=0, le=4)
     sharing_group_id: DbId | None = None
-    uuid: str | None = None
+    uuid: Text | None = None
     published: Flag = False
     publish_timestamp: Timestamp = None
     timestamp: Timestamp = None
-    extends_uuid: str | None = None
+    extends_uuid: Text | None = None
     disable_correlation: Flag = False
     locked: Flag = False
     orgc: OrgRef | None = Field(default=None, validation_alias=AliasChoices("orgc", "Orgc"))
@@ -207,19 +209,19 @@ class EventIn(_In):
 
 
 class EventUpdate(_In):
-    info: str | None = Field(default=None, min_length=1, max_length=65535)
+    info: Text | None = Field(default=None, min_length=1, max_length=65535)
     date: Date | None = None
     threat_level_id: int | None = Field(default=None, ge=1, le=4)
     analysis: int | None = Field(default=None, ge=0, le=2)
     distribution: int | None = Field(default=None, ge=0, le=4)
     sharing_group_id: DbId | None = None
-    extends_uuid: str | None = None
+    extends_uuid: Text | None = None
     disable_correlation: OptFlag = None
     locked: OptFlag = None
 
 
 class TagIn(_In):
-    name: str = Field(min_length=1, max_length=255)
+    name: Text = Field(min_length=1, max_length=255)
     colour: str = Field(default="#808080", pattern=r"^#[0-9a-fA-F]{6}$")
     exportable: Flag = True
     hide_tag: Flag = False
@@ -229,7 +231,7 @@ class TagIn(_In):
 
 
 class TagUpdate(_In):
-    name: str | None = Field(default=None, min_length=1, max_length=255)
+    name: Text | None = Field(default=None, min_length=1, max_length=255)
     colour: str | None = Field(default=None, pattern=r"^#[0-9a-fA-F]{6}$")
     exportable: OptFlag = None
     hide_tag: OptFlag = None
@@ -238,15 +240,15 @@ class TagUpdate(_In):
 
 
 class SharingGroupMemberIn(_In):
-    org: str
+    org: Text
     extend: Flag = False
 
 
 class SharingGroupIn(_In):
-    name: str = Field(min_length=1, max_length=255)
-    description: str = ""
-    releasability: str = ""
-    uuid: str | None = None
+    name: Text = Field(min_length=1, max_length=255)
+    description: Text = ""
+    releasability: Text = ""
+    uuid: Text | None = None
     active: Flag = True
     roaming: Flag = False
     all_local_orgs: Flag = False
@@ -254,20 +256,20 @@ class SharingGroupIn(_In):
 
 
 class SharingGroupUpdate(_In):
-    name: str | None = Field(default=None, min_length=1, max_length=255)
-    description: str | None = None
-    releasability: str | None = None
+    name: Text | None = Field(default=None, min_length=1, max_length=255)
+    description: Text | None = None
+    releasability: Text | None = None
     active: OptFlag = None
     roaming: OptFlag = None
     all_local_orgs: OptFlag = None
 
 
 class SightingCreate(_In):
-    attribute: str | None = Field(default=None, description="attribute id or uuid")
-    value: str | None = Field(
+    attribute: Text | None = Field(default=None, description="attribute id or uuid")
+    value: Text | None = Field(
         default=None, description="sight every readable attribute with this value"
     )
     values: list[str] = Field(default_factory=list)
     type: int = Field(default=0, ge=0, le=2)
-    source: str = Field(default="", max_length=255)
+    source: Text = Field(default="", max_length=255)
     date_sighting: Timestamp = None
