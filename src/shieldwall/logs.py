@@ -23,7 +23,7 @@ class JsonFormatter(logging.Formatter):
             "message": record.getMessage(),
         }
         for key, value in vars(record).items():
-            if key not in _STANDARD and not key.startswith("_"):
+            if key not in _STANDARD and not key.startswith("_") and key != "color_message":
                 out[key] = "***" if key.lower() in _SECRET_KEYS else value
         if record.exc_info:
             out["exc"] = self.formatException(record.exc_info)
