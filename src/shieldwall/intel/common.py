@@ -44,14 +44,14 @@ def is_uuid(ref: str) -> bool:
     return True
 
 
-_CANONICAL_UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
+CANONICAL_UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
 
 
 def check_uuid(value: str | None, field: str) -> str | None:
     if value in (None, ""):
         return None
     assert value is not None
-    if _CANONICAL_UUID.match(value):
+    if CANONICAL_UUID.match(value):
         return value
     try:
         return str(_uuid.UUID(value))

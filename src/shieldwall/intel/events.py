@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import UTC, datetime
+from functools import lru_cache
 from typing import Any
 
 import sqlalchemy as sa
@@ -18,6 +19,7 @@ from shieldwall.context import Ctx
 from shieldwall.db.base import new_uuid
 from shieldwall.db.bulk import insert_rows
 from shieldwall.intel.common import (
+    CANONICAL_UUID,
     attribute_tag_names,
     check_tlp,
     check_uuid,
@@ -67,14 +69,14 @@ class _Batch:
         self.duplicates = 0
 
 
-def _when(value: datetime | str | None, field: str) -> datetime | None:
+def _when(value: datetime | str | None, field: str, name: str) -> datetime | None:
     """An attribute time as stored: MISP's blanks ("" or epoch 0) are none, naive is UTC."""
     if not value or isinstance(value, str):
         return None
     if value.tzinfo is None:
         value = value.replace(tzinfo=UTC)
     if value.year < 1970:
-        raise InvalidInput("a time is not before 1970", field=field)
+        raise InvalidInput("a time is not before 1970", field=f"{field}.{name}")
     if value.timestamp() == 0:
         return None
     return value
@@ -91,59 +93,69 @@ def _attribute_row(
     object_distribution: int | None = None,
     skip_duplicates: bool = True,
 ) -> dict[str, Any] | None:
-    if not a.type:
+    # The import hot path: field names for errors are built only when an error is raised.
+    attr_type = a.type
+    if not attr_type:
         raise InvalidInput("an attribute needs a type", field=f"{field}.type")
     try:
-        category = check_type_and_category(a.type, a.category)
+        category = check_type_and_category(attr_type, a.category)
     except InvalidInput as exc:
         raise InvalidInput(exc.detail, field=f"{field}.{exc.field}") from None
     try:
-        value1, value2 = split_and_normalise(a.type, a.value)
+        value1, value2 = split_and_normalise(attr_type, a.value)
     except InvalidInput as exc:
         raise InvalidInput(exc.detail, field=f"{field}.value") from None
-    key = (a.type, category, value1, value2)
     if object_id is None:
+        key = (attr_type, category, value1, value2)
         if key in batch.seen:
             if skip_duplicates:
                 batch.duplicates += 1
                 return None
             raise InvalidInput(
-                f"the event already has a {a.type} attribute with this value",
+                f"the event already has a {attr_type} attribute with this value",
                 field=f"{field}.value",
             )
         batch.seen.add(key)
-    sg_id = resolve_sharing_group(
-        session,
-        ctx,
-        a.distribution,
-        a.sharing_group_id or a.sharing_group_uuid,
-        f"{field}.sharing_group_id",
-    )
-    uuid = check_uuid(a.uuid, f"{field}.uuid") or new_uuid()
-    tag_names = [t.name for t in a.tags]
-    if tag_names:
+    sg_id = None
+    if a.distribution == 4:
+        sg_id = resolve_sharing_group(
+            session,
+            ctx,
+            4,
+            a.sharing_group_id or a.sharing_group_uuid,
+            f"{field}.sharing_group_id",
+        )
+    uuid = a.uuid
+    if uuid is None or not CANONICAL_UUID.match(uuid):
+        uuid = check_uuid(uuid, f"{field}.uuid") or new_uuid()
+    if a.tags:
         check_tlp(
             effective_distribution(a.distribution, event.distribution),
-            tag_names,
+            [t.name for t in a.tags],
             f"{field}.distribution",
             "attribute",
         )
-    first_seen = _when(a.first_seen, f"{field}.first_seen")
-    last_seen = _when(a.last_seen, f"{field}.last_seen")
+        for t in a.tags:
+            batch.attribute_tags.append((uuid, t.name.strip(), bool(t.local)))
+    first_seen = _when(a.first_seen, field, "first_seen") if a.first_seen else None
+    last_seen = _when(a.last_seen, field, "last_seen") if a.last_seen else None
     if first_seen and last_seen and last_seen < first_seen:
         raise InvalidInput("last_seen is before first_seen", field=f"{field}.last_seen")
-    to_ids = a.to_ids if a.to_ids is not None else type_table().default_to_ids.get(a.type, False)
+    timestamp = _when(a.timestamp, field, "timestamp") if a.timestamp else None
+    to_ids = a.to_ids
+    if to_ids is None:
+        to_ids = _default_to_ids().get(attr_type, False)
     row = {
         "uuid": uuid,
         "event_id": event.id,
         "object_id": object_id,
         "object_relation": a.object_relation if object_id is not None else None,
         "category": category,
-        "type": a.type,
+        "type": attr_type,
         "value1": value1,
         "value2": value2,
         "to_ids": bool(to_ids),
-        "timestamp": _when(a.timestamp, f"{field}.timestamp") or now(),
+        "timestamp": timestamp or now(),
         "distribution": a.distribution,
         "sharing_group_id": sg_id,
         "comment": a.comment or "",
@@ -152,12 +164,15 @@ def _attribute_row(
         "deleted": bool(a.deleted),
         "disable_correlation": bool(a.disable_correlation),
     }
-    for t in a.tags:
-        batch.attribute_tags.append((uuid, t.name.strip(), bool(t.local)))
     for s in a.sightings:
         batch.sightings.append((uuid, s))
     batch.attributes.append(row)
     return row
+
+
+@lru_cache(maxsize=1)
+def _default_to_ids() -> dict[str, bool]:
+    return type_table().default_to_ids
 
 
 def _flush_batch(
@@ -383,13 +398,14 @@ def _insert_objects(
             raise Conflict(
                 f"an object with uuid {clash} already exists", field=f"{fields[clash]}.uuid"
             )
-    conn = session.connection()
-    insert_rows(conn, MispObject.__table__, [b[0] for b in built])  # type: ignore[arg-type]
-    ids = dict(
-        conn.execute(
-            sa.select(MispObject.uuid, MispObject.id).where(MispObject.uuid.in_(uuids))
-        ).all()
-    )
+    ids: dict[str, int] = {}
+    if built:
+        # A handful of rows per event: one multi-row INSERT ... RETURNING is one round trip.
+        rows = session.connection().execute(
+            sa.insert(MispObject).returning(MispObject.uuid, MispObject.id),
+            [b[0] for b in built],
+        )
+        ids = {uuid: obj_id for uuid, obj_id in rows}
     for obj, o, tpl, field in built:
         for j, a in enumerate(o.attributes):
             if tpl is not None and a.category is None:
