@@ -78,7 +78,11 @@ def test_tag_crud_needs_tag_editor(admin, make_user) -> None:
         editor.api.post("/api/v1/tags", json={"name": "custom:y", "org_id": 999999}), 422, "org_id"
     )
 
-    r = editor.api.patch(
+    # A shared tag marks every organisation's data: a tag editor may not change it ...
+    _problem(editor.api.patch(f"/api/v1/tags/{tag['id']}", json={"colour": "#445566"}), 403, "tag")
+    _problem(editor.api.delete(f"/api/v1/tags/{tag['id']}"), 403, "tag")
+    # ... a site admin may.
+    r = admin.patch(
         f"/api/v1/tags/{tag['id']}", json={"colour": "#445566", "name": "custom:renamed"}
     )
     assert (
@@ -87,13 +91,11 @@ def test_tag_crud_needs_tag_editor(admin, make_user) -> None:
         and r.json()["name"] == "custom:renamed"
     )
     editor.api.post("/api/v1/tags", json={"name": "custom:other"})
-    _problem(
-        editor.api.patch(f"/api/v1/tags/{tag['id']}", json={"name": "custom:other"}), 409, "name"
-    )
-    _problem(editor.api.patch(f"/api/v1/tags/{tag['id']}", json={"colour": None}), 422, "colour")
+    _problem(admin.patch(f"/api/v1/tags/{tag['id']}", json={"name": "custom:other"}), 409, "name")
+    _problem(admin.patch(f"/api/v1/tags/{tag['id']}", json={"colour": None}), 422, "colour")
 
     ev = _event(editor.api, tags=[{"name": "custom:renamed"}])
-    assert editor.api.delete(f"/api/v1/tags/{tag['id']}").status_code == 204
+    assert admin.delete(f"/api/v1/tags/{tag['id']}").status_code == 204
     _problem(editor.api.get(f"/api/v1/tags/{tag['id']}"), 404, "tag")
     assert editor.api.get(f"/api/v1/events/{ev['id']}").json()["tags"] == []
     assert admin.post("/api/v1/tags", json={"name": "site:tag"}).status_code == 201

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import re
 from collections.abc import Iterator
 from typing import Annotated, Any
 
@@ -25,6 +26,8 @@ from shieldwall.intel.visibility import ReadOptions
 SESSION_COOKIE = "shieldwall_session"
 SESSION_MAX_AGE = 12 * 3600
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+# POSTs that only read (searches take their filters in a body, as MISP's restSearch does).
+_READ_POST = re.compile(r"(^/api/v1/search/|/restSearch(\.json)?$|^/events/view/)")
 
 
 def settings_dep() -> Settings:
@@ -88,9 +91,14 @@ def _authenticate(request: Request, settings: Settings) -> Ctx:
             except Unauthorized:
                 note_failure(db, ip, settings)
                 raise
-            principal = principal_for(
-                auth.user, auth.key.id if auth.key else None, bool(auth.key and auth.key.read_only)
-            )
+            read_only = bool(auth.key and auth.key.read_only)
+            if (
+                read_only
+                and request.method not in SAFE_METHODS
+                and not _READ_POST.search(request.url.path)
+            ):
+                raise Forbidden("a read-only API key cannot change anything")
+            principal = principal_for(auth.user, auth.key.id if auth.key else None, read_only)
             session.expunge_all()
             return Ctx(
                 principal,

@@ -22,6 +22,7 @@ from shieldwall.api.deps import (
     request_actor,
     session_serializer,
 )
+from shieldwall.api.search import MAX_AFTER
 from shieldwall.auth import service as auth
 from shieldwall.auth.models import ApiKey, Organisation, Role, User
 from shieldwall.auth.permissions import Permission
@@ -192,7 +193,7 @@ def logout(response: Response) -> dict[str, str]:
 def list_orgs(
     ctx: CurrentCtx,
     db: ReadDB,
-    after: int = 0,
+    after: int = Query(0, ge=0, le=MAX_AFTER),
     limit: int = Query(100, ge=1, le=1000),
     local: bool | None = None,
     q: Text | None = None,
@@ -246,7 +247,7 @@ def delete_org(ref: str, ctx: CurrentCtx, db: WriteDB) -> Response:
 def list_users(
     ctx: CurrentCtx,
     db: ReadDB,
-    after: int = 0,
+    after: int = Query(0, ge=0, le=MAX_AFTER),
     limit: int = Query(100, ge=1, le=1000),
     org: Text | None = None,
 ) -> dict[str, Any]:

@@ -9,6 +9,7 @@ from fastapi import APIRouter, Query
 
 from shieldwall.api.deps import CurrentCtx, ReadDB
 from shieldwall.api.responses import OrjsonResponse
+from shieldwall.api.search import MAX_AFTER
 from shieldwall.audit.models import AuditEntry
 from shieldwall.audit.service import verify
 from shieldwall.auth.permissions import Permission
@@ -54,7 +55,7 @@ def entry_out(e: AuditEntry) -> dict[str, Any]:
 def list_audit(
     ctx: CurrentCtx,
     db: ReadDB,
-    after: int = 0,
+    after: int = Query(0, ge=0, le=MAX_AFTER),
     limit: int = Query(100, ge=1, le=1000),
     model: str | None = None,
     action: str | None = None,

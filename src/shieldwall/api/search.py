@@ -50,7 +50,10 @@ def parse_time(value: str | int | float | None, field: str) -> datetime | None:
     if m:
         n, unit = int(m.group(1)), m.group(2)
         seconds = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}[unit]
-        return now() - timedelta(seconds=n * seconds)
+        try:
+            return now() - timedelta(seconds=n * seconds)
+        except OverflowError:
+            raise InvalidInput(f"{text!r} reaches too far back", field=field) from None
     try:
         dt = datetime.fromisoformat(text.replace("Z", "+00:00"))
     except ValueError:

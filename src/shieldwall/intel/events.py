@@ -53,6 +53,7 @@ from shieldwall.intel.schemas import (
 )
 from shieldwall.intel.templates import validate_object
 from shieldwall.intel.types import check_type_and_category, split_and_normalise, type_table
+from shieldwall.intel.visibility import object_condition
 from shieldwall.metrics import count_on_commit
 
 _CHUNK = 2000
@@ -192,6 +193,7 @@ def _flush_batch(
         ):
             ids[uuid] = attr_id
     if batch.attribute_tags:
+        require(ctx, Permission.TAG_ATTACH)
         tags = ensure_tags(session, ctx, [n for _, n, _ in batch.attribute_tags], tag_field)
         rows = []
         seen: set[tuple[int, int]] = set()
@@ -431,12 +433,17 @@ def _insert_references(
     kinds: dict[str, str] = {}
     for i in range(0, len(targets), 500):
         chunk = targets[i : i + 500]
+        # Targets are looked up in this event only: a reference cannot probe other events.
         for u in session.execute(
-            sa.select(Attribute.uuid).where(Attribute.uuid.in_(chunk))
+            sa.select(Attribute.uuid).where(
+                Attribute.uuid.in_(chunk), Attribute.event_id == event.id
+            )
         ).scalars():
             kinds[u] = "Attribute"
         for u in session.execute(
-            sa.select(MispObject.uuid).where(MispObject.uuid.in_(chunk))
+            sa.select(MispObject.uuid).where(
+                MispObject.uuid.in_(chunk), MispObject.event_id == event.id
+            )
         ).scalars():
             kinds[u] = "Object"
     for object_id, r, field in refs:
@@ -444,7 +451,7 @@ def _insert_references(
         assert target is not None
         if target not in kinds:
             raise InvalidInput(
-                f"referenced uuid {target} is neither an attribute nor an object",
+                f"referenced uuid {target} is not an attribute or object of this event",
                 field=f"{field}.referenced_uuid",
             )
         session.add(
@@ -704,6 +711,30 @@ def _editable_attribute(
     return attr, event
 
 
+def _refuse_duplicate(session: Session, attr: Attribute, attr_type: str, category: str) -> None:
+    """MISP's rule: one live attribute per (type, category, value) outside objects."""
+    if attr.object_id is not None:
+        return
+    clash = session.execute(
+        sa.select(Attribute.id)
+        .where(
+            Attribute.event_id == attr.event_id,
+            Attribute.id != attr.id,
+            Attribute.object_id.is_(None),
+            Attribute.deleted.is_(False),
+            Attribute.type == attr_type,
+            Attribute.category == category,
+            Attribute.value1 == attr.value1,
+            Attribute.value2 == attr.value2,
+        )
+        .limit(1)
+    ).first()
+    if clash:
+        raise Conflict(
+            f"the event already has a {attr_type} attribute with this value", field="value"
+        )
+
+
 def update_attribute(
     session: Session, ctx: Ctx, ref: str | int, data: AttributeUpdate
 ) -> Attribute:
@@ -720,6 +751,8 @@ def update_attribute(
         if (v1, v2) != (attr.value1, attr.value2):
             changes["value"] = [attr.value, f"{v1}|{v2}" if v2 else v1]
             attr.value1, attr.value2 = v1, v2
+    if changes.get("value") or new_type != attr.type or new_category != attr.category:
+        _refuse_duplicate(session, attr, new_type, new_category)
     if new_type != attr.type:
         changes["type"] = [attr.type, new_type]
         attr.type = new_type
@@ -806,6 +839,7 @@ def restore_attribute(session: Session, ctx: Ctx, ref: str | int) -> Attribute:
     attr, event = _editable_attribute(session, ctx, ref, include_deleted=True)
     if not attr.deleted:
         raise Conflict("the attribute is not deleted", field="attribute")
+    _refuse_duplicate(session, attr, attr.type, attr.category)
     attr.deleted = False
     attr.timestamp = now()
     _touch(event)
@@ -1034,10 +1068,16 @@ def add_reference(
 
 
 def delete_reference(session: Session, ctx: Ctx, ref_id: int) -> None:
-    ref = session.get(ObjectReference, ref_id)
-    if ref is None:
+    # Found only through an object the caller may read: no hint that others exist.
+    row = session.execute(
+        sa.select(ObjectReference, Event)
+        .join(MispObject, MispObject.id == ObjectReference.object_id)
+        .join(Event, Event.id == MispObject.event_id)
+        .where(ObjectReference.id == ref_id, object_condition(ctx.principal, ctx.opts))
+    ).first()
+    if row is None:
         raise NotFound(f"reference {ref_id} not found", field="reference")
-    _obj, event = get_object(session, ctx, ref.object_id)
+    ref, event = row
     editable_event(session, ctx, event)
     record(
         session,
@@ -1050,4 +1090,5 @@ def delete_reference(session: Session, ctx: Ctx, ref_id: int) -> None:
     )
     session.delete(ref)
     _touch(event)
+    event.published = False
     session.flush()

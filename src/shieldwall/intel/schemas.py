@@ -81,6 +81,15 @@ class TagRef(_In):
     local: Flag = False
     colour: Text | None = None
 
+    @field_validator("name", mode="after")
+    @classmethod
+    def _strip(cls, v: str) -> str:
+        # One spelling everywhere: the TLP guard and the stored tag see the same name.
+        v = v.strip()
+        if not v:
+            raise ValueError("a tag name is not blank")
+        return v
+
 
 class SightingIn(_In):
     type: int = Field(default=0, ge=0, le=2)

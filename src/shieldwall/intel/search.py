@@ -14,6 +14,7 @@ from sqlalchemy.sql.elements import ColumnElement
 
 from shieldwall.auth.models import Organisation
 from shieldwall.context import Ctx
+from shieldwall.ids import as_id
 from shieldwall.intel.errors import InvalidInput
 from shieldwall.intel.models import VALUE_KEY_LEN, Attribute, AttributeTag, Event, EventTag, Tag
 from shieldwall.intel.types import norm_email, norm_hostname, norm_ip, norm_mac, norm_url
@@ -26,11 +27,6 @@ def _key(col: Column[str]) -> sa.ColumnElement[str]:
     # Literal arguments, not bound ones: both engines use an expression index only when the
     # query's expression is the indexed one to the letter, substr(value1, 1, 200).
     return sa.func.substr(col, sa.literal_column("1"), sa.literal_column(str(VALUE_KEY_LEN)))
-
-
-def _is_int(text: str) -> bool:
-    """ASCII digits only: str.isdigit() also accepts "²", which int() refuses."""
-    return bool(_DIGITS.match(text))
 
 
 _DIGITS = re.compile(r"^[0-9]+$")
@@ -165,9 +161,10 @@ def _tag_ids(session: Session, ctx: Ctx, names: list[str]) -> list[int]:
 def _org_ids(session: Session, refs: list[str]) -> list[int]:
     ids: list[int] = []
     for r in refs:
+        ident = as_id(r)
         cond = (
-            Organisation.id == int(r)
-            if _is_int(str(r))
+            Organisation.id == ident
+            if ident is not None
             else sa.or_(Organisation.uuid == r, Organisation.name == r)
         )
         ids.extend(session.execute(sa.select(Organisation.id).where(cond)).scalars())
@@ -179,8 +176,8 @@ def _event_filters(session: Session, ctx: Ctx, f: SearchFilter) -> list[ColumnEl
     if f.org:
         conds.append(Event.orgc_id.in_(_org_ids(session, f.org)))
     if f.event:
-        ids = [int(e) for e in f.event if _is_int(str(e))]
-        uuids = [str(e) for e in f.event if not _is_int(str(e))]
+        ids = [i for i in (as_id(e) for e in f.event) if i is not None]
+        uuids = [str(e) for e in f.event if as_id(e) is None]
         conds.append(sa.or_(Event.id.in_(ids), Event.uuid.in_(uuids)))
     if f.info:
         _check_pattern(f.info, "info")

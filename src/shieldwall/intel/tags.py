@@ -12,10 +12,10 @@ from shieldwall.auth.permissions import Permission
 from shieldwall.auth.service import require
 from shieldwall.context import Ctx
 from shieldwall.ids import as_id
-from shieldwall.intel.errors import Conflict, InvalidInput, NotFound
+from shieldwall.intel.errors import Conflict, Forbidden, InvalidInput, NotFound
 from shieldwall.intel.models import AttributeTag, EventTag, Tag
 from shieldwall.intel.schemas import TagIn, TagUpdate
-from shieldwall.intel.visibility import tag_condition
+from shieldwall.intel.visibility import tag_condition, tlp_level
 
 
 def get_tag(session: Session, ctx: Ctx, ref: str | int) -> Tag:
@@ -67,9 +67,18 @@ def create_tag(session: Session, ctx: Ctx, data: TagIn) -> Tag:
     return tag
 
 
-def update_tag(session: Session, ctx: Ctx, ref: str | int, data: TagUpdate) -> Tag:
+def _editable_tag(session: Session, ctx: Ctx, ref: str | int) -> Tag:
+    """Shared tags mark every organisation's data: only site admins change them. Others
+    edit the tags restricted to their own organisation."""
     require(ctx, Permission.TAG_EDIT)
     tag = get_tag(session, ctx, ref)
+    if not ctx.principal.is_site_admin and tag.org_id != ctx.org_id:
+        raise Forbidden("only site admins change tags shared by every organisation", field="tag")
+    return tag
+
+
+def update_tag(session: Session, ctx: Ctx, ref: str | int, data: TagUpdate) -> Tag:
+    tag = _editable_tag(session, ctx, ref)
     changes: dict[str, Any] = {}
     for name in data.model_fields_set:
         value = getattr(data, name)
@@ -77,6 +86,10 @@ def update_tag(session: Session, ctx: Ctx, ref: str | int, data: TagUpdate) -> T
             raise InvalidInput(f"{name} may not be null", field=name)
         if name == "name":
             value = value.strip()
+            if tlp_level({value, tag.name}) and not ctx.principal.is_site_admin:
+                raise Forbidden(
+                    "only site admins rename to or from a guarded TLP tag", field="name"
+                )
             if session.execute(
                 sa.select(Tag.id).where(Tag.name == value, Tag.id != tag.id)
             ).first():
@@ -90,8 +103,7 @@ def update_tag(session: Session, ctx: Ctx, ref: str | int, data: TagUpdate) -> T
 
 
 def delete_tag(session: Session, ctx: Ctx, ref: str | int) -> None:
-    require(ctx, Permission.TAG_EDIT)
-    tag = get_tag(session, ctx, ref)
+    tag = _editable_tag(session, ctx, ref)
     record(session, ctx.actor, "delete", "Tag", model_id=tag.id, title=tag.name)
     session.execute(sa.delete(EventTag).where(EventTag.tag_id == tag.id))
     session.execute(sa.delete(AttributeTag).where(AttributeTag.tag_id == tag.id))

@@ -60,7 +60,7 @@ class ReadOptions:
 
 def tlp_level(tag_names: list[str] | set[str]) -> str | None:
     """The strictest guarded TLP marking among tag names, or None."""
-    lowered = {t.lower() for t in tag_names}
+    lowered = {t.strip().lower() for t in tag_names}
     if TLP_AMBER_STRICT in lowered:
         return TLP_AMBER_STRICT
     if TLP_RED in lowered:

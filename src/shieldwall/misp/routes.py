@@ -19,6 +19,7 @@ from shieldwall.api.responses import OrjsonResponse
 from shieldwall.api.search import parse_time
 from shieldwall.auth.models import User
 from shieldwall.auth.permissions import Permission
+from shieldwall.ids import as_id
 from shieldwall.intel import events as ev
 from shieldwall.intel.common import get_event
 from shieldwall.intel.errors import DomainError, InvalidInput, TooManyRequests
@@ -204,7 +205,7 @@ def misp_filter(q: dict[str, Any]) -> SearchFilter:
         org=_as_list(q.get("org")),
         event=_as_list(q.get("eventid")),
         uuid=_as_list(q.get("uuid")),
-        info=q.get("eventinfo"),
+        info=_text(q.get("eventinfo"), "eventinfo"),
         date_from=from_.date() if from_ else None,
         date_to=to.date() if to else None,
         timestamp_from=ts_from,
@@ -214,15 +215,32 @@ def misp_filter(q: dict[str, Any]) -> SearchFilter:
         published=_bool(q.get("published")),
         to_ids=to_ids,
         include_deleted=bool(_bool(q.get("deleted"))),
-        limit=min(int(q.get("limit") or 10000), 100000),
+        limit=_whole(q.get("limit"), "limit", default=10000, low=1, high=100000),
     )
 
 
 def _page(q: dict[str, Any]) -> int:
-    try:
-        return max(int(q.get("page") or 1), 1)
-    except ValueError:
-        raise InvalidInput("page is a whole number from 1", field="page") from None
+    return _whole(q.get("page"), "page", default=1, low=1, high=1_000_000)
+
+
+def _whole(value: Any, field: str, *, default: int, low: int, high: int) -> int:
+    """A whole number parameter within bounds (MISP sends them as numbers or strings)."""
+    if value in (None, "", 0, "0"):
+        return default
+    if isinstance(value, bool) or not isinstance(value, (int, str)) or as_id(value) is None:
+        raise InvalidInput(f"{field} is a whole number from {low} to {high}", field=field)
+    number = int(value)
+    if not low <= number <= high:
+        raise InvalidInput(f"{field} is a whole number from {low} to {high}", field=field)
+    return number
+
+
+def _text(value: Any, field: str) -> str | None:
+    if value in (None, ""):
+        return None
+    if not isinstance(value, str):
+        raise InvalidInput(f"{field} is text", field=field)
+    return value
 
 
 @router.post("/attributes/restSearch")
