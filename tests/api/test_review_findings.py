@@ -161,3 +161,47 @@ def test_out_of_range_parameters_are_4xx(admin) -> None:
         r = admin.post("/attributes/restSearch", json=body)
         assert 400 <= r.status_code < 500, (body, r.status_code, r.text)
         assert "errors" in r.json()
+
+
+def test_organisation_contacts_are_for_admins_and_members(admin, make_user) -> None:
+    member = make_user("CONTACTS", "user")
+    other = make_user("OUTSIDER", "user")
+    assert (
+        admin.patch(
+            f"/api/v1/organisations/{member.org_id}", json={"contacts": "duty@contacts.test"}
+        ).status_code
+        == 200
+    )
+    assert (
+        member.api.get(f"/api/v1/organisations/{member.org_id}").json()["contacts"]
+        == "duty@contacts.test"
+    )
+    assert (
+        admin.get(f"/api/v1/organisations/{member.org_id}").json()["contacts"]
+        == "duty@contacts.test"
+    )
+    assert other.api.get(f"/api/v1/organisations/{member.org_id}").json()["contacts"] == ""
+    listed = {o["id"]: o for o in other.api.get("/api/v1/organisations").json()["items"]}
+    assert listed[member.org_id]["contacts"] == ""
+    assert listed[member.org_id]["name"] == "CONTACTS"
+
+
+def test_object_update_with_same_distribution_changes_nothing(admin) -> None:
+    event = admin.post("/api/v1/events", json={"info": "o"}).json()
+    obj = admin.post(
+        f"/api/v1/events/{event['id']}/objects",
+        json={
+            "name": "domain-ip",
+            "attributes": [{"object_relation": "ip", "type": "ip-dst", "value": "192.0.2.3"}],
+        },
+    ).json()
+    assert admin.post(f"/api/v1/events/{event['id']}/publish").status_code == 200
+    assert (
+        admin.patch(
+            f"/api/v1/objects/{obj['id']}", json={"distribution": obj["distribution"]}
+        ).status_code
+        == 200
+    )
+    assert admin.get(f"/api/v1/events/{event['id']}").json()["published"] is True
+    assert admin.patch(f"/api/v1/objects/{obj['id']}", json={"distribution": 0}).status_code == 200
+    assert admin.get(f"/api/v1/events/{event['id']}").json()["published"] is False

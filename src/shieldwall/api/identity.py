@@ -135,6 +135,14 @@ def key_out(k: ApiKey) -> dict[str, Any]:
     }
 
 
+def _org_for(ctx: Any, org: Organisation) -> dict[str, Any]:
+    """Contact details are for site admins and the organisation's own members."""
+    out = org_out(org)
+    if not (ctx.principal.is_site_admin or ctx.org_id == org.id):
+        out["contacts"] = ""
+    return out
+
+
 # ---------------------------------------------------------------- me and login
 
 
@@ -208,7 +216,7 @@ def list_orgs(
         stmt = stmt.where(Organisation.local.is_(local))
     if q:
         stmt = stmt.where(sa.func.lower(Organisation.name).like(f"%{q.lower()}%"))
-    items = [org_out(o) for o in db.execute(stmt).scalars()]
+    items = [_org_for(ctx, o) for o in db.execute(stmt).scalars()]
     return {"items": items, "next": items[-1]["id"] if len(items) == limit else None}
 
 
@@ -222,7 +230,7 @@ def create_org(data: OrgIn, ctx: CurrentCtx, db: WriteDB) -> dict[str, Any]:
 
 @router.get("/organisations/{ref}", tags=["organisations"])
 def get_org(ref: str, ctx: CurrentCtx, db: ReadDB) -> dict[str, Any]:
-    return org_out(auth.get_org(db, ref))
+    return _org_for(ctx, auth.get_org(db, ref))
 
 
 @router.patch("/organisations/{ref}", tags=["organisations"])

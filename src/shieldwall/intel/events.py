@@ -979,8 +979,9 @@ def update_object(session: Session, ctx: Ctx, ref: str | int, data: dict[str, An
             data.get("sharing_group_id", obj.sharing_group_id),
             "sharing_group_id",
         )
-        changes["distribution"] = [obj.distribution, dist]
-        obj.distribution, obj.sharing_group_id = int(dist), sg_id
+        if (int(dist), sg_id) != (obj.distribution, obj.sharing_group_id):
+            changes["distribution"] = [obj.distribution, int(dist)]
+            obj.distribution, obj.sharing_group_id = int(dist), sg_id
     if changes:
         obj.timestamp = now()
         _touch(event)
