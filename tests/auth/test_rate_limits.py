@@ -50,3 +50,23 @@ def test_password_change_ends_cookie_sessions(client, make_user) -> None:
     assert changed.status_code == 200
     r = client.get("/api/v1/me")
     assert r.status_code == 401 and "password changed" in r.json()["detail"]
+
+
+def test_sign_out_ends_the_session_even_for_a_copied_cookie(client, make_user) -> None:
+    make_user("SIGNOUT", "user", email="out@signout.test")
+    r = client.post(
+        "/api/v1/auth/login", json={"email": "out@signout.test", "password": "a-long-test-password"}
+    )
+    assert r.status_code == 200
+    copied = client.cookies.get("shieldwall_session")
+    assert client.get("/api/v1/me").status_code == 200
+    assert client.post("/api/v1/auth/logout").status_code == 200
+    client.cookies.set("shieldwall_session", copied)
+    r = client.get("/api/v1/me")
+    assert r.status_code == 401 and "signed out" in r.json()["detail"]
+    # Signing in again opens a new session.
+    client.cookies.clear()
+    r = client.post(
+        "/api/v1/auth/login", json={"email": "out@signout.test", "password": "a-long-test-password"}
+    )
+    assert r.status_code == 200 and client.get("/api/v1/me").status_code == 200

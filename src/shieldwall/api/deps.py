@@ -125,6 +125,8 @@ def _authenticate(request: Request, settings: Settings) -> Ctx:
             user = session.get(User, int(data.get("uid", 0)))
             if user is None or user.disabled:
                 raise Unauthorized("the session's user no longer exists or is disabled")
+            if data.get("se") != user.session_epoch:
+                raise Unauthorized("the session has ended (signed out); sign in again")
             if not hmac.compare_digest(str(data.get("pw", "")), password_fingerprint(user)):
                 raise Unauthorized("the password changed since this session began; sign in again")
             principal = principal_for(user)

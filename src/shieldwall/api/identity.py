@@ -7,6 +7,7 @@ from typing import Any
 
 import sqlalchemy as sa
 from fastapi import APIRouter, Query, Request, Response
+from itsdangerous import BadSignature
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from shieldwall.api.deps import (
@@ -23,6 +24,7 @@ from shieldwall.api.deps import (
     session_serializer,
 )
 from shieldwall.api.search import MAX_AFTER
+from shieldwall.audit.service import record
 from shieldwall.auth import service as auth
 from shieldwall.auth.models import ApiKey, Organisation, Role, User
 from shieldwall.auth.permissions import Permission
@@ -176,7 +178,9 @@ def login(
     db.commit()
     LOGINS.labels("success").inc()
     csrf = secrets.token_urlsafe(24)
-    token = session_serializer(settings).dumps({"uid": user.id, "csrf": csrf, "pw": fingerprint})
+    token = session_serializer(settings).dumps(
+        {"uid": user.id, "csrf": csrf, "pw": fingerprint, "se": user.session_epoch}
+    )
     response.set_cookie(
         SESSION_COOKIE,
         token,
@@ -189,7 +193,30 @@ def login(
 
 
 @router.post("/auth/logout", tags=["identity"])
-def logout(response: Response) -> dict[str, str]:
+def logout(
+    request: Request, response: Response, db: WriteDB, settings: SettingsDep
+) -> dict[str, str]:
+    """End the session: the cookie is dropped and every session of this user ends at once,
+    so a copied cookie is worthless after sign-out."""
+    cookie = request.cookies.get(SESSION_COOKIE)
+    if cookie:
+        try:
+            data = session_serializer(settings).loads(cookie, max_age=SESSION_MAX_AGE)
+        except BadSignature:
+            data = None
+        user = db.get(User, int(data.get("uid", 0))) if isinstance(data, dict) else None
+        if user is not None and data is not None and data.get("se") == user.session_epoch:
+            user.session_epoch += 1
+            record(
+                db,
+                request_actor(request),
+                "logout",
+                "User",
+                model_id=user.id,
+                model_uuid=user.uuid,
+                title=user.email,
+            )
+            db.commit()
     response.delete_cookie(SESSION_COOKIE)
     return {"detail": "signed out"}
 

@@ -50,6 +50,8 @@ class User(Base):
     disabled: Mapped[bool] = mapped_column(default=False)
     last_login: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
     failed_logins: Mapped[int] = mapped_column(default=0)
+    # Bumped by logout: every session cookie issued before ends at once.
+    session_epoch: Mapped[int] = mapped_column(default=0, server_default="0")
     locked_until: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=now)
     modified_at: Mapped[datetime] = mapped_column(UTCDateTime, default=now, onupdate=now)
