@@ -205,3 +205,35 @@ def test_object_update_with_same_distribution_changes_nothing(admin) -> None:
     assert admin.get(f"/api/v1/events/{event['id']}").json()["published"] is True
     assert admin.patch(f"/api/v1/objects/{obj['id']}", json={"distribution": 0}).status_code == 200
     assert admin.get(f"/api/v1/events/{event['id']}").json()["published"] is False
+
+
+def test_deleting_a_tag_moves_the_timestamps_of_the_events_that_carried_it(admin) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from shieldwall.clock import set_clock
+
+    assert admin.post("/api/v1/tags", json={"name": "gone:soon"}).status_code == 201
+    tagged = admin.post(
+        "/api/v1/events", json={"info": "t", "tags": [{"name": "gone:soon"}]}
+    ).json()
+    via_attr = admin.post(
+        "/api/v1/events",
+        json={
+            "info": "a",
+            "attributes": [
+                {"type": "domain", "value": "t.example", "tags": [{"name": "gone:soon"}]}
+            ],
+        },
+    ).json()
+    untouched = admin.post("/api/v1/events", json={"info": "u"}).json()
+    later = datetime.now(UTC) + timedelta(hours=1)
+    set_clock(lambda: later)
+    try:
+        assert admin.delete("/api/v1/tags/gone:soon").status_code == 204
+    finally:
+        set_clock(None)
+    for event, moved in ((tagged, True), (via_attr, True), (untouched, False)):
+        stamp = datetime.fromisoformat(
+            admin.get(f"/api/v1/events/{event['id']}").json()["timestamp"]
+        )
+        assert (stamp == later) is moved, (event["info"], stamp)

@@ -10,10 +10,11 @@ from sqlalchemy.orm import Session
 from shieldwall.audit.service import record
 from shieldwall.auth.permissions import Permission
 from shieldwall.auth.service import require
+from shieldwall.clock import now
 from shieldwall.context import Ctx
 from shieldwall.ids import as_id
 from shieldwall.intel.errors import Conflict, Forbidden, InvalidInput, NotFound
-from shieldwall.intel.models import AttributeTag, EventTag, Tag
+from shieldwall.intel.models import AttributeTag, Event, EventTag, Tag
 from shieldwall.intel.schemas import TagIn, TagUpdate
 from shieldwall.intel.visibility import tag_condition, tlp_level
 
@@ -105,6 +106,12 @@ def update_tag(session: Session, ctx: Ctx, ref: str | int, data: TagUpdate) -> T
 def delete_tag(session: Session, ctx: Ctx, ref: str | int) -> None:
     tag = _editable_tag(session, ctx, ref)
     record(session, ctx.actor, "delete", "Tag", model_id=tag.id, title=tag.name)
+    # The events that carried the tag changed: their timestamps say so (sync compares them).
+    affected = sa.union(
+        sa.select(EventTag.event_id).where(EventTag.tag_id == tag.id),
+        sa.select(AttributeTag.event_id).where(AttributeTag.tag_id == tag.id),
+    ).scalar_subquery()
+    session.execute(sa.update(Event).where(Event.id.in_(affected)).values(timestamp=now()))
     session.execute(sa.delete(EventTag).where(EventTag.tag_id == tag.id))
     session.execute(sa.delete(AttributeTag).where(AttributeTag.tag_id == tag.id))
     session.delete(tag)
