@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import hmac
 import re
 from collections.abc import Iterator
@@ -13,14 +12,13 @@ from itsdangerous import BadSignature, URLSafeTimedSerializer
 from sqlalchemy.orm import Session
 
 from shieldwall.audit.service import Actor
-from shieldwall.auth.models import User
 from shieldwall.auth.permissions import Permission
-from shieldwall.auth.ratelimit import blocked_for, record_failure
-from shieldwall.auth.service import authenticate_key, principal_for
+from shieldwall.auth.ratelimit import guard_address, note_failure
+from shieldwall.auth.service import authenticate_key, principal_for, session_user
 from shieldwall.config import Settings, get_settings
 from shieldwall.context import Ctx
-from shieldwall.db.engine import Database, get_database
-from shieldwall.intel.errors import Forbidden, TooManyRequests, Unauthorized
+from shieldwall.db.engine import get_database
+from shieldwall.intel.errors import Forbidden, Unauthorized
 from shieldwall.intel.visibility import ReadOptions
 
 SESSION_COOKIE = "shieldwall_session"
@@ -122,13 +120,7 @@ def _authenticate(request: Request, settings: Settings) -> Ctx:
                 token = request.headers.get("x-csrf-token", "")
                 if not hmac.compare_digest(token, str(data.get("csrf", ""))):
                     raise Forbidden("a session-authenticated change needs the X-CSRF-Token header")
-            user = session.get(User, int(data.get("uid", 0)))
-            if user is None or user.disabled:
-                raise Unauthorized("the session's user no longer exists or is disabled")
-            if data.get("se") != user.session_epoch:
-                raise Unauthorized("the session has ended (signed out); sign in again")
-            if not hmac.compare_digest(str(data.get("pw", "")), password_fingerprint(user)):
-                raise Unauthorized("the password changed since this session began; sign in again")
+            user = session_user(session, data)
             principal = principal_for(user)
             session.expunge_all()
             return Ctx(
@@ -143,31 +135,6 @@ def _authenticate(request: Request, settings: Settings) -> Ctx:
                 opts,
             )
     raise Unauthorized("authentication needed: send an API key in the Authorization header")
-
-
-def _address_key(ip: str | None) -> str:
-    return f"auth:{ip or 'unknown'}"
-
-
-def guard_address(db: Database, ip: str | None, settings: Settings) -> None:
-    """Refuse an address that failed authentication too often in the current window."""
-    wait = blocked_for(
-        db, _address_key(ip), settings.auth_failure_limit, settings.auth_failure_window_seconds
-    )
-    if wait:
-        raise TooManyRequests(
-            f"too many failed authentication attempts from this address; retry in {wait} s",
-            retry_after=wait,
-        )
-
-
-def note_failure(db: Database, ip: str | None, settings: Settings) -> None:
-    record_failure(db, _address_key(ip), settings.auth_failure_window_seconds)
-
-
-def password_fingerprint(user: User) -> str:
-    """Binds a session to the password it was opened with: changing it ends the session."""
-    return hashlib.sha256((user.password_hash or "").encode()).hexdigest()[:16]
 
 
 def current_ctx(request: Request, settings: SettingsDep) -> Ctx:

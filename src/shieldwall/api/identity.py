@@ -5,7 +5,6 @@ from __future__ import annotations
 import secrets
 from typing import Any
 
-import sqlalchemy as sa
 from fastapi import APIRouter, Query, Request, Response
 from itsdangerous import BadSignature
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
@@ -17,17 +16,14 @@ from shieldwall.api.deps import (
     ReadDB,
     SettingsDep,
     WriteDB,
-    guard_address,
-    note_failure,
-    password_fingerprint,
     request_actor,
     session_serializer,
 )
 from shieldwall.api.search import MAX_AFTER
-from shieldwall.audit.service import record
 from shieldwall.auth import service as auth
 from shieldwall.auth.models import ApiKey, Organisation, Role, User
 from shieldwall.auth.permissions import Permission
+from shieldwall.auth.ratelimit import guard_address, note_failure
 from shieldwall.db.engine import get_database
 from shieldwall.intel.errors import Unauthorized
 from shieldwall.intel.serialize import iso, org_out
@@ -138,9 +134,8 @@ def key_out(k: ApiKey) -> dict[str, Any]:
 
 
 def _org_for(ctx: Any, org: Organisation) -> dict[str, Any]:
-    """Contact details are for site admins and the organisation's own members."""
     out = org_out(org)
-    if not (ctx.principal.is_site_admin or ctx.org_id == org.id):
+    if not auth.sees_contacts(ctx, org):
         out["contacts"] = ""
     return out
 
@@ -150,8 +145,7 @@ def _org_for(ctx: Any, org: Organisation) -> dict[str, Any]:
 
 @router.get("/me", tags=["identity"])
 def me(ctx: CurrentCtx, db: ReadDB) -> dict[str, Any]:
-    user = db.get(User, ctx.principal.user_id)
-    assert user is not None
+    user = auth.get_user(db, ctx, ctx.principal.user_id or 0)
     return {
         **user_out(user),
         "permissions": sorted(ctx.principal.permissions),
@@ -174,13 +168,10 @@ def login(
         LOGINS.labels("failure").inc()
         raise
     out = user_out(user)
-    fingerprint = password_fingerprint(user)
+    csrf = secrets.token_urlsafe(24)
+    token = session_serializer(settings).dumps({**auth.session_claims(user), "csrf": csrf})
     db.commit()
     LOGINS.labels("success").inc()
-    csrf = secrets.token_urlsafe(24)
-    token = session_serializer(settings).dumps(
-        {"uid": user.id, "csrf": csrf, "pw": fingerprint, "se": user.session_epoch}
-    )
     response.set_cookie(
         SESSION_COOKIE,
         token,
@@ -204,18 +195,8 @@ def logout(
             data = session_serializer(settings).loads(cookie, max_age=SESSION_MAX_AGE)
         except BadSignature:
             data = None
-        user = db.get(User, int(data.get("uid", 0))) if isinstance(data, dict) else None
-        if user is not None and data is not None and data.get("se") == user.session_epoch:
-            user.session_epoch += 1
-            record(
-                db,
-                request_actor(request),
-                "logout",
-                "User",
-                model_id=user.id,
-                model_uuid=user.uuid,
-                title=user.email,
-            )
+        if isinstance(data, dict):
+            auth.end_sessions(db, request_actor(request), data)
             db.commit()
     response.delete_cookie(SESSION_COOKIE)
     return {"detail": "signed out"}
@@ -233,17 +214,8 @@ def list_orgs(
     local: bool | None = None,
     q: Text | None = None,
 ) -> dict[str, Any]:
-    stmt = (
-        sa.select(Organisation)
-        .where(Organisation.id > after)
-        .order_by(Organisation.id)
-        .limit(limit)
-    )
-    if local is not None:
-        stmt = stmt.where(Organisation.local.is_(local))
-    if q:
-        stmt = stmt.where(sa.func.lower(Organisation.name).like(f"%{q.lower()}%"))
-    items = [_org_for(ctx, o) for o in db.execute(stmt).scalars()]
+    orgs = auth.list_orgs(db, after=after, limit=limit, local=local, q=q)
+    items = [_org_for(ctx, o) for o in orgs]
     return {"items": items, "next": items[-1]["id"] if len(items) == limit else None}
 
 
@@ -378,19 +350,14 @@ def revoke_key(ref: str, ctx: CurrentCtx, db: WriteDB) -> dict[str, Any]:
 @router.get("/roles", tags=["roles"])
 def list_roles(ctx: CurrentCtx, db: ReadDB) -> dict[str, Any]:
     return {
-        "items": [role_out(r) for r in db.execute(sa.select(Role).order_by(Role.id)).scalars()],
+        "items": [role_out(r) for r in auth.list_roles(db)],
         "permissions": [p.value for p in Permission],
     }
 
 
 @router.get("/roles/{role_id}", tags=["roles"])
 def get_role(role_id: int, ctx: CurrentCtx, db: ReadDB) -> dict[str, Any]:
-    role = db.get(Role, role_id)
-    if role is None:
-        from shieldwall.intel.errors import NotFound
-
-        raise NotFound(f"role {role_id} not found", field="role_id")
-    return role_out(role)
+    return role_out(auth.get_role(db, role_id))
 
 
 @router.patch("/roles/{role_id}", tags=["roles"])

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-import sqlalchemy as sa
 from fastapi import APIRouter, Body, Path, Query, Request, Response
 from pydantic import BaseModel, ConfigDict
 
@@ -15,7 +14,6 @@ from shieldwall.intel import sharing_groups as sgs
 from shieldwall.intel import sightings as sights
 from shieldwall.intel import tags as tag_svc
 from shieldwall.intel.common import get_attribute, get_event, get_object
-from shieldwall.intel.models import Attribute
 from shieldwall.intel.schemas import (
     DB_INT_MAX,
     AttributeIn,
@@ -330,15 +328,7 @@ def delete_tag(ref: str, ctx: CurrentCtx, db: WriteDB) -> Response:
 def add_sightings(data: SightingCreate, ctx: CurrentCtx, db: WriteDB) -> dict[str, Any]:
     """Sight an attribute by id/uuid, or every readable attribute with the given values."""
     rows = sights.add_sightings(db, ctx, data)
-    uuids = {
-        attr_id: uuid
-        for attr_id, uuid in db.execute(
-            sa.select(Attribute.id, Attribute.uuid).where(
-                Attribute.id.in_({s.attribute_id for s in rows})
-            )
-        )
-    }
-    out = {"items": [sighting_out(s, uuids.get(s.attribute_id)) for s in rows], "count": len(rows)}
+    out = {"items": [sighting_out(s, u) for s, u in rows], "count": len(rows)}
     db.commit()
     return out
 

@@ -11,8 +11,7 @@ from shieldwall.api.deps import CurrentCtx, ReadDB
 from shieldwall.api.responses import OrjsonResponse
 from shieldwall.api.search import MAX_AFTER
 from shieldwall.audit.models import AuditEntry
-from shieldwall.audit.service import verify
-from shieldwall.auth.permissions import Permission
+from shieldwall.audit.service import list_entries, verify
 from shieldwall.db.engine import get_database
 from shieldwall.db.migrate import is_current
 from shieldwall.intel.errors import Forbidden
@@ -20,15 +19,6 @@ from shieldwall.intel.serialize import iso
 
 router = APIRouter()
 health = APIRouter()
-
-
-def _audit_scope(ctx: CurrentCtx) -> int | None:
-    """Site admins read the whole log; auditors (org admins) their organisation's entries."""
-    if ctx.principal.is_site_admin:
-        return None
-    if ctx.principal.can(Permission.AUDIT_READ):
-        return ctx.org_id
-    raise Forbidden("reading the audit log needs admin:audit:read")
 
 
 def entry_out(e: AuditEntry) -> dict[str, Any]:
@@ -61,17 +51,10 @@ def list_audit(
     action: str | None = None,
     user_id: int | None = None,
 ) -> dict[str, Any]:
-    org_scope = _audit_scope(ctx)
-    q = sa.select(AuditEntry).where(AuditEntry.id > after).order_by(AuditEntry.id).limit(limit)
-    if org_scope is not None:
-        q = q.where(AuditEntry.org_id == org_scope)
-    if model:
-        q = q.where(AuditEntry.model == model)
-    if action:
-        q = q.where(AuditEntry.action == action)
-    if user_id is not None:
-        q = q.where(AuditEntry.user_id == user_id)
-    items = [entry_out(e) for e in db.execute(q).scalars()]
+    entries = list_entries(
+        db, ctx.principal, after=after, limit=limit, model=model, action=action, user_id=user_id
+    )
+    items = [entry_out(e) for e in entries]
     return {"items": items, "next": items[-1]["id"] if len(items) == limit else None}
 
 

@@ -10,14 +10,19 @@ import hashlib
 import hmac
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from shieldwall.audit.models import AuditEntry, AuditHead
+from shieldwall.auth.permissions import Permission
 from shieldwall.clock import now
+from shieldwall.intel.errors import Forbidden
+
+if TYPE_CHECKING:
+    from shieldwall.intel.visibility import Principal
 
 GENESIS = "0" * 64
 _PG_LOCK_KEY = 0x5348_4C44  # advisory lock id serialising appends on PostgreSQL
@@ -123,6 +128,32 @@ def _mac_key() -> bytes:
 
 def seal(last_id: int, last_hash: str) -> str:
     return hmac.new(_mac_key(), f"{last_id}:{last_hash}".encode(), hashlib.sha256).hexdigest()
+
+
+def list_entries(
+    session: Session,
+    principal: Principal,
+    *,
+    after: int = 0,
+    limit: int = 100,
+    model: str | None = None,
+    action: str | None = None,
+    user_id: int | None = None,
+) -> list[AuditEntry]:
+    """Entries the principal may read: site admins all of them, auditors (org admins) their
+    organisation's, in id order after `after`."""
+    q = sa.select(AuditEntry).where(AuditEntry.id > after).order_by(AuditEntry.id).limit(limit)
+    if not principal.is_site_admin:
+        if not principal.can(Permission.AUDIT_READ):
+            raise Forbidden("reading the audit log needs admin:audit:read")
+        q = q.where(AuditEntry.org_id == principal.org_id)
+    if model:
+        q = q.where(AuditEntry.model == model)
+    if action:
+        q = q.where(AuditEntry.action == action)
+    if user_id is not None:
+        q = q.where(AuditEntry.user_id == user_id)
+    return list(session.execute(q).scalars())
 
 
 @dataclass

@@ -10,8 +10,10 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Mapped, mapped_column
 
 from shieldwall.clock import now
+from shieldwall.config import Settings
 from shieldwall.db.base import Base, UTCDateTime
 from shieldwall.db.engine import Database
+from shieldwall.intel.errors import TooManyRequests
 
 
 class FailureWindow(Base):
@@ -56,3 +58,24 @@ def blocked_for(db: Database, key: str, limit: int, window_seconds: int) -> int:
     ends = window_start + timedelta(seconds=window_seconds)
     remaining = int((ends - now()).total_seconds())
     return max(remaining, 0)
+
+
+def _address_key(ip: str | None) -> str:
+    return f"auth:{ip or 'unknown'}"
+
+
+def guard_address(db: Database, ip: str | None, settings: Settings) -> None:
+    """Refuse an address that failed authentication too often in the current window."""
+    wait = blocked_for(
+        db, _address_key(ip), settings.auth_failure_limit, settings.auth_failure_window_seconds
+    )
+    if wait:
+        raise TooManyRequests(
+            f"too many failed authentication attempts from this address; retry in {wait} s",
+            retry_after=wait,
+        )
+
+
+def note_failure(db: Database, ip: str | None, settings: Settings) -> None:
+    """Count one failed authentication from the address."""
+    record_failure(db, _address_key(ip), settings.auth_failure_window_seconds)

@@ -157,6 +157,44 @@ def login(session: Session, ctx_actor: Any, email: str, password: str, settings:
     return user
 
 
+# ---------------------------------------------------------------- sessions
+
+
+def password_fingerprint(user: User) -> str:
+    """Binds a session to the password it was opened with: changing it ends the session."""
+    return hashlib.sha256((user.password_hash or "").encode()).hexdigest()[:16]
+
+
+def session_claims(user: User) -> dict[str, Any]:
+    """What a session cookie carries about its user; `session_valid` checks it later."""
+    return {"uid": user.id, "pw": password_fingerprint(user), "se": user.session_epoch}
+
+
+def session_user(session: Session, claims: dict[str, Any]) -> User:
+    """The user of a session, or Unauthorized when it ended (signed out, password changed,
+    user disabled or gone)."""
+    user = session.get(User, as_id(claims.get("uid")) or 0)
+    if user is None or user.disabled:
+        raise Unauthorized("the session's user no longer exists or is disabled")
+    if claims.get("se") != user.session_epoch:
+        raise Unauthorized("the session has ended (signed out); sign in again")
+    if not hmac.compare_digest(str(claims.get("pw", "")), password_fingerprint(user)):
+        raise Unauthorized("the password changed since this session began; sign in again")
+    return user
+
+
+def end_sessions(session: Session, actor: Any, claims: dict[str, Any]) -> None:
+    """Sign-out: every session of the claims' user ends at once (audited)."""
+    try:
+        user = session_user(session, claims)
+    except Unauthorized:
+        return  # already over: nothing to end
+    user.session_epoch += 1
+    record(
+        session, actor, "logout", "User", model_id=user.id, model_uuid=user.uuid, title=user.email
+    )
+
+
 # ---------------------------------------------------------------- roles
 
 
@@ -199,6 +237,17 @@ def resolve_role(session: Session, ref: str | int | None) -> Role:
         )
     if role is None:
         raise InvalidInput(f"unknown role {ref!r}", field="role")
+    return role
+
+
+def list_roles(session: Session) -> list[Role]:
+    return list(session.execute(sa.select(Role).order_by(Role.id)).scalars())
+
+
+def get_role(session: Session, role_id: int) -> Role:
+    role = session.get(Role, role_id)
+    if role is None:
+        raise NotFound(f"role {role_id} not found", field="role_id")
     return role
 
 
@@ -266,6 +315,27 @@ def get_org(session: Session, ref: str | int) -> Organisation:
     if org is None:
         raise NotFound(f"organisation {ref!r} not found", field="org")
     return org
+
+
+def list_orgs(
+    session: Session,
+    *,
+    after: int = 0,
+    limit: int = 100,
+    local: bool | None = None,
+    q: str | None = None,
+) -> list[Organisation]:
+    stmt = sa.select(Organisation).where(Organisation.id > after).order_by(Organisation.id)
+    if local is not None:
+        stmt = stmt.where(Organisation.local.is_(local))
+    if q:
+        stmt = stmt.where(sa.func.lower(Organisation.name).like(f"%{q.lower()}%"))
+    return list(session.execute(stmt.limit(limit)).scalars())
+
+
+def sees_contacts(ctx: Ctx, org: Organisation) -> bool:
+    """An organisation's contact details are for site admins and its own members."""
+    return ctx.principal.is_site_admin or ctx.org_id == org.id
 
 
 def create_org(session: Session, ctx: Ctx, data: dict[str, Any]) -> Organisation:

@@ -601,18 +601,28 @@ def tag_event(session: Session, ctx: Ctx, ref: str | int, tags: list[TagRef]) ->
     return added
 
 
-def untag_event(session: Session, ctx: Ctx, ref: str | int, tag_name: str) -> None:
-    event = editable_event(session, ctx, ref)
+def _detach_tag(
+    session: Session,
+    ctx: Ctx,
+    link: type[EventTag] | type[AttributeTag],
+    owner: sa.ColumnElement[bool],
+    tag_name: str,
+    what: str,
+) -> None:
+    """Remove a tag from an event or an attribute; NotFound when it does not carry it."""
     require(ctx, Permission.TAG_ATTACH)
     tag_id = session.execute(sa.select(Tag.id).where(Tag.name == tag_name)).scalar_one_or_none()
-    deleted = 0
+    removed = 0
     if tag_id is not None:
-        res = session.execute(
-            sa.delete(EventTag).where(EventTag.event_id == event.id, EventTag.tag_id == tag_id)
-        )
-        deleted = getattr(res, "rowcount", 0) or 0
-    if not deleted:
-        raise NotFound(f"the event has no tag {tag_name!r}", field="tag")
+        result = session.execute(sa.delete(link).where(owner, link.tag_id == tag_id))
+        removed = getattr(result, "rowcount", 0) or 0
+    if not removed:
+        raise NotFound(f"the {what} has no tag {tag_name!r}", field="tag")
+
+
+def untag_event(session: Session, ctx: Ctx, ref: str | int, tag_name: str) -> None:
+    event = editable_event(session, ctx, ref)
+    _detach_tag(session, ctx, EventTag, EventTag.event_id == event.id, tag_name, "event")
     _touch(event)
     event.published = False
     record(
@@ -902,18 +912,9 @@ def tag_attribute(session: Session, ctx: Ctx, ref: str | int, tags: list[TagRef]
 
 def untag_attribute(session: Session, ctx: Ctx, ref: str | int, tag_name: str) -> None:
     attr, event = _editable_attribute(session, ctx, ref)
-    require(ctx, Permission.TAG_ATTACH)
-    tag_id = session.execute(sa.select(Tag.id).where(Tag.name == tag_name)).scalar_one_or_none()
-    deleted = 0
-    if tag_id is not None:
-        res = session.execute(
-            sa.delete(AttributeTag).where(
-                AttributeTag.attribute_id == attr.id, AttributeTag.tag_id == tag_id
-            )
-        )
-        deleted = getattr(res, "rowcount", 0) or 0
-    if not deleted:
-        raise NotFound(f"the attribute has no tag {tag_name!r}", field="tag")
+    _detach_tag(
+        session, ctx, AttributeTag, AttributeTag.attribute_id == attr.id, tag_name, "attribute"
+    )
     attr.timestamp = now()
     _touch(event)
     event.published = False

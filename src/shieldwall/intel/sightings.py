@@ -18,28 +18,30 @@ from shieldwall.intel.search import value_match_condition
 from shieldwall.intel.visibility import attribute_condition, sighting_condition
 
 
-def add_sightings(session: Session, ctx: Ctx, data: SightingCreate) -> list[Sighting]:
-    """Sight one attribute (by id or uuid), or every readable attribute holding the values."""
+def add_sightings(session: Session, ctx: Ctx, data: SightingCreate) -> list[tuple[Sighting, str]]:
+    """Sight one attribute (by id or uuid), or every readable attribute holding the values;
+    returns each sighting with its attribute's uuid, as list_sightings does."""
     require(ctx, Permission.SIGHTING_ADD)
     when = data.date_sighting or now()
     if when > now():
         raise InvalidInput("a sighting cannot be in the future", field="date_sighting")
-    targets: list[tuple[int, int]] = []
+    targets: list[tuple[int, int, str]] = []
     if data.attribute:
         attr, event = get_attribute(session, ctx, data.attribute)
-        targets.append((attr.id, event.id))
+        targets.append((attr.id, event.id, attr.uuid))
     values = list(data.values) + ([data.value] if data.value else [])
     if values:
         rows = session.execute(
-            sa.select(Attribute.id, Attribute.event_id)
+            sa.select(Attribute.id, Attribute.event_id, Attribute.uuid)
             .join(Event, Event.id == Attribute.event_id)
             .where(value_match_condition(values), attribute_condition(ctx.principal, ctx.opts))
         ).all()
-        targets.extend((r[0], r[1]) for r in rows)
+        targets.extend((r[0], r[1], r[2]) for r in rows)
     if not data.attribute and not values:
         raise InvalidInput("give an attribute id or uuid, or one or more values", field="attribute")
     if not targets:
         raise NotFound("no readable attribute matches", field="value" if values else "attribute")
+    targets = list(dict.fromkeys(targets))
     sightings = [
         Sighting(
             attribute_id=a,
@@ -49,7 +51,7 @@ def add_sightings(session: Session, ctx: Ctx, data: SightingCreate) -> list[Sigh
             source=data.source,
             date_sighting=when,
         )
-        for a, e in dict.fromkeys(targets)
+        for a, e, _ in targets
     ]
     session.add_all(sightings)
     session.flush()
@@ -65,7 +67,7 @@ def add_sightings(session: Session, ctx: Ctx, data: SightingCreate) -> list[Sigh
             "source": data.source,
         },
     )
-    return sightings
+    return [(s, uuid) for s, (_, _, uuid) in zip(sightings, targets, strict=True)]
 
 
 def list_sightings(
