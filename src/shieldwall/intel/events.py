@@ -230,26 +230,40 @@ def _flush_batch(
     return ids
 
 
-def _attach_event_tags(
-    session: Session, ctx: Ctx, event: Event, tags: Sequence[TagRef], field: str
+def _attach_tags(
+    session: Session,
+    ctx: Ctx,
+    link: type[EventTag] | type[AttributeTag],
+    owned_by: sa.ColumnElement[bool],
+    owner: dict[str, int],
+    tags: Sequence[TagRef],
+    field: str,
 ) -> list[str]:
+    """Attach tags (created when missing and allowed) to an event or an attribute: `owned_by`
+    selects the owner's links, `owner` fills a new link. Returns the names newly attached."""
     if not tags:
         return []
     require(ctx, Permission.TAG_ATTACH)
     found = ensure_tags(session, ctx, [t.name for t in tags], field)
-    existing = set(
-        session.execute(sa.select(EventTag.tag_id).where(EventTag.event_id == event.id)).scalars()
-    )
+    existing = set(session.execute(sa.select(link.tag_id).where(owned_by)).scalars())
     added = []
     for t in tags:
-        tag = found.get(t.name.strip())
+        tag = found.get(t.name)
         if tag is None or tag.id in existing:
             continue
-        session.add(EventTag(event_id=event.id, tag_id=tag.id, local=bool(t.local)))
+        session.add(link(**owner, tag_id=tag.id, local=bool(t.local)))
         existing.add(tag.id)
         added.append(tag.name)
     session.flush()
     return added
+
+
+def _attach_event_tags(
+    session: Session, ctx: Ctx, event: Event, tags: Sequence[TagRef], field: str
+) -> list[str]:
+    return _attach_tags(
+        session, ctx, EventTag, EventTag.event_id == event.id, {"event_id": event.id}, tags, field
+    )
 
 
 def create_event(
@@ -468,8 +482,10 @@ def _insert_references(
     session.flush()
 
 
-def _touch(event: Event) -> None:
+def _edited(event: Event) -> None:
+    """MISP's rule: a change to an event's content moves its timestamp and unpublishes it."""
     event.timestamp = now()
+    event.published = False
 
 
 def update_event(session: Session, ctx: Ctx, ref: str | int, data: EventUpdate) -> Event:
@@ -501,8 +517,7 @@ def update_event(session: Session, ctx: Ctx, ref: str | int, data: EventUpdate) 
             event.distribution, event.sharing_group_id = dist, sg_id
             _recheck_attribute_tlp(session, event)
     if changes:
-        _touch(event)
-        event.published = False
+        _edited(event)
     session.flush()
     record(
         session,
@@ -586,8 +601,7 @@ def tag_event(session: Session, ctx: Ctx, ref: str | int, tags: list[TagRef]) ->
     check_tlp(event.distribution, names, "tags")
     added = _attach_event_tags(session, ctx, event, tags, "tags")
     if added:
-        _touch(event)
-        event.published = False
+        _edited(event)
     record(
         session,
         ctx.actor,
@@ -623,8 +637,7 @@ def _detach_tag(
 def untag_event(session: Session, ctx: Ctx, ref: str | int, tag_name: str) -> None:
     event = editable_event(session, ctx, ref)
     _detach_tag(session, ctx, EventTag, EventTag.event_id == event.id, tag_name, "event")
-    _touch(event)
-    event.published = False
+    _edited(event)
     record(
         session,
         ctx.actor,
@@ -674,8 +687,7 @@ def add_attributes(
     _check_free_uuids(session, uuids)
     _flush_batch(session, ctx, event, batch, "attributes.tags")
     count_on_commit(session, "attributes", len(uuids))
-    _touch(event)
-    event.published = False
+    _edited(event)
     session.flush()
     record(
         session,
@@ -794,8 +806,7 @@ def update_attribute(
             attr.distribution, attr.sharing_group_id = dist, sg_id
     if changes:
         attr.timestamp = now()
-        _touch(event)
-        event.published = False
+        _edited(event)
     session.flush()
     record(
         session,
@@ -840,8 +851,7 @@ def delete_attribute(session: Session, ctx: Ctx, ref: str | int, *, hard: bool =
             title=f"{attr.type} {attr.value[:100]}",
             change={"event_id": event.id},
         )
-    _touch(event)
-    event.published = False
+    _edited(event)
     session.flush()
 
 
@@ -852,8 +862,7 @@ def restore_attribute(session: Session, ctx: Ctx, ref: str | int) -> Attribute:
     _refuse_duplicate(session, attr, attr.type, attr.category)
     attr.deleted = False
     attr.timestamp = now()
-    _touch(event)
-    event.published = False
+    _edited(event)
     session.flush()
     record(
         session,
@@ -874,28 +883,18 @@ def tag_attribute(session: Session, ctx: Ctx, ref: str | int, tags: list[TagRef]
     check_tlp(
         effective_distribution(attr.distribution, event.distribution), names, "tags", "attribute"
     )
-    found = ensure_tags(session, ctx, [t.name for t in tags], "tags")
-    existing = set(
-        session.execute(
-            sa.select(AttributeTag.tag_id).where(AttributeTag.attribute_id == attr.id)
-        ).scalars()
+    added = _attach_tags(
+        session,
+        ctx,
+        AttributeTag,
+        AttributeTag.attribute_id == attr.id,
+        {"attribute_id": attr.id, "event_id": event.id},
+        tags,
+        "tags",
     )
-    added = []
-    for t in tags:
-        tag = found.get(t.name.strip())
-        if tag is None or tag.id in existing:
-            continue
-        session.add(
-            AttributeTag(
-                attribute_id=attr.id, event_id=event.id, tag_id=tag.id, local=bool(t.local)
-            )
-        )
-        existing.add(tag.id)
-        added.append(tag.name)
     if added:
         attr.timestamp = now()
-        _touch(event)
-        event.published = False
+        _edited(event)
     session.flush()
     record(
         session,
@@ -916,8 +915,7 @@ def untag_attribute(session: Session, ctx: Ctx, ref: str | int, tag_name: str) -
         session, ctx, AttributeTag, AttributeTag.attribute_id == attr.id, tag_name, "attribute"
     )
     attr.timestamp = now()
-    _touch(event)
-    event.published = False
+    _edited(event)
     record(
         session,
         ctx.actor,
@@ -945,8 +943,7 @@ def add_object(session: Session, ctx: Ctx, event_ref: str | int, data: ObjectIn)
         _insert_references(
             session, event, [(obj.id, r, f"references[{j}]") for j, r in enumerate(data.references)]
         )
-    _touch(event)
-    event.published = False
+    _edited(event)
     session.flush()
     record(
         session,
@@ -985,8 +982,7 @@ def update_object(session: Session, ctx: Ctx, ref: str | int, data: dict[str, An
             obj.distribution, obj.sharing_group_id = int(dist), sg_id
     if changes:
         obj.timestamp = now()
-        _touch(event)
-        event.published = False
+        _edited(event)
     session.flush()
     record(
         session,
@@ -1038,8 +1034,7 @@ def delete_object(session: Session, ctx: Ctx, ref: str | int, *, hard: bool = Fa
             model_uuid=obj.uuid,
             title=obj.name,
         )
-    _touch(event)
-    event.published = False
+    _edited(event)
     session.flush()
 
 
@@ -1055,8 +1050,7 @@ def add_reference(
         .order_by(ObjectReference.id.desc())
         .limit(1)
     ).scalar_one()
-    _touch(event)
-    event.published = False
+    _edited(event)
     record(
         session,
         ctx.actor,
@@ -1091,6 +1085,5 @@ def delete_reference(session: Session, ctx: Ctx, ref_id: int) -> None:
         title=ref.relationship_type,
     )
     session.delete(ref)
-    _touch(event)
-    event.published = False
+    _edited(event)
     session.flush()
