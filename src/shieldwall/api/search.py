@@ -200,7 +200,6 @@ def _filter_from_query(
     )
 
 
-filter_from_query = Depends(_filter_from_query)
 QueryFilter = Annotated[SearchFilter, Depends(_filter_from_query)]
 
 

@@ -41,9 +41,6 @@ class Actor:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
-SYSTEM = Actor()
-
-
 def _canonical(entry: AuditEntry) -> bytes:
     body = {
         "id": entry.id,

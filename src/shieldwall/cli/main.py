@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import orjson
 import sqlalchemy as sa
@@ -465,10 +465,6 @@ def audit_verify() -> None:
         f"[red]audit chain broken at entry {r.first_bad_id}[/red]: {r.reason} ({r.checked} entries verified before it)"
     )
     raise typer.Exit(1)
-
-
-def _json(data: Any) -> str:
-    return orjson.dumps(data, option=orjson.OPT_INDENT_2).decode()
 
 
 def _register_operations() -> None:

@@ -40,6 +40,17 @@ class ImportReport:
     pending_attributes: int = 0
 
 
+def _distributed(raw: dict[str, Any]) -> Iterator[tuple[dict[str, Any], str]]:
+    """Everything in a MISP event that carries its own distribution, with a label."""
+    yield raw, "the event"
+    for a in raw.get("Attribute") or []:
+        yield a, f"attribute {a.get('uuid', '')}"
+    for o in raw.get("Object") or []:
+        yield o, f"object {o.get('uuid', '')}"
+        for a in o.get("Attribute") or []:
+            yield a, f"attribute {a.get('uuid', '')}"
+
+
 def _map_sharing_groups(session: Any, raw: dict[str, Any]) -> None:
     """Sharing group ids in MISP JSON are the sender's; map them by uuid to ours."""
 
@@ -64,13 +75,8 @@ def _map_sharing_groups(session: Any, raw: dict[str, Any]) -> None:
             )
         item["sharing_group_id"] = sg
 
-    fix(raw, "the event")
-    for a in raw.get("Attribute") or []:
-        fix(a, f"attribute {a.get('uuid', '')}")
-    for o in raw.get("Object") or []:
-        fix(o, f"object {o.get('uuid', '')}")
-        for a in o.get("Attribute") or []:
-            fix(a, f"attribute {a.get('uuid', '')}")
+    for item, what in _distributed(raw):
+        fix(item, what)
 
 
 # Events are committed in groups of about this many attributes; each event has its own
@@ -152,14 +158,7 @@ _END = object()
 
 
 def _shares_with_groups(raw: dict[str, Any]) -> bool:
-    if str(raw.get("distribution", "")) == "4":
-        return True
-    items = list(raw.get("Attribute") or [])
-    for o in raw.get("Object") or []:
-        if str(o.get("distribution", "")) == "4":
-            return True
-        items.extend(o.get("Attribute") or [])
-    return any(str(a.get("distribution", "")) == "4" for a in items)
+    return any(str(item.get("distribution", "")) == "4" for item, _ in _distributed(raw))
 
 
 def _read_ahead(

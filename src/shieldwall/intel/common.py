@@ -31,7 +31,6 @@ from shieldwall.intel.visibility import (
     event_condition,
     object_condition,
     sharing_group_condition,
-    tag_condition,
     tlp_level,
 )
 
@@ -233,7 +232,3 @@ def _an(word: str) -> str:
 
 def effective_distribution(attr_distribution: int, event_distribution: int) -> int:
     return event_distribution if attr_distribution == 5 else attr_distribution
-
-
-def readable_tags(session: Session, ctx: Ctx) -> sa.ColumnElement[bool]:
-    return tag_condition(ctx.principal)

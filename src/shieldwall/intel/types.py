@@ -42,25 +42,14 @@ def type_table() -> TypeTable:
     )
 
 
-COMPOSITE_PART_TYPES: dict[str, tuple[str, str]] = {}
-
-
+@lru_cache(maxsize=256)
 def composite_parts(attr_type: str) -> tuple[str, str] | None:
     """The part types of a composite type ("domain|ip" -> ("domain", "ip-dst"))."""
     if "|" not in attr_type:
         return None
-    cached = COMPOSITE_PART_TYPES.get(attr_type)
-    if cached:
-        return cached
     left, right = attr_type.split("|", 1)
     aliases = {"ip": "ip-dst", "value": "text"}
-    parts = (aliases.get(left, left), aliases.get(right, right))
-    COMPOSITE_PART_TYPES[attr_type] = parts
-    return parts
-
-
-def is_composite(attr_type: str) -> bool:
-    return attr_type == "malware-sample" or "|" in attr_type
+    return aliases.get(left, left), aliases.get(right, right)
 
 
 # --- normalisers: each returns the canonical value or raises ValueError with a reason ---
