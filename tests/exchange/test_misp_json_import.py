@@ -88,3 +88,41 @@ def test_batches_commit_and_a_bad_event_rolls_back_alone(
         )
     again = misp_json.import_file(instance.db, system_ctx(instance.host_org_id), path)
     assert (again.created, again.skipped, again.failed) == (0, 5, 2)
+
+
+def test_an_attribute_uuid_already_stored_fails_that_event_alone(
+    admin, instance, tmp_path: Path
+) -> None:
+    first = _event()
+    taken = str(uuid.uuid4())
+    first["Attribute"] = [{"type": "domain", "value": "first.example", "uuid": taken}]
+    clash = _event()
+    clash["Attribute"] = [
+        {"type": "domain", "value": "other.example"},
+        {"type": "domain", "value": "clash.example", "uuid": taken},
+    ]
+    after = _event()
+    path = tmp_path / "events.json"
+    path.write_bytes(orjson.dumps([{"Event": e} for e in (first, clash, after)]))
+    report = misp_json.import_file(instance.db, system_ctx(instance.host_org_id), path)
+    assert (report.created, report.failed) == (2, 1), report.errors
+    assert clash["uuid"] in report.errors[0] and "already stored" in report.errors[0]
+    with instance.db.reading() as s:
+        stored = set(s.scalars(sa.select(Attribute.value1)))
+    assert "first.example" in stored
+    assert not {"other.example", "clash.example"} & stored
+    # The same clash through the API is a 409 and leaves nothing behind.
+    r = admin.post(
+        "/api/v1/events",
+        json={
+            "info": "api clash",
+            "attributes": [
+                {"type": "domain", "value": "api-other.example"},
+                {"type": "domain", "value": "api-clash.example", "uuid": taken},
+            ],
+        },
+    )
+    assert r.status_code == 409, r.text
+    with instance.db.reading() as s:
+        assert s.scalars(sa.select(Event.id).where(Event.info == "api clash")).all() == []
+        assert s.scalars(sa.select(Attribute.id).where(Attribute.value1.like("api-%"))).all() == []

@@ -1,18 +1,26 @@
-"""Bulk inserts straight to the driver's executemany, for the import hot path.
+"""Bulk inserts straight to the driver, for the import hot path.
 
 SQLAlchemy's per-row parameter handling costs more than the insert itself at tens of
-thousands of rows a second; this applies each column's bind processor once per value and
-hands plain tuples to the driver.
+thousands of rows a second. `RowWriter` takes plain tuples in a fixed column order:
+
+- on PostgreSQL it streams them into a `COPY` as they are written, so the server stores the
+  first rows of a batch while the caller is still building the rest (the two run on separate
+  cores); no other statement may run on the connection until the writer is closed;
+- elsewhere it applies each column's bind processor once per distinct value and hands the
+  tuples to the driver's executemany in chunks.
 """
 
 from __future__ import annotations
 
-import operator
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
+from contextlib import AbstractContextManager
+from types import TracebackType
 from typing import Any
 
 import psycopg
 import sqlalchemy as sa
+
+CHUNK = 2000
 
 
 def _memoised(process: Callable[[Any], Any]) -> Callable[[Any], Any]:
@@ -32,46 +40,95 @@ def _memoised(process: Callable[[Any], Any]) -> Callable[[Any], Any]:
     return convert
 
 
-def insert_rows(conn: sa.Connection, table: sa.Table, rows: Sequence[dict[str, Any]]) -> None:
-    if not rows:
-        return
-    dialect = conn.dialect
-    names = list(rows[0].keys())
-    columns = [table.c[n] for n in names]
-    processors: list[Callable[[Any], Any] | None] = [
-        c.type._cached_bind_processor(dialect) for c in columns
-    ]
-    quote = dialect.identifier_preparer.quote
-    if dialect.name == "postgresql":
-        # COPY is PostgreSQL's bulk path: one round trip for the whole batch.
-        cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
-        cols = ", ".join(quote(n) for n in names)
-        get = operator.itemgetter(*names)
-        sql = f"COPY {quote(table.name)} ({cols}) FROM STDIN"
+class RowWriter:
+    """Write rows (tuples ordered as `names`) into `table`; use as a context manager. Rows
+    are stored when the block ends without an exception; an exception discards them (on
+    PostgreSQL the COPY is aborted, which fails the transaction: roll back to a savepoint)."""
+
+    def __init__(self, conn: sa.Connection, table: sa.Table, names: Sequence[str]) -> None:
+        self.conn = conn
+        self.table = table
+        self.names = list(names)
+        self.count = 0
+        self._copy_cm: AbstractContextManager[Any] | None = None
+        self._copy: Any = None
+        self._rows: list[tuple[Any, ...]] = []
+        quote = conn.dialect.identifier_preparer.quote
+        cols = ", ".join(quote(n) for n in self.names)
+        self._pg = conn.dialect.name == "postgresql"
+        if self._pg:
+            self._sql = f"COPY {quote(table.name)} ({cols}) FROM STDIN"
+            return
+        mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"
+        self._sql = (
+            f"INSERT INTO {quote(table.name)} ({cols}) VALUES ({', '.join([mark] * len(names))})"
+        )
+        columns = [table.c[n] for n in self.names]
+        # Booleans need no conversion: the drivers take Python's bool (an int) as it is.
+        self._convert = [
+            (i, _memoised(p))
+            for i, c in enumerate(columns)
+            if not isinstance(c.type, sa.Boolean)
+            and (p := c.type._cached_bind_processor(conn.dialect)) is not None
+        ]
+
+    def __enter__(self) -> RowWriter:
+        if self._pg:
+            cursor = self.conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+            self._copy_cm = cursor.copy(self._sql)
+            self._copy = self._copy_cm.__enter__()
+        return self
+
+    def write(self, row: tuple[Any, ...]) -> None:
+        self.count += 1
+        if self._copy is not None:
+            try:
+                self._copy.write_row(row)
+            except psycopg.Error as err:
+                raise self._wrap(err) from err
+            return
+        if self._convert:
+            values = list(row)
+            for i, p in self._convert:
+                values[i] = p(values[i])
+            row = tuple(values)
+        self._rows.append(row)
+        if len(self._rows) >= CHUNK:
+            self._flush()
+
+    def _flush(self) -> None:
+        if self._rows:
+            self.conn.exec_driver_sql(self._sql, self._rows)
+            self._rows = []
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if self._copy_cm is None:
+            if exc is None:
+                self._flush()
+            self._rows = []
+            return
+        cm, self._copy_cm, self._copy = self._copy_cm, None, None
         try:
-            with cursor.copy(sql) as copy:
-                for row in rows:
-                    copy.write_row(get(row))
-        except psycopg.DataError as exc:
-            # Raised by the driver itself, outside SQLAlchemy: wrap it as SQLAlchemy would.
-            raise sa.exc.DataError(sql, None, exc) from exc
-        return
-    mark = "?" if dialect.paramstyle == "qmark" else "%s"
-    sql = (
-        f"INSERT INTO {quote(table.name)} ({', '.join(quote(n) for n in names)}) "
-        f"VALUES ({', '.join([mark] * len(names))})"
-    )
-    get = operator.itemgetter(*names)
-    # Booleans need no conversion: both drivers take Python's bool (an int) as it is.
-    convert = [
-        (i, _memoised(p))
-        for i, (p, c) in enumerate(zip(processors, columns, strict=True))
-        if p is not None and not isinstance(c.type, sa.Boolean)
-    ]
-    params: list[tuple[Any, ...]] = []
-    for row in rows:
-        values = list(get(row))
-        for i, p in convert:
-            values[i] = p(values[i])
-        params.append(tuple(values))
-    conn.exec_driver_sql(sql, params)
+            cm.__exit__(exc_type, exc, tb)
+        except psycopg.Error as err:
+            raise self._wrap(err) from err
+
+    def _wrap(self, err: psycopg.Error) -> BaseException:
+        # Raised by the driver itself, outside SQLAlchemy: wrap it as SQLAlchemy would, so a
+        # duplicate uuid is an IntegrityError and a bad value a DataError everywhere.
+        return sa.exc.DBAPIError.instance(self._sql, None, err, psycopg.Error)
+
+
+def insert_rows(
+    conn: sa.Connection, table: sa.Table, names: Sequence[str], rows: Iterable[tuple[Any, ...]]
+) -> int:
+    """Insert tuples ordered as `names`; returns how many."""
+    with RowWriter(conn, table, names) as writer:
+        for row in rows:
+            writer.write(row)
+    return writer.count

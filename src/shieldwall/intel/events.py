@@ -17,7 +17,7 @@ from shieldwall.auth.service import find_or_create_remote_org, require
 from shieldwall.clock import now
 from shieldwall.context import Ctx
 from shieldwall.db.base import new_uuid
-from shieldwall.db.bulk import insert_rows
+from shieldwall.db.bulk import RowWriter, insert_rows
 from shieldwall.intel.common import (
     CANONICAL_UUID,
     attribute_tag_names,
@@ -56,18 +56,70 @@ from shieldwall.intel.types import check_type_and_category, split_and_normalise,
 from shieldwall.intel.visibility import object_condition
 from shieldwall.metrics import count_on_commit
 
-_CHUNK = 2000
+# Column order of the attribute rows built by _attribute_row.
+ATTRIBUTE_COLUMNS = (
+    "uuid",
+    "event_id",
+    "object_id",
+    "object_relation",
+    "category",
+    "type",
+    "value1",
+    "value2",
+    "to_ids",
+    "timestamp",
+    "distribution",
+    "sharing_group_id",
+    "comment",
+    "first_seen",
+    "last_seen",
+    "deleted",
+    "disable_correlation",
+)
 
 
 class _Batch:
-    """Rows gathered while an event is built, inserted in bulk at the end."""
+    """Attribute rows of one write, with their tags and sightings. Rows go to `writer` as
+    they are built when one is open (streamed to the database), else gather in `rows`."""
 
     def __init__(self) -> None:
-        self.attributes: list[dict[str, Any]] = []
+        self.rows: list[tuple[Any, ...]] = []
+        self.writer: RowWriter | None = None
+        self.uuids: list[str] = []
         self.attribute_tags: list[tuple[str, str, bool]] = []  # (attribute uuid, tag name, local)
         self.sightings: list[tuple[str, Any]] = []
         self.seen: set[tuple[str, str, str, str]] = set()
+        self.groups: dict[int | str, int | None] = {}  # sharing group reference -> id
         self.duplicates = 0
+
+    def add(self, row: tuple[Any, ...]) -> None:
+        self.uuids.append(row[0])
+        if self.writer is not None:
+            self.writer.write(row)
+        else:
+            self.rows.append(row)
+
+    def stream(self, session: Session) -> RowWriter:
+        """Open a writer that stores rows as they are added; no other statement may run on the
+        session until it is closed."""
+        self.writer = RowWriter(session.connection(), Attribute.__table__, ATTRIBUTE_COLUMNS)  # type: ignore[arg-type]
+        return self.writer
+
+
+def _attribute_group(
+    session: Session, ctx: Ctx, a: AttributeIn, field: str, batch: _Batch
+) -> int | None:
+    """The sharing group of a distribution-4 attribute, resolved once per reference."""
+    ref = a.sharing_group_id or a.sharing_group_uuid
+    try:
+        return batch.groups[ref]  # type: ignore[index]
+    except (KeyError, TypeError):
+        pass
+    if batch.writer is not None:
+        raise RuntimeError("sharing groups are resolved before rows are streamed")
+    sg_id = resolve_sharing_group(session, ctx, 4, ref, f"{field}.sharing_group_id")
+    batch.groups[ref] = sg_id  # type: ignore[index]
+    return sg_id
 
 
 def _when(value: datetime | str | None, field: str, name: str) -> datetime | None:
@@ -93,7 +145,7 @@ def _attribute_row(
     object_id: int | None = None,
     object_distribution: int | None = None,
     skip_duplicates: bool = True,
-) -> dict[str, Any] | None:
+) -> None:
     # The import hot path: field names for errors are built only when an error is raised.
     attr_type = a.type
     if not attr_type:
@@ -111,21 +163,13 @@ def _attribute_row(
         if key in batch.seen:
             if skip_duplicates:
                 batch.duplicates += 1
-                return None
+                return
             raise InvalidInput(
                 f"the event already has a {attr_type} attribute with this value",
                 field=f"{field}.value",
             )
         batch.seen.add(key)
-    sg_id = None
-    if a.distribution == 4:
-        sg_id = resolve_sharing_group(
-            session,
-            ctx,
-            4,
-            a.sharing_group_id or a.sharing_group_uuid,
-            f"{field}.sharing_group_id",
-        )
+    sg_id = _attribute_group(session, ctx, a, field, batch) if a.distribution == 4 else None
     uuid = a.uuid
     if uuid is None or not CANONICAL_UUID.match(uuid):
         uuid = check_uuid(uuid, f"{field}.uuid") or new_uuid()
@@ -146,29 +190,29 @@ def _attribute_row(
     to_ids = a.to_ids
     if to_ids is None:
         to_ids = _default_to_ids().get(attr_type, False)
-    row = {
-        "uuid": uuid,
-        "event_id": event.id,
-        "object_id": object_id,
-        "object_relation": a.object_relation if object_id is not None else None,
-        "category": category,
-        "type": attr_type,
-        "value1": value1,
-        "value2": value2,
-        "to_ids": bool(to_ids),
-        "timestamp": timestamp or now(),
-        "distribution": a.distribution,
-        "sharing_group_id": sg_id,
-        "comment": a.comment or "",
-        "first_seen": first_seen,
-        "last_seen": last_seen,
-        "deleted": bool(a.deleted),
-        "disable_correlation": bool(a.disable_correlation),
-    }
     for s in a.sightings:
         batch.sightings.append((uuid, s))
-    batch.attributes.append(row)
-    return row
+    batch.add(
+        (
+            uuid,
+            event.id,
+            object_id,
+            a.object_relation if object_id is not None else None,
+            category,
+            attr_type,
+            value1,
+            value2,
+            bool(to_ids),
+            timestamp or now(),
+            a.distribution,
+            sg_id,
+            a.comment or "",
+            first_seen,
+            last_seen,
+            bool(a.deleted),
+            bool(a.disable_correlation),
+        )
+    )
 
 
 @lru_cache(maxsize=1)
@@ -179,13 +223,15 @@ def _default_to_ids() -> dict[str, bool]:
 def _flush_batch(
     session: Session, ctx: Ctx, event: Event, batch: _Batch, tag_field: str
 ) -> dict[str, int]:
-    """Insert gathered attributes, their tags and sightings; returns uuid -> id for tagged ones."""
+    """Insert gathered attributes (unless streamed), their tags and sightings; returns
+    uuid -> id for tagged ones."""
     ids: dict[str, int] = {}
     need_ids = {u for u, _, _ in batch.attribute_tags} | {u for u, _ in batch.sightings}
     conn = session.connection()
-    for i in range(0, len(batch.attributes), _CHUNK):
-        # Straight to the driver's executemany (COPY on PostgreSQL): bulk import speed.
-        insert_rows(conn, Attribute.__table__, batch.attributes[i : i + _CHUNK])  # type: ignore[arg-type]
+    if batch.rows:
+        # Straight to the driver (COPY on PostgreSQL): bulk import speed.
+        insert_rows(conn, Attribute.__table__, ATTRIBUTE_COLUMNS, batch.rows)  # type: ignore[arg-type]
+        batch.rows = []
     wanted = sorted(need_ids)
     for i in range(0, len(wanted), 500):
         for attr_id, uuid in conn.execute(
@@ -325,14 +371,24 @@ def create_event(
     session.flush()
     _attach_event_tags(session, ctx, event, data.tags, "tags")
     batch = _Batch()
-    for i, a in enumerate(data.attributes):
-        _attribute_row(
-            session, ctx, event, a, f"attributes[{i}]", batch, skip_duplicates=skip_duplicates
-        )
-    pending_refs: list[tuple[int, ReferenceIn, str]] = []
-    objects = _insert_objects(
-        session, ctx, event, [(o, f"objects[{i}]") for i, o in enumerate(data.objects)], batch
+    plain = [(a, f"attributes[{i}]") for i, a in enumerate(data.attributes)]
+    objects, members = _insert_objects(
+        session, ctx, event, [(o, f"objects[{i}]") for i, o in enumerate(data.objects)]
     )
+    for a, field in plain:
+        if a.distribution == 4:
+            _attribute_group(session, ctx, a, field, batch)
+    for a, field, _ in members:
+        if a.distribution == 4:
+            _attribute_group(session, ctx, a, field, batch)
+    # Rows stream to the database while the rest are built (no statement in between).
+    with batch.stream(session):
+        for a, field in plain:
+            _attribute_row(session, ctx, event, a, field, batch, skip_duplicates=skip_duplicates)
+        for a, field, obj_id in members:
+            _attribute_row(session, ctx, event, a, field, batch, object_id=obj_id)
+    batch.writer = None
+    pending_refs: list[tuple[int, ReferenceIn, str]] = []
     for i, (obj_id, o) in enumerate(zip(objects, data.objects, strict=True)):
         pending_refs.extend(
             (obj_id, r, f"objects[{i}].references[{j}]") for j, r in enumerate(o.references)
@@ -341,7 +397,7 @@ def create_event(
     if pending_refs:
         _insert_references(session, event, pending_refs)
     count_on_commit(session, "events")
-    count_on_commit(session, "attributes", len(batch.attributes))
+    count_on_commit(session, "attributes", len(batch.uuids))
     record(
         session,
         ctx.actor,
@@ -354,7 +410,7 @@ def create_event(
             "distribution": event.distribution,
             "sharing_group_id": sg_id,
             "orgc_id": orgc_id,
-            "attributes": len(batch.attributes),
+            "attributes": len(batch.uuids),
             "objects": len(data.objects),
             "tags": tag_names,
             "duplicates_skipped": batch.duplicates,
@@ -365,10 +421,11 @@ def create_event(
 
 
 def _insert_objects(
-    session: Session, ctx: Ctx, event: Event, items: Sequence[tuple[ObjectIn, str]], batch: _Batch
-) -> list[int]:
-    """Validate objects against their templates, insert them in one flush, then gather their
-    attributes into the batch."""
+    session: Session, ctx: Ctx, event: Event, items: Sequence[tuple[ObjectIn, str]]
+) -> tuple[list[int], list[tuple[AttributeIn, str, int]]]:
+    """Validate objects against their templates and insert them in one statement. Returns
+    their ids and their attributes as (attribute, field, object id), categories defaulted
+    from the template, for the caller to add."""
     built: list[tuple[dict[str, Any], ObjectIn, Any, str]] = []
     for o, field in items:
         try:
@@ -422,22 +479,16 @@ def _insert_objects(
             [b[0] for b in built],
         )
         ids = {uuid: obj_id for uuid, obj_id in rows}
+    members: list[tuple[AttributeIn, str, int]] = []
     for obj, o, tpl, field in built:
+        obj_id = ids[str(obj["uuid"])]
         for j, a in enumerate(o.attributes):
             if tpl is not None and a.category is None:
                 cats = tpl.attributes.get(a.object_relation or "", {}).get("categories")
                 if cats:
                     a.category = cats[0]
-            _attribute_row(
-                session,
-                ctx,
-                event,
-                a,
-                f"{field}.attributes[{j}]",
-                batch,
-                object_id=ids[str(obj["uuid"])],
-            )
-    return [ids[u] for u in uuids]
+            members.append((a, f"{field}.attributes[{j}]", obj_id))
+    return [ids[u] for u in uuids], members
 
 
 def _insert_references(
@@ -683,7 +734,7 @@ def add_attributes(
             batch,
             skip_duplicates=not break_on_duplicate,
         )
-    uuids = [r["uuid"] for r in batch.attributes]
+    uuids = batch.uuids
     _check_free_uuids(session, uuids)
     _flush_batch(session, ctx, event, batch, "attributes.tags")
     count_on_commit(session, "attributes", len(uuids))
@@ -934,10 +985,11 @@ def untag_attribute(session: Session, ctx: Ctx, ref: str | int, tag_name: str) -
 def add_object(session: Session, ctx: Ctx, event_ref: str | int, data: ObjectIn) -> MispObject:
     event = editable_event(session, ctx, event_ref)
     batch = _Batch()
-    obj = session.get_one(
-        MispObject, _insert_objects(session, ctx, event, [(data, "object")], batch)[0]
-    )
-    _check_free_uuids(session, [r["uuid"] for r in batch.attributes])
+    obj_ids, members = _insert_objects(session, ctx, event, [(data, "object")])
+    obj = session.get_one(MispObject, obj_ids[0])
+    for a, field, obj_id in members:
+        _attribute_row(session, ctx, event, a, field, batch, object_id=obj_id)
+    _check_free_uuids(session, batch.uuids)
     _flush_batch(session, ctx, event, batch, "attributes.tags")
     if data.references:
         _insert_references(
@@ -953,7 +1005,7 @@ def add_object(session: Session, ctx: Ctx, event_ref: str | int, data: ObjectIn)
         model_id=obj.id,
         model_uuid=obj.uuid,
         title=obj.name,
-        change={"event_id": event.id, "attributes": len(batch.attributes)},
+        change={"event_id": event.id, "attributes": len(batch.uuids)},
     )
     return obj
 
