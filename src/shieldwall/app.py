@@ -19,7 +19,7 @@ from shieldwall.api.errors import problem
 from shieldwall.api.responses import OrjsonResponse
 from shieldwall.config import Settings, get_settings
 from shieldwall.metrics import REGISTRY, REQUEST_SECONDS
-from shieldwall.misp import routes as misp_routes
+from shieldwall.misp import ROUTERS as MISP_ROUTERS
 
 log = logging.getLogger("shieldwall.http")
 
@@ -100,7 +100,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(ops.health)
     for module in (identity, intel, search, ops):
         app.include_router(module.router, prefix="/api/v1")
-    app.include_router(misp_routes.router)
+    for misp_router in MISP_ROUTERS:
+        app.include_router(misp_router)
 
     @app.middleware("http")
     async def request_context(

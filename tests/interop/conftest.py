@@ -5,11 +5,12 @@ from __future__ import annotations
 import socket
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import httpx
 import pytest
 import uvicorn
+from pymisp import PyMISP
 
 from shieldwall.app import create_app
 from shieldwall.config import get_settings
@@ -43,3 +44,19 @@ def live_url(instance) -> Iterator[str]:  # type: ignore[no-untyped-def]
     yield url
     server.should_exit = True
     thread.join(timeout=10)
+
+
+@pytest.fixture
+def misp(live_url: str, instance) -> PyMISP:  # type: ignore[no-untyped-def]
+    """PyMISP as the instance's site admin."""
+    return PyMISP(live_url, instance.admin_key, ssl=False)
+
+
+@pytest.fixture
+def misp_as(live_url: str, make_user) -> Callable[[str, str], PyMISP]:  # type: ignore[no-untyped-def]
+    """PyMISP as a new user: misp_as("ORG NAME", "publisher") (any of MISP's role names)."""
+
+    def connect(org: str, role: str) -> PyMISP:
+        return PyMISP(live_url, make_user(org, role).api.key, ssl=False)
+
+    return connect

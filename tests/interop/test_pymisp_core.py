@@ -2,13 +2,7 @@
 
 from __future__ import annotations
 
-import pytest
 from pymisp import MISPAttribute, MISPEvent, PyMISP
-
-
-@pytest.fixture
-def misp(live_url: str, instance) -> PyMISP:  # type: ignore[no-untyped-def]
-    return PyMISP(live_url, instance.admin_key, ssl=False)
 
 
 def test_connect_reads_user_role_and_types(misp: PyMISP) -> None:

@@ -1,1 +1,15 @@
-"""MISP-compatible HTTP API: MISP's paths and JSON shapes over the same domain services."""
+"""MISP-compatible HTTP API: MISP's paths and JSON shapes over Shieldwall's services."""
+
+from fastapi import APIRouter
+
+from shieldwall.misp import attributes, events, objects, routes, search, sightings, tags
+
+ROUTERS: tuple[APIRouter, ...] = (
+    routes.router,
+    events.router,
+    attributes.router,
+    objects.router,
+    tags.router,
+    sightings.router,
+    search.router,
+)

@@ -125,6 +125,43 @@ def attribute_shape(a: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+def reference_shape(r: dict[str, Any]) -> dict[str, Any]:
+    """From the native serialisation (intel.serialize.reference_out)."""
+    return {
+        "id": str(r["id"]),
+        "uuid": r["uuid"],
+        "object_id": str(r["object_id"]),
+        "referenced_uuid": r["referenced_uuid"],
+        "referenced_type": "0" if r["referenced_type"] == "Attribute" else "1",
+        "relationship_type": r["relationship_type"],
+        "comment": r["comment"],
+        "timestamp": _epoch_iso(r["timestamp"]),
+    }
+
+
+def object_shape(o: dict[str, Any]) -> dict[str, Any]:
+    """From the native serialisation (intel.serialize.object_out)."""
+    return {
+        "id": str(o["id"]),
+        "uuid": o["uuid"],
+        "event_id": str(o["event_id"]),
+        "name": o["name"],
+        "meta-category": o["meta_category"],
+        "description": o["description"],
+        "template_uuid": o["template_uuid"],
+        "template_version": str(o["template_version"] or ""),
+        "comment": o["comment"],
+        "distribution": str(o["distribution"]),
+        "sharing_group_id": str(o["sharing_group_id"] or 0),
+        "timestamp": _epoch_iso(o["timestamp"]),
+        "first_seen": o["first_seen"],
+        "last_seen": o["last_seen"],
+        "deleted": o["deleted"],
+        "Attribute": [attribute_shape(a) for a in o["attributes"]],
+        "ObjectReference": [reference_shape(r) for r in o["references"]],
+    }
+
+
 def event_shape(e: dict[str, Any], *, metadata: bool = False) -> dict[str, Any]:
     """From the native serialisation (intel.serialize.event_detail or event_summary)."""
     out: dict[str, Any] = {
@@ -162,40 +199,7 @@ def event_shape(e: dict[str, Any], *, metadata: bool = False) -> dict[str, Any]:
         out["Tag"] = [tag_shape(t) for t in e["tags"]]
     if not metadata and "attributes" in e:
         out["Attribute"] = [attribute_shape(a) for a in e["attributes"]]
-        out["Object"] = [
-            {
-                "id": str(o["id"]),
-                "uuid": o["uuid"],
-                "event_id": str(o["event_id"]),
-                "name": o["name"],
-                "meta-category": o["meta_category"],
-                "description": o["description"],
-                "template_uuid": o["template_uuid"],
-                "template_version": str(o["template_version"] or ""),
-                "comment": o["comment"],
-                "distribution": str(o["distribution"]),
-                "sharing_group_id": str(o["sharing_group_id"] or 0),
-                "timestamp": _epoch_iso(o["timestamp"]),
-                "first_seen": o["first_seen"],
-                "last_seen": o["last_seen"],
-                "deleted": o["deleted"],
-                "Attribute": [attribute_shape(a) for a in o["attributes"]],
-                "ObjectReference": [
-                    {
-                        "id": str(r["id"]),
-                        "uuid": r["uuid"],
-                        "object_id": str(r["object_id"]),
-                        "referenced_uuid": r["referenced_uuid"],
-                        "referenced_type": "0" if r["referenced_type"] == "Attribute" else "1",
-                        "relationship_type": r["relationship_type"],
-                        "comment": r["comment"],
-                        "timestamp": _epoch_iso(r["timestamp"]),
-                    }
-                    for r in o["references"]
-                ],
-            }
-            for o in e["objects"]
-        ]
+        out["Object"] = [object_shape(o) for o in e["objects"]]
         out["ShadowAttribute"] = []
         out["RelatedEvent"] = []
         out["Galaxy"] = []

@@ -1,0 +1,143 @@
+"""What every MISP route shares: MISP-shaped errors and answers, body parsing, parameters."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Coroutine
+from datetime import datetime
+from typing import Any, TypeVar
+
+from fastapi import APIRouter, Request, Response
+from fastapi.exceptions import RequestValidationError
+from fastapi.routing import APIRoute
+from pydantic import BaseModel, ValidationError
+
+from shieldwall.api.responses import OrjsonResponse
+from shieldwall.api.search import parse_time
+from shieldwall.ids import as_id
+from shieldwall.intel.errors import DomainError, InvalidInput, TooManyRequests
+
+M = TypeVar("M", bound=BaseModel)
+
+MISP_VERSION = "2.5.0"
+
+
+def misp_error(status: int, message: str, url: str, field: str | None = None) -> OrjsonResponse:
+    errors: Any = {field: [message]} if field else message
+    return OrjsonResponse(
+        {
+            "name": message,
+            "message": message,
+            "url": url,
+            "errors": errors,
+            "saved": False,
+            "success": False,
+        },
+        status_code=status,
+    )
+
+
+class MispRoute(APIRoute):
+    """Errors on MISP paths come back in MISP's shape, not as problem details."""
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        handler = super().get_route_handler()
+
+        async def wrapped(request: Request) -> Response:
+            try:
+                return await handler(request)
+            except DomainError as exc:
+                response = misp_error(exc.status, exc.detail, request.url.path, exc.field)
+                if isinstance(exc, TooManyRequests):
+                    response.headers["Retry-After"] = str(max(exc.retry_after, 1))
+                return response
+            except RequestValidationError as exc:
+                first = exc.errors()[0] if exc.errors() else {}
+                loc = ".".join(str(p) for p in first.get("loc", ()) if p != "body")
+                return misp_error(
+                    400, f"{loc}: {first.get('msg', 'invalid')}", request.url.path, loc or None
+                )
+
+        return wrapped
+
+
+def misp_router() -> APIRouter:
+    return APIRouter(route_class=MispRoute, tags=["MISP-compatible API"])
+
+
+def misp_ok(message: str, url: str, **extra: Any) -> dict[str, Any]:
+    """MISP's answer to an action (delete, publish, ...)."""
+    return {
+        "saved": True,
+        "success": True,
+        "name": message,
+        "message": message,
+        "url": url,
+        **extra,
+    }
+
+
+def validated(model: type[M], raw: Any) -> M:
+    """Validate MISP JSON into a Shieldwall schema; the first problem becomes a 400 naming
+    the field."""
+    try:
+        return model.model_validate(raw)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        loc = ".".join(str(p) for p in first["loc"])
+        raise InvalidInput(f"{loc}: {first['msg']}", field=loc) from None
+
+
+async def json_body(request: Request) -> dict[str, Any]:
+    raw = await request.body()
+    if not raw.strip():
+        return {}
+    try:
+        body = json.loads(raw)
+    except ValueError as exc:
+        raise InvalidInput(f"the body is not valid JSON: {exc}", field="body") from None
+    if not isinstance(body, dict):
+        raise InvalidInput("the body must be a JSON object", field="body")
+    return body
+
+
+def as_list(value: Any) -> list[str]:
+    if value in (None, "", []):
+        return []
+    if isinstance(value, (list, tuple)):
+        return [str(v) for v in value if v not in (None, "")]
+    return [str(value)]
+
+
+def flag(value: Any) -> bool | None:
+    if value in (None, ""):
+        return None
+    return str(value).lower() in ("1", "true")
+
+
+def time_range(value: Any, field: str) -> tuple[datetime | None, datetime | None]:
+    if value in (None, ""):
+        return None, None
+    if isinstance(value, (list, tuple)) and len(value) == 2:
+        return parse_time(value[0], field), parse_time(value[1], field)
+    return parse_time(value, field), None
+
+
+def whole(value: Any, field: str, *, default: int, low: int, high: int) -> int:
+    """A whole number parameter within bounds (MISP sends them as numbers or strings)."""
+    if value in (None, "", 0, "0"):
+        return default
+    if isinstance(value, bool) or not isinstance(value, (int, str)) or as_id(value) is None:
+        raise InvalidInput(f"{field} is a whole number from {low} to {high}", field=field)
+    number = int(value)
+    if not low <= number <= high:
+        raise InvalidInput(f"{field} is a whole number from {low} to {high}", field=field)
+    return number
+
+
+def text_param(value: Any, field: str) -> str | None:
+    if value in (None, ""):
+        return None
+    if not isinstance(value, str):
+        raise InvalidInput(f"{field} is text", field=field)
+    return value
