@@ -1010,6 +1010,51 @@ def add_object(session: Session, ctx: Ctx, event_ref: str | int, data: ObjectIn)
     return obj
 
 
+def add_object_attributes(
+    session: Session, ctx: Ctx, ref: str | int, items: Sequence[AttributeIn]
+) -> list[str]:
+    """Add attributes to an existing object; the object with them must still fit its
+    template. Returns the new attributes' uuids."""
+    obj, event = get_object(session, ctx, ref)
+    editable_event(session, ctx, event)
+    present = session.execute(
+        sa.select(Attribute.object_relation, Attribute.type).where(
+            Attribute.object_id == obj.id, Attribute.deleted.is_(False)
+        )
+    ).all()
+    try:
+        tpl = validate_object(
+            obj.name,
+            obj.template_uuid,
+            [(r, t) for r, t in present] + [(a.object_relation, a.type) for a in items],
+        )
+    except InvalidInput as exc:
+        raise InvalidInput(exc.detail, field=f"object.{exc.field}") from None
+    batch = _Batch()
+    for j, a in enumerate(items):
+        if tpl is not None and a.category is None:
+            cats = tpl.attributes.get(a.object_relation or "", {}).get("categories")
+            if cats:
+                a.category = cats[0]
+        _attribute_row(session, ctx, event, a, f"attributes[{j}]", batch, object_id=obj.id)
+    _check_free_uuids(session, batch.uuids)
+    _flush_batch(session, ctx, event, batch, "attributes.tags")
+    obj.timestamp = now()
+    _edited(event)
+    session.flush()
+    record(
+        session,
+        ctx.actor,
+        "update",
+        "Object",
+        model_id=obj.id,
+        model_uuid=obj.uuid,
+        title=obj.name,
+        change={"attributes_added": len(batch.uuids)},
+    )
+    return batch.uuids
+
+
 def update_object(session: Session, ctx: Ctx, ref: str | int, data: dict[str, Any]) -> MispObject:
     obj, event = get_object(session, ctx, ref)
     editable_event(session, ctx, event)

@@ -353,3 +353,20 @@ def stream_events(
         session.expunge_all()
         if len(rows) < batch:
             return
+
+
+def attribute_counts(session: Session, ctx: Ctx, event_ids: list[int]) -> dict[int, int]:
+    """How many live attributes of each event the caller may read (MISP's attribute_count)."""
+    counts: dict[int, int] = {}
+    for i in range(0, len(event_ids), 500):
+        rows = session.execute(
+            sa.select(Attribute.event_id, sa.func.count())
+            .join(Event, Event.id == Attribute.event_id)
+            .where(
+                Attribute.event_id.in_(event_ids[i : i + 500]),
+                attribute_condition(ctx.principal, ctx.opts),
+            )
+            .group_by(Attribute.event_id)
+        ).all()
+        counts.update({event_id: n for event_id, n in rows})
+    return counts

@@ -141,3 +141,16 @@ def text_param(value: Any, field: str) -> str | None:
     if not isinstance(value, str):
         raise InvalidInput(f"{field} is text", field=field)
     return value
+
+
+def named_params(path: str) -> dict[str, str]:
+    """CakePHP named parameters at the end of a MISP path: "a:1/b:2" -> {"a": "1", "b": "2"}."""
+    out: dict[str, str] = {}
+    for part in path.split("/"):
+        if not part:
+            continue
+        name, sep, value = part.partition(":")
+        if not sep or not name:
+            raise InvalidInput(f"unexpected path segment {part!r}", field="path")
+        out[name] = value
+    return out

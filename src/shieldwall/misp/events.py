@@ -9,10 +9,25 @@ from fastapi import Request, Response
 from shieldwall.api.deps import CurrentCtx, ReadDB, WriteDB
 from shieldwall.intel import events as ev
 from shieldwall.intel.common import get_event
+from shieldwall.intel.errors import InvalidInput
+from shieldwall.intel.merge import merge_event
 from shieldwall.intel.schemas import EventIn
-from shieldwall.intel.serialize import event_detail
-from shieldwall.misp.common import json_body, misp_router, validated
-from shieldwall.misp.shapes import event_shape
+from shieldwall.intel.search import SearchFilter, TagFilter, attribute_counts, search_events
+from shieldwall.intel.serialize import event_detail, event_summary, event_tags
+from shieldwall.misp.common import (
+    as_list,
+    flag,
+    json_body,
+    misp_ok,
+    misp_router,
+    named_params,
+    text_param,
+    time_range,
+    validated,
+    whole,
+)
+from shieldwall.misp.search import paged, with_after
+from shieldwall.misp.shapes import event_shape, tag_shape
 
 router = misp_router()
 
@@ -32,12 +47,127 @@ async def add_event(
 
 @router.get("/events/view/{ref}")
 @router.post("/events/view/{ref}")
-def view_event(ref: str, ctx: CurrentCtx, db: ReadDB) -> dict[str, Any]:
+@router.get("/events/view/{ref}/{named:path}")
+@router.post("/events/view/{ref}/{named:path}")
+async def view_event(
+    request: Request, ref: str, ctx: CurrentCtx, db: ReadDB, named: str = ""
+) -> dict[str, Any]:
+    # PyMISP posts {"deleted": ..., "extended": ...} when it wants soft-deleted attributes,
+    # and appends named parameters such as noSightings:1 (sightings are not inlined yet).
+    params = named_params(named)
+    body = await json_body(request) if request.method == "POST" else {}
+    deleted = body.get("deleted", params.get("deleted"))
+    if isinstance(deleted, list):
+        deleted = any(str(d) == "1" for d in deleted)
     event = get_event(db, ctx, ref)
-    return {"Event": event_shape(event_detail(db, ctx, event))}
+    detail = event_detail(db, ctx, event, include_deleted=bool(flag(deleted)))
+    return {"Event": event_shape(detail)}
 
 
 @router.head("/events/view/{ref}")
 def event_exists(ref: str, ctx: CurrentCtx, db: ReadDB) -> Response:
     get_event(db, ctx, ref)
     return Response(status_code=200)
+
+
+@router.post("/events/edit/{ref}")
+@router.post("/events/edit/{ref}/metadata:{meta}")
+async def edit_event(
+    request: Request, ref: str, ctx: CurrentCtx, db: WriteDB, meta: str | None = None
+) -> dict[str, Any]:
+    body = await json_body(request)
+    data = validated(EventIn, body.get("Event", body))
+    event = merge_event(db, ctx, ref, data)
+    out = event_shape(event_detail(db, ctx, event), metadata=meta == "1")
+    db.commit()
+    return {"Event": out}
+
+
+@router.post("/events/delete/{ref}")
+@router.delete("/events/delete/{ref}")
+def delete_event(request: Request, ref: str, ctx: CurrentCtx, db: WriteDB) -> dict[str, Any]:
+    event_id = get_event(db, ctx, ref).id
+    ev.delete_event(db, ctx, event_id)
+    db.commit()
+    return misp_ok("Event deleted.", request.url.path, id=str(event_id))
+
+
+@router.post("/events/publish/{ref}")
+@router.post("/events/alert/{ref}")
+def publish_event(request: Request, ref: str, ctx: CurrentCtx, db: WriteDB) -> dict[str, Any]:
+    # Publishing takes effect at once (no job queue); e-mail alerts are not sent.
+    event = ev.publish_event(db, ctx, ref, publish=True)
+    db.commit()
+    return misp_ok("Event published.", request.url.path, id=str(event.id))
+
+
+@router.post("/events/unpublish/{ref}")
+def unpublish_event(request: Request, ref: str, ctx: CurrentCtx, db: WriteDB) -> dict[str, Any]:
+    event = ev.publish_event(db, ctx, ref, publish=False)
+    db.commit()
+    return misp_ok("Event unpublished.", request.url.path, id=str(event.id))
+
+
+# MISP's index filters Shieldwall does not apply yet: refused by name rather than ignored,
+# so a script never takes an unfiltered answer for a filtered one.
+_UNSUPPORTED_INDEX = ("threatlevel", "distribution", "analysis", "sharinggroup", "hasproposal")
+
+
+def _index_filter(q: dict[str, Any]) -> SearchFilter:
+    for name in _UNSUPPORTED_INDEX:
+        if q.get(name) not in (None, "", []):
+            raise InvalidInput(f"the events/index filter {name} is not supported", field=name)
+    tags = TagFilter()
+    for t in as_list(q.get("tags") or q.get("tag")):
+        (tags.none_of if t.startswith("!") else tags.any_of).append(t.lstrip("!"))
+    ts_from, ts_to = time_range(q.get("timestamp"), "timestamp")
+    pts_from, pts_to = time_range(q.get("publish_timestamp"), "publish_timestamp")
+    date_from, _ = time_range(q.get("datefrom"), "datefrom")
+    date_to, _ = time_range(q.get("dateuntil"), "dateuntil")
+    events = as_list(q.get("eventid") or q.get("id"))
+    return SearchFilter(
+        value=as_list(q.get("attribute") or q.get("value")),
+        tags=tags,
+        org=as_list(q.get("org")),
+        event=events,
+        info=text_param(q.get("eventinfo"), "eventinfo"),
+        date_from=date_from.date() if date_from else None,
+        date_to=date_to.date() if date_to else None,
+        timestamp_from=ts_from,
+        timestamp_to=ts_to,
+        publish_timestamp_from=pts_from,
+        publish_timestamp_to=pts_to,
+        published=flag(q.get("published")),
+        limit=whole(q.get("limit"), "limit", default=10000, low=1, high=100000),
+    )
+
+
+def _index_entry(summary: dict[str, Any], count: int) -> dict[str, Any]:
+    out = event_shape(summary, metadata=True)
+    out["attribute_count"] = str(count)
+    out["EventTag"] = [
+        {"event_id": out["id"], "tag_id": t["id"], "local": t["local"], "Tag": tag_shape(t)}
+        for t in summary["tags"]
+    ]
+    return out
+
+
+@router.get("/events/index")
+@router.post("/events/index")
+@router.get("/events")
+async def index_events(request: Request, ctx: CurrentCtx, db: ReadDB) -> list[dict[str, Any]]:
+    q = await json_body(request) if request.method == "POST" else dict(request.query_params)
+    f = _index_filter(q)
+    rows = paged(
+        lambda after: search_events(db, ctx, with_after(f, after)),
+        lambda e: e.id,
+        f.limit,
+        whole(q.get("page"), "page", default=1, low=1, high=1_000_000),
+    )
+    counts = attribute_counts(db, ctx, [e.id for e in rows])
+    out = []
+    for e in rows:
+        summary = event_summary(e)
+        summary["tags"] = event_tags(db, ctx, e.id)
+        out.append(_index_entry(summary, counts.get(e.id, 0)))
+    return out

@@ -83,8 +83,8 @@ def _page(q: dict[str, Any]) -> int:
 async def attributes_rest_search(request: Request, ctx: CurrentCtx, db: ReadDB) -> dict[str, Any]:
     q = await json_body(request)
     f = misp_filter(q)
-    rows = _paged(
-        lambda after: search_attributes(db, ctx, _with_after(f, after)),
+    rows = paged(
+        lambda after: search_attributes(db, ctx, with_after(f, after)),
         lambda r: r[0].id,
         f.limit,
         _page(q),
@@ -98,8 +98,8 @@ async def attributes_rest_search(request: Request, ctx: CurrentCtx, db: ReadDB) 
 async def events_rest_search(request: Request, ctx: CurrentCtx, db: ReadDB) -> dict[str, Any]:
     q = await json_body(request)
     f = misp_filter(q)
-    events = _paged(
-        lambda after: search_events(db, ctx, _with_after(f, after)),
+    events = paged(
+        lambda after: search_events(db, ctx, with_after(f, after)),
         lambda e: e.id,
         f.limit,
         _page(q),
@@ -116,11 +116,11 @@ async def events_rest_search(request: Request, ctx: CurrentCtx, db: ReadDB) -> d
     return {"response": out}
 
 
-def _with_after(f: SearchFilter, after: int) -> SearchFilter:
+def with_after(f: SearchFilter, after: int) -> SearchFilter:
     return replace(f, after=after)
 
 
-def _paged(
+def paged(
     fetch: Callable[[int], list[Any]], key: Callable[[Any], int], limit: int, page: int
 ) -> list[Any]:
     """MISP pages by number; walk the keyset to the page instead of an OFFSET scan."""
