@@ -29,6 +29,7 @@ from shieldwall.intel.common import (
     event_tag_names,
     get_attribute,
     get_object,
+    ref_condition,
     resolve_sharing_group,
 )
 from shieldwall.intel.errors import Conflict, Forbidden, InvalidInput, NotFound
@@ -1160,13 +1161,15 @@ def add_reference(
     return ref
 
 
-def delete_reference(session: Session, ctx: Ctx, ref_id: int) -> None:
+def delete_reference(session: Session, ctx: Ctx, ref_id: str | int) -> int:
+    """Delete a reference (by id or uuid); returns its id."""
     # Found only through an object the caller may read: no hint that others exist.
+    cond = ref_condition(ObjectReference.id, ObjectReference.uuid, ref_id, "reference")
     row = session.execute(
         sa.select(ObjectReference, Event)
         .join(MispObject, MispObject.id == ObjectReference.object_id)
         .join(Event, Event.id == MispObject.event_id)
-        .where(ObjectReference.id == ref_id, object_condition(ctx.principal, ctx.opts))
+        .where(cond, object_condition(ctx.principal, ctx.opts))
     ).first()
     if row is None:
         raise NotFound(f"reference {ref_id} not found", field="reference")
@@ -1184,3 +1187,43 @@ def delete_reference(session: Session, ctx: Ctx, ref_id: int) -> None:
     session.delete(ref)
     _edited(event)
     session.flush()
+    return int(ref.id)
+
+
+def refuse_duplicate_object(
+    session: Session, ctx: Ctx, event_ref: str | int, data: ObjectIn
+) -> None:
+    """MISP's breakOnDuplicate for objects: refuse an object whose name and attributes (relation,
+    type, value) match a live object of the event."""
+    event = editable_event(session, ctx, event_ref)
+    wanted: set[tuple[str | None, str, str, str]] = set()
+    for j, a in enumerate(data.attributes):
+        try:
+            v1, v2 = split_and_normalise(a.type, a.value)
+        except InvalidInput as exc:
+            raise InvalidInput(exc.detail, field=f"attributes[{j}].value") from None
+        wanted.add((a.object_relation, a.type, v1, v2))
+    rows = session.execute(
+        sa.select(
+            MispObject.id,
+            Attribute.object_relation,
+            Attribute.type,
+            Attribute.value1,
+            Attribute.value2,
+        )
+        .join(Attribute, Attribute.object_id == MispObject.id)
+        .where(
+            MispObject.event_id == event.id,
+            MispObject.name == data.name,
+            MispObject.deleted.is_(False),
+            Attribute.deleted.is_(False),
+        )
+    ).all()
+    existing: dict[int, set[tuple[str | None, str, str, str]]] = {}
+    for obj_id, rel, typ, v1, v2 in rows:
+        existing.setdefault(obj_id, set()).add((rel, typ, v1, v2))
+    for obj_id, attrs in existing.items():
+        if attrs == wanted:
+            raise Conflict(
+                f"the event already has an identical {data.name} object ({obj_id})", field="Object"
+            )

@@ -20,7 +20,12 @@ from sqlalchemy.orm import Session
 
 from shieldwall.context import Ctx
 from shieldwall.intel import events as ev
-from shieldwall.intel.common import attribute_tag_names, editable_event, event_tag_names
+from shieldwall.intel.common import (
+    attribute_tag_names,
+    editable_event,
+    event_tag_names,
+    get_object,
+)
 from shieldwall.intel.errors import DomainError
 from shieldwall.intel.models import Attribute, Event, MispObject
 from shieldwall.intel.schemas import AttributeIn, AttributeUpdate, EventIn, EventUpdate, ObjectIn
@@ -140,6 +145,23 @@ def _merge_attribute_fields(session: Session, ctx: Ctx, current: Attribute, a: A
     new_tags = [t for t in a.tags if t.name.strip().lower() not in have]
     if new_tags:
         ev.tag_attribute(session, ctx, current.id, new_tags)
+
+
+def merge_object(session: Session, ctx: Ctx, ref: str | int, o: ObjectIn) -> MispObject:
+    """MISP's object edit: the object document merged into a stored object, by the same rules
+    as an event edit."""
+    current, _ = get_object(session, ctx, ref)
+    editable_event(session, ctx, current.event_id)
+    stored = {
+        a.uuid: a
+        for a in session.execute(sa.select(Attribute).where(Attribute.object_id == current.id))
+        .scalars()
+        .all()
+    }
+    _merge_object(session, ctx, current, o, stored, "Object")
+    session.flush()
+    session.refresh(current)
+    return current
 
 
 def _merge_object(

@@ -315,3 +315,51 @@ def _sighting_counts(
                 names[kind]
             ] = count
     return out
+
+
+def object_detail(
+    session: Session, ctx: Ctx, obj: MispObject, *, include_deleted: bool = False
+) -> dict[str, Any]:
+    """One object with the attributes and references the caller may read."""
+    attrs = list(
+        session.execute(
+            sa.select(Attribute)
+            .join(Event, Event.id == Attribute.event_id)
+            .where(
+                Attribute.object_id == obj.id,
+                attribute_condition(ctx.principal, ctx.opts, include_deleted=include_deleted),
+            )
+            .order_by(Attribute.id)
+        ).scalars()
+    )
+    serialised = attributes_with_tags(session, ctx, attrs)
+    refs = []
+    for r in session.execute(
+        sa.select(ObjectReference)
+        .where(ObjectReference.object_id == obj.id, ObjectReference.deleted.is_(False))
+        .order_by(ObjectReference.id)
+    ).scalars():
+        # A reference is shown only when its target is readable by the caller.
+        target_attr = session.execute(
+            sa.select(Attribute.id)
+            .join(Event, Event.id == Attribute.event_id)
+            .where(
+                Attribute.uuid == r.referenced_uuid,
+                attribute_condition(ctx.principal, ctx.opts),
+            )
+        ).first()
+        target_obj = (
+            None
+            if target_attr
+            else session.execute(
+                sa.select(MispObject.id)
+                .join(Event, Event.id == MispObject.event_id)
+                .where(
+                    MispObject.uuid == r.referenced_uuid,
+                    object_condition(ctx.principal, ctx.opts),
+                )
+            ).first()
+        )
+        if target_attr or target_obj:
+            refs.append(reference_out(r))
+    return object_out(obj, serialised, refs)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache
 from importlib import resources
 from typing import Any
@@ -22,6 +22,11 @@ class ObjectTemplate:
     attributes: dict[str, dict[str, Any]]
     required: tuple[str, ...]
     required_one_of: tuple[str, ...]
+    definition: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
+
+    def raw(self) -> dict[str, Any]:
+        """The template as pymisp ships it (its definition.json)."""
+        return self.definition
 
     def summary(self) -> dict[str, Any]:
         return {
@@ -65,6 +70,7 @@ def templates() -> dict[str, ObjectTemplate]:
             attributes=data.get("attributes", {}),
             required=tuple(data.get("required", [])),
             required_one_of=tuple(data.get("requiredOneOf", [])),
+            definition=data,
         )
         found[tpl.name] = tpl
     return found
