@@ -25,7 +25,9 @@ SESSION_COOKIE = "shieldwall_session"
 SESSION_MAX_AGE = 12 * 3600
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 # POSTs that only read (searches take their filters in a body, as MISP's restSearch does).
-_READ_POST = re.compile(r"(^/api/v1/search/|/restSearch(\.json)?$|^/events/view/|^/events/index$)")
+_READ_POST = re.compile(
+    r"(^/api/v1/search/|/restSearch(\.json)?$|^/events/view/|^/events/index$|^/tags/(search|index)\b)"
+)
 
 
 def settings_dep() -> Settings:

@@ -164,7 +164,7 @@ def ensure_tags(session: Session, ctx: Ctx, names: Iterable[str], field: str) ->
                 f"tag {missing[0]!r} does not exist and you may not create tags", field=field
             )
         for name in missing:
-            tag = Tag(name=name, colour=_colour_for(name))
+            tag = Tag(name=name, colour=colour_for(name))
             session.add(tag)
             session.flush()
             record(session, ctx.actor, "create", "Tag", model_id=tag.id, title=name)
@@ -172,7 +172,7 @@ def ensure_tags(session: Session, ctx: Ctx, names: Iterable[str], field: str) ->
     return found
 
 
-def _colour_for(name: str) -> str:
+def colour_for(name: str) -> str:
     lowered = name.lower()
     fixed = {
         "tlp:red": "#cc0033",

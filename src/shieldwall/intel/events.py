@@ -298,11 +298,20 @@ def _attach_tags(
         tag = found.get(t.name)
         if tag is None or tag.id in existing:
             continue
+        if tag.local_only and not t.local:
+            raise InvalidInput(f"tag {tag.name!r} may only be attached locally", field="local")
         session.add(link(**owner, tag_id=tag.id, local=bool(t.local)))
         existing.add(tag.id)
         added.append(tag.name)
     session.flush()
     return added
+
+
+def _changes_shared(added: Sequence[str], tags: Sequence[TagRef]) -> bool:
+    """Whether attaching changed what is shared: local tags never leave this instance, so
+    (as in MISP) they neither move the timestamp nor unpublish."""
+    local = {t.name.strip() for t in tags if t.local}
+    return any(name not in local for name in added)
 
 
 def _attach_event_tags(
@@ -652,7 +661,7 @@ def tag_event(session: Session, ctx: Ctx, ref: str | int, tags: list[TagRef]) ->
     names = event_tag_names(session, event.id) + [t.name for t in tags]
     check_tlp(event.distribution, names, "tags")
     added = _attach_event_tags(session, ctx, event, tags, "tags")
-    if added:
+    if _changes_shared(added, tags):
         _edited(event)
     record(
         session,
@@ -944,7 +953,7 @@ def tag_attribute(session: Session, ctx: Ctx, ref: str | int, tags: list[TagRef]
         tags,
         "tags",
     )
-    if added:
+    if _changes_shared(added, tags):
         attr.timestamp = now()
         _edited(event)
     session.flush()

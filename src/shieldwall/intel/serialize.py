@@ -24,6 +24,7 @@ from shieldwall.intel.models import (
 )
 from shieldwall.intel.visibility import (
     attribute_condition,
+    event_condition,
     object_condition,
     sighting_condition,
     tag_condition,
@@ -363,3 +364,63 @@ def object_detail(
         if target_attr or target_obj:
             refs.append(reference_out(r))
     return object_out(obj, serialised, refs)
+
+
+def object_briefs(session: Session, object_ids: set[int]) -> dict[int, dict[str, Any]]:
+    """uuid, name and meta-category of objects (their attributes were already checked)."""
+    out: dict[int, dict[str, Any]] = {}
+    ids = sorted(object_ids)
+    for i in range(0, len(ids), 900):
+        for oid, uuid, name, meta in session.execute(
+            sa.select(
+                MispObject.id, MispObject.uuid, MispObject.name, MispObject.meta_category
+            ).where(MispObject.id.in_(ids[i : i + 900]))
+        ).all():
+            out[oid] = {"uuid": uuid, "name": name, "meta_category": meta}
+    return out
+
+
+def event_context(session: Session, ctx: Ctx, event_ids: set[int]) -> dict[int, dict[str, Any]]:
+    """MISP's CSV includeContext columns for events the caller may read."""
+    out: dict[int, dict[str, Any]] = {}
+    ids = sorted(event_ids)
+    for i in range(0, len(ids), 900):
+        for e in session.execute(
+            sa.select(Event).where(
+                Event.id.in_(ids[i : i + 900]), event_condition(ctx.principal, ctx.opts)
+            )
+        ).scalars():
+            out[e.id] = {
+                "event_info": e.info,
+                "event_member_org": e.org.name,
+                "event_source_org": e.orgc.name,
+                "event_distribution": e.distribution,
+                "event_threat_level_id": e.threat_level_id,
+                "event_analysis": e.analysis,
+                "event_date": e.date.isoformat(),
+                "event_tag": ",".join(t["name"] for t in event_tags(session, ctx, e.id)),
+                "event_timestamp": str(int(e.timestamp.timestamp())),
+            }
+    return out
+
+
+def sightings_for_attributes(
+    session: Session, ctx: Ctx, attributes: list[dict[str, Any]]
+) -> dict[int, list[dict[str, Any]]]:
+    """The sightings of serialised attributes that the caller may read, by attribute id."""
+    out: dict[int, list[dict[str, Any]]] = defaultdict(list)
+    uuids = {a["id"]: a["uuid"] for a in attributes}
+    ids = sorted(uuids)
+    for i in range(0, len(ids), 900):
+        for s in session.execute(
+            sa.select(Sighting)
+            .join(Attribute, Attribute.id == Sighting.attribute_id)
+            .join(Event, Event.id == Sighting.event_id)
+            .where(
+                Sighting.attribute_id.in_(ids[i : i + 900]),
+                sighting_condition(ctx.principal, ctx.opts),
+            )
+            .order_by(Sighting.id)
+        ).scalars():
+            out[s.attribute_id].append(sighting_out(s, uuids[s.attribute_id]))
+    return out

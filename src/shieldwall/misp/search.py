@@ -1,18 +1,47 @@
-"""MISP's restSearch for events and attributes."""
+"""MISP's restSearch for events, attributes and objects, in json, csv and text."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import replace
+from datetime import datetime
 from typing import Any
 
 from fastapi import Request
+from fastapi.responses import StreamingResponse
 
 from shieldwall.api.deps import CurrentCtx, ReadDB
 from shieldwall.api.search import parse_time
+from shieldwall.context import Ctx
+from shieldwall.db.engine import get_database
+from shieldwall.exchange.attribute_formats import (
+    CONTEXT_COLUMNS,
+    CSV_COLUMNS,
+    KNOWN_COLUMNS,
+    csv_rows,
+    text_lines,
+)
+from shieldwall.intel.common import get_object
 from shieldwall.intel.errors import InvalidInput
-from shieldwall.intel.search import SearchFilter, TagFilter, search_attributes, search_events
-from shieldwall.intel.serialize import attributes_with_tags, event_detail, event_summary, event_tags
+from shieldwall.intel.search import (
+    SearchFilter,
+    TagFilter,
+    search_attributes,
+    search_events,
+    stream_attributes,
+    stream_events,
+    stream_values,
+)
+from shieldwall.intel.serialize import (
+    attributes_with_tags,
+    event_context,
+    event_detail,
+    event_summary,
+    event_tags,
+    object_briefs,
+    object_detail,
+    sightings_for_attributes,
+)
 from shieldwall.misp.common import (
     as_list,
     flag,
@@ -22,15 +51,22 @@ from shieldwall.misp.common import (
     time_range,
     whole,
 )
-from shieldwall.misp.shapes import attribute_shape, event_shape
+from shieldwall.misp.shapes import attribute_shape, event_shape, object_shape
 
 router = misp_router()
+
+FORMATS = ("json", "csv", "text")
 
 
 def _tags(value: Any) -> TagFilter:
     tf = TagFilter()
     if isinstance(value, dict):
         upper = {k.upper(): v for k, v in value.items()}
+        unknown = set(upper) - {"OR", "AND", "NOT"}
+        if unknown:
+            raise InvalidInput(
+                f"tags takes OR, AND and NOT, not {sorted(unknown)[0]}", field="tags"
+            )
         tf.any_of = as_list(upper.get("OR"))
         tf.all_of = as_list(upper.get("AND"))
         tf.none_of = as_list(upper.get("NOT"))
@@ -40,19 +76,43 @@ def _tags(value: Any) -> TagFilter:
     return tf
 
 
-def misp_filter(q: dict[str, Any]) -> SearchFilter:
-    """MISP's restSearch parameters as a Shieldwall search filter."""
-    fmt = q.get("returnFormat") or "json"
-    if fmt != "json":
+def return_format(q: dict[str, Any]) -> str:
+    fmt = str(q.get("returnFormat") or "json").lower()
+    if fmt not in FORMATS:
         raise InvalidInput(
-            f"returnFormat {fmt!r} is not available yet; use json", field="returnFormat"
+            f"returnFormat {fmt!r} is not available; use one of {', '.join(FORMATS)}",
+            field="returnFormat",
         )
-    ts_from, ts_to = time_range(q.get("timestamp"), "timestamp")
+    return fmt
+
+
+# MISP parameters Shieldwall does not apply yet: refused by name when set, never ignored, so
+# a script cannot take an unfiltered answer for a filtered one.
+_NOT_YET = (
+    "includeCorrelations",
+    "quickFilter",
+    "searchall",
+    "event_tags",
+    "event_timestamp",
+    "sharinggroup",
+    "includeDecayScore",
+    "excludeDecayed",
+    "withAttachments",
+    "sgReferenceOnly",
+)
+
+
+def misp_filter(q: dict[str, Any], *, default_limit: int = 10000) -> SearchFilter:
+    """MISP's restSearch parameters as a Shieldwall search filter. enforceWarninglist is
+    accepted: this instance has no warninglists enabled yet, so it removes nothing."""
+    for name in _NOT_YET:
+        if q.get(name) not in (None, "", [], 0, "0", False):
+            raise InvalidInput(f"restSearch parameter {name} is not supported yet", field=name)
+    ts_from, ts_to = time_range(q.get("timestamp") or q.get("attribute_timestamp"), "timestamp")
     pub = q.get("publish_timestamp") or q.get("last")
     pts_from, pts_to = time_range(pub, "publish_timestamp")
     from_ = parse_time(q.get("from"), "from") if q.get("from") else None
     to = parse_time(q.get("to"), "to") if q.get("to") else None
-    to_ids = flag(q.get("to_ids"))
     return SearchFilter(
         value=as_list(q.get("value")),
         type=as_list(q.get("type")),
@@ -69,51 +129,14 @@ def misp_filter(q: dict[str, Any]) -> SearchFilter:
         publish_timestamp_from=pts_from,
         publish_timestamp_to=pts_to,
         published=flag(q.get("published")),
-        to_ids=to_ids,
+        to_ids=flag(q.get("to_ids")),
         include_deleted=bool(flag(q.get("deleted"))),
-        limit=whole(q.get("limit"), "limit", default=10000, low=1, high=100000),
+        limit=whole(q.get("limit"), "limit", default=default_limit, low=1, high=1_000_000),
     )
 
 
 def _page(q: dict[str, Any]) -> int:
     return whole(q.get("page"), "page", default=1, low=1, high=1_000_000)
-
-
-@router.post("/attributes/restSearch")
-async def attributes_rest_search(request: Request, ctx: CurrentCtx, db: ReadDB) -> dict[str, Any]:
-    q = await json_body(request)
-    f = misp_filter(q)
-    rows = paged(
-        lambda after: search_attributes(db, ctx, with_after(f, after)),
-        lambda r: r[0].id,
-        f.limit,
-        _page(q),
-    )
-    uuids = {a.event_id: u for a, u in rows}
-    items = attributes_with_tags(db, ctx, [a for a, _ in rows], uuids)
-    return {"response": {"Attribute": [attribute_shape(a) for a in items]}}
-
-
-@router.post("/events/restSearch")
-async def events_rest_search(request: Request, ctx: CurrentCtx, db: ReadDB) -> dict[str, Any]:
-    q = await json_body(request)
-    f = misp_filter(q)
-    events = paged(
-        lambda after: search_events(db, ctx, with_after(f, after)),
-        lambda e: e.id,
-        f.limit,
-        _page(q),
-    )
-    metadata = bool(flag(q.get("metadata")))
-    out = []
-    for e in events:
-        if metadata:
-            summary = event_summary(e)
-            summary["tags"] = event_tags(db, ctx, e.id)
-            out.append({"Event": event_shape(summary, metadata=True)})
-        else:
-            out.append({"Event": event_shape(event_detail(db, ctx, e))})
-    return {"response": out}
 
 
 def with_after(f: SearchFilter, after: int) -> SearchFilter:
@@ -131,3 +154,185 @@ def paged(
             return []
         after = key(rows[-1])
     return fetch(after)
+
+
+def _csv_columns(q: dict[str, Any]) -> tuple[str, ...]:
+    requested = as_list(q.get("requested_attributes"))
+    for name in requested:
+        if name not in KNOWN_COLUMNS:
+            raise InvalidInput(f"unknown CSV column {name!r}", field="requested_attributes")
+    columns = tuple(requested) or CSV_COLUMNS
+    if flag(q.get("includeContext")):
+        columns += tuple(c for c in CONTEXT_COLUMNS if c not in columns)
+    return columns
+
+
+def _flat_export(ctx: Ctx, f: SearchFilter, fmt: str, q: dict[str, Any], events: bool) -> Any:
+    """text or csv, streamed from its own session (the response outlives the request's)."""
+    if "limit" not in q:
+        f = replace(f, limit=10**12)  # MISP's flat exports return every match
+    columns = _csv_columns(q) if fmt == "csv" else ()
+    context_wanted = any(c in CONTEXT_COLUMNS for c in columns)
+
+    def attribute_filters(session: Any) -> Iterator[SearchFilter]:
+        # events/restSearch exports the attributes of the matching events.
+        if not events:
+            yield f
+            return
+        for batch in stream_events(session, ctx, f):
+            yield SearchFilter(event=[str(e.id) for e in batch], limit=f.limit)
+
+    def text() -> Iterator[bytes]:
+        with get_database().read_session() as session:
+            for af in list(attribute_filters(session)):
+                yield from text_lines(stream_values(session, ctx, af))
+
+    def batches(session: Any) -> Iterator[tuple[list[dict[str, Any]], dict[int, Any]]]:
+        for af in list(attribute_filters(session)):
+            for rows in stream_attributes(session, ctx, af):
+                uuids = {a.event_id: u for a, u in rows}
+                attrs = attributes_with_tags(session, ctx, [a for a, _ in rows], uuids)
+                objects = object_briefs(session, {a["object_id"] for a in attrs if a["object_id"]})
+                for a in attrs:
+                    a["object"] = objects.get(a["object_id"]) if a["object_id"] else None
+                context = (
+                    event_context(session, ctx, {a["event_id"] for a in attrs})
+                    if context_wanted
+                    else {}
+                )
+                yield attrs, context
+
+    def csv_body() -> Iterator[bytes]:
+        with get_database().read_session() as session:
+            yield from csv_rows(batches(session), columns, header=not flag(q.get("headerless")))
+
+    if fmt == "text":
+        return StreamingResponse(text(), media_type="text/plain; charset=utf-8")
+    return StreamingResponse(csv_body(), media_type="text/csv; charset=utf-8")
+
+
+@router.post("/attributes/restSearch")
+@router.post("/attributes/restSearch.json")
+async def attributes_rest_search(request: Request, ctx: CurrentCtx, db: ReadDB) -> Any:
+    q = await json_body(request)
+    fmt = return_format(q)
+    f = misp_filter(q)
+    if fmt != "json":
+        return _flat_export(ctx, f, fmt, q, events=False)
+    rows = paged(
+        lambda after: search_attributes(db, ctx, with_after(f, after)),
+        lambda r: r[0].id,
+        f.limit,
+        _page(q),
+    )
+    uuids = {a.event_id: u for a, u in rows}
+    items = attributes_with_tags(db, ctx, [a for a, _ in rows], uuids)
+    if flag(q.get("includeEventTags")):
+        by_event: dict[int, list[dict[str, Any]]] = {}
+        for a in items:
+            if a["event_id"] not in by_event:
+                by_event[a["event_id"]] = event_tags(db, ctx, a["event_id"])
+            own = {t["name"] for t in a["tags"]}
+            a["tags"] = a["tags"] + [
+                {**t, "inherited": 1} for t in by_event[a["event_id"]] if t["name"] not in own
+            ]
+    sightings = (
+        sightings_for_attributes(db, ctx, items) if flag(q.get("includeSightings")) else None
+    )
+    out = []
+    for a in items:
+        shaped = attribute_shape(a)
+        if sightings is not None:
+            shaped["Sighting"] = [_sighting_shape(x) for x in sightings.get(a["id"], [])]
+        for t, src in zip(shaped.get("Tag", []), a["tags"], strict=True):
+            if src.get("inherited"):
+                t["inherited"] = 1
+        out.append(shaped)
+    return {"response": {"Attribute": out}}
+
+
+@router.post("/events/restSearch")
+@router.post("/events/restSearch.json")
+async def events_rest_search(request: Request, ctx: CurrentCtx, db: ReadDB) -> Any:
+    q = await json_body(request)
+    fmt = return_format(q)
+    f = misp_filter(q)
+    if fmt != "json":
+        return _flat_export(ctx, f, fmt, q, events=True)
+    events = paged(
+        lambda after: search_events(db, ctx, with_after(f, after)),
+        lambda e: e.id,
+        f.limit,
+        _page(q),
+    )
+    metadata = bool(flag(q.get("metadata")))
+    out = []
+    for e in events:
+        if metadata:
+            summary = event_summary(e)
+            summary["tags"] = event_tags(db, ctx, e.id)
+            out.append({"Event": event_shape(summary, metadata=True)})
+        else:
+            detail = event_detail(db, ctx, e, include_deleted=f.include_deleted)
+            shaped = event_shape(detail)
+            if flag(q.get("includeSightings")):
+                _attach_sightings(db, ctx, detail, shaped)
+            out.append({"Event": shaped})
+    return {"response": out}
+
+
+def _sighting_shape(s: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "id": str(s["id"]),
+        "uuid": s["uuid"],
+        "attribute_id": str(s["attribute_id"]),
+        "attribute_uuid": s["attribute_uuid"],
+        "event_id": str(s["event_id"]),
+        "org_id": str(s["org_id"]),
+        "type": str(s["type"]),
+        "source": s["source"] or "",
+        "date_sighting": str(int(datetime.fromisoformat(s["date_sighting"]).timestamp())),
+    }
+
+
+def _attach_sightings(
+    db: ReadDB, ctx: CurrentCtx, detail: dict[str, Any], shaped: dict[str, Any]
+) -> None:
+    attrs = detail["attributes"] + [a for o in detail["objects"] for a in o["attributes"]]
+    found = sightings_for_attributes(db, ctx, attrs)
+    for a in shaped.get("Attribute", []) + [
+        a for o in shaped.get("Object", []) for a in o["Attribute"]
+    ]:
+        a["Sighting"] = [_sighting_shape(x) for x in found.get(int(a["id"]), [])]
+
+
+@router.post("/objects/restSearch")
+@router.post("/objects/restSearch.json")
+async def objects_rest_search(request: Request, ctx: CurrentCtx, db: ReadDB) -> Any:
+    """Objects with at least one readable attribute matching the filter (MISP's rule), and
+    object_name to pick objects by template name."""
+    q = await json_body(request)
+    if return_format(q) != "json":
+        raise InvalidInput("objects/restSearch answers in json", field="returnFormat")
+    f = misp_filter(q, default_limit=1000)
+    names = set(as_list(q.get("object_name")))
+    page = _page(q)
+    wanted = f.limit * page
+    kept: list[int] = []
+    known: set[int] = set()
+    for rows in stream_attributes(db, ctx, replace(f, limit=10**12)):
+        fresh = {a.object_id for a, _ in rows if a.object_id is not None} - known
+        known |= fresh
+        briefs = object_briefs(db, fresh)
+        for a, _ in rows:
+            oid = a.object_id
+            if oid in fresh and (not names or briefs[oid]["name"] in names):
+                kept.append(oid)
+                fresh.discard(oid)
+        if len(kept) >= wanted:
+            break
+    out = []
+    for object_id in kept[(page - 1) * f.limit : wanted]:
+        obj, _ = get_object(db, ctx, object_id)
+        out.append({"Object": object_shape(object_detail(db, ctx, obj))})
+    return {"response": out}
