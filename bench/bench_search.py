@@ -4,7 +4,7 @@
    PostgreSQL): events of 1,000 attributes each, with the datagen type mix, an event tag on
    every event and an attribute tag on 2% of attributes; then ANALYZE.
 2. `shieldwall key create admin@admin.test` makes an API key.
-3. The real server runs as its own process: `shieldwall up --port <free port>`.
+3. The real server runs as its own process: `shieldwall up --port <free port>` (common.serve).
 4. One httpx client (keep-alive, sequential) sends GET /api/v1/search/attributes?value=...
    for values known to be stored (hits) and values of the same shapes known to be absent
    (misses), shuffled; after a warm-up, every request's wall time is recorded.
@@ -14,23 +14,26 @@ from __future__ import annotations
 
 import json
 import random
-import signal
-import subprocess
 import sys
 import time
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from common import SHIELDWALL, free_port, instance, log, percentile, run_child
-from datagen import BASE_TS, attribute_value, miss_value, value_string
+from common import instance, log, percentile, run_child, serve
+from datagen import BASE_TS, attribute_value, miss_value, url_value, value_string
 
 TARGET_P95_MS = 20.0
+URL_BASE = 100_000_000  # URL-only data sets never repeat a mix value
 PER_EVENT = 1000
 
 
-def populate(total: int, out: Path) -> None:
-    """Child: load `total` attributes into the instance named by the environment."""
+def populate(total: int, out: Path, kind: str = "mix") -> None:
+    """Child: load `total` attributes into the instance named by the environment.
+
+    kind "mix": the datagen type mix, events tagged tlp:green, 2% of attributes tagged
+    tlp:amber. kind "url": URLs only (datagen.url_value), events tagged bench:urls, so a
+    query can select exactly these. Runs can be stacked on one instance."""
     import uuid as uuidlib
 
     import sqlalchemy as sa
@@ -41,7 +44,7 @@ def populate(total: int, out: Path) -> None:
     from shieldwall.intel.models import Attribute, AttributeTag, Event, EventTag, Tag
 
     db = database()
-    rng = random.Random(42)
+    rng = random.Random(42 if kind == "mix" else 43)
 
     def new_uuid() -> str:
         return str(uuidlib.UUID(int=rng.getrandbits(128), version=4))
@@ -51,22 +54,24 @@ def populate(total: int, out: Path) -> None:
     with db.reading() as session:
         org_id = host_org(session).id  # type: ignore[union-attr]
         user_id = session.execute(sa.select(User.id).order_by(User.id).limit(1)).scalar_one()
+    event_tag = "bench:urls" if kind == "url" else "tlp:green"
     with db.engine.begin() as conn:
-        conn.execute(
-            sa.insert(Tag),
-            [
-                {"name": "tlp:green", "colour": "#339900"},
-                {"name": "tlp:amber", "colour": "#ffc000"},
-            ],
-        )
+        have = set(conn.execute(sa.select(Tag.name)).scalars())
+        wanted = [n for n in (event_tag, "tlp:amber") if n not in have]
+        if wanted:
+            conn.execute(sa.insert(Tag), [{"name": n, "colour": "#339900"} for n in wanted])
         tag_ids = dict(conn.execute(sa.select(Tag.name, Tag.id)).all())
+        before = conn.execute(sa.select(sa.func.coalesce(sa.func.max(Event.id), 0))).scalar_one()
+        before_attr = conn.execute(
+            sa.select(sa.func.coalesce(sa.func.max(Attribute.id), 0))
+        ).scalar_one()
         ts = datetime.fromtimestamp(BASE_TS, UTC)
         conn.execute(
             sa.insert(Event),
             [
                 {
                     "uuid": new_uuid(),
-                    "info": f"Bench campaign {e}",
+                    "info": f"Bench {kind} campaign {e}",
                     "date": ts.date(),
                     "threat_level_id": 2,
                     "analysis": 1,
@@ -81,10 +86,12 @@ def populate(total: int, out: Path) -> None:
                 for e in range(n_events)
             ],
         )
-        event_ids = list(conn.execute(sa.select(Event.id).order_by(Event.id)).scalars())
+        event_ids = list(
+            conn.execute(sa.select(Event.id).where(Event.id > before).order_by(Event.id)).scalars()
+        )
         conn.execute(
             sa.insert(EventTag),
-            [{"event_id": e, "tag_id": tag_ids["tlp:green"]} for e in event_ids],
+            [{"event_id": e, "tag_id": tag_ids[event_tag]} for e in event_ids],
         )
 
     cols = [
@@ -105,7 +112,10 @@ def populate(total: int, out: Path) -> None:
     def rows(first: int, count: int) -> list[tuple[Any, ...]]:
         out_rows = []
         for i in range(first, first + count):
-            t, cat, v1, v2 = attribute_value(i)
+            if kind == "url":
+                t, cat, v1, v2 = "url", "Network activity", url_value(URL_BASE + i), ""
+            else:
+                t, cat, v1, v2 = attribute_value(i)
             out_rows.append(
                 (
                     new_uuid(),
@@ -142,16 +152,20 @@ def populate(total: int, out: Path) -> None:
                     for r in rows(first, min(chunk, total - first)):
                         copy.write_row(r)
     load_s = time.perf_counter() - t0
-    with db.engine.begin() as conn:
-        # 2% of attributes carry a tag, as in the import data.
-        conn.execute(
-            sa.insert(AttributeTag).from_select(
-                ["attribute_id", "event_id", "tag_id", "local"],
-                sa.select(
-                    Attribute.id, Attribute.event_id, sa.literal(tag_ids["tlp:amber"]), sa.false()
-                ).where(Attribute.id % 50 == 0),
+    if kind == "mix":
+        with db.engine.begin() as conn:
+            # 2% of attributes carry a tag, as in the import data.
+            conn.execute(
+                sa.insert(AttributeTag).from_select(
+                    ["attribute_id", "event_id", "tag_id", "local"],
+                    sa.select(
+                        Attribute.id,
+                        Attribute.event_id,
+                        sa.literal(tag_ids["tlp:amber"]),
+                        sa.false(),
+                    ).where(Attribute.id > before_attr, Attribute.id % 50 == 0),
+                )
             )
-        )
     with db.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
         conn.exec_driver_sql("ANALYZE")
         count = conn.execute(sa.select(sa.func.count()).select_from(Attribute)).scalar_one()
@@ -181,22 +195,6 @@ def _queries(total: int, n: int, seed: int = 7) -> list[tuple[str, str]]:
     return q
 
 
-def _wait_ready(base: str, proc: subprocess.Popen[bytes], timeout: float = 60) -> None:
-    import httpx
-
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError("the server exited during start-up")
-        try:
-            if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.2)
-    raise RuntimeError("the server did not become ready")
-
-
 def run(backend: str, work: Path, total: int, requests: int, warmup: int = 50) -> dict[str, Any]:
     import httpx
 
@@ -206,22 +204,7 @@ def run(backend: str, work: Path, total: int, requests: int, warmup: int = 50) -
         log(
             f"search {backend}: loaded {loaded['attributes']:,} attributes in {loaded['seconds']:.0f}s"
         )
-        key = (
-            inst.cli("key", "create", "admin@admin.test", "--comment", "bench")
-            .stdout.strip()
-            .splitlines()[-1]
-        )
-        port = free_port()
-        server_log = (inst.var_dir / "server.log").open("wb")
-        proc = subprocess.Popen(
-            [SHIELDWALL, "up", "--host", "127.0.0.1", "--port", str(port)],
-            env=inst.env(),
-            stdout=server_log,
-            stderr=subprocess.STDOUT,
-        )
-        base = f"http://127.0.0.1:{port}"
-        try:
-            _wait_ready(base, proc)
+        with serve(inst) as (base, key):
             url = f"{base}/api/v1/search/attributes"
             headers = {"Authorization": key, "Accept": "application/json"}
             queries = _queries(total, requests)
@@ -239,14 +222,6 @@ def run(backend: str, work: Path, total: int, requests: int, warmup: int = 50) -
                     hits += found
                     misses += not found
                     wrong += found != (kind == "hit")
-        finally:
-            proc.send_signal(signal.SIGINT)
-            try:
-                proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
-            server_log.close()
     if wrong:
         raise RuntimeError(
             f"{wrong} searches found the wrong thing (hit expected but not found, or vice versa)"
@@ -276,4 +251,4 @@ if __name__ == "__main__":
 
     argv, out = child_main_args(sys.argv[1:])
     assert argv[0] == "--populate"
-    populate(int(argv[1]), out)
+    populate(int(argv[1]), out, argv[argv.index("--kind") + 1] if "--kind" in argv else "mix")

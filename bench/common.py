@@ -6,6 +6,7 @@ import json
 import math
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -147,3 +148,50 @@ def child_main_args(argv: list[str]) -> tuple[list[str], Path]:
     """Split `--json-out PATH` off a child's argv."""
     i = argv.index("--json-out")
     return argv[:i] + argv[i + 2 :], Path(argv[i + 1])
+
+
+def _wait_ready(base: str, proc: subprocess.Popen[bytes], timeout: float = 60) -> None:
+    import httpx
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError("the server exited during start-up")
+        try:
+            if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.2)
+    raise RuntimeError("the server did not become ready")
+
+
+@contextmanager
+def serve(inst: Instance) -> Iterator[tuple[str, str]]:
+    """Run `shieldwall up` on a free port as its own process; yields (base URL, an admin API
+    key). The server is stopped with SIGINT (as Ctrl-C) at the end."""
+    key = (
+        inst.cli("key", "create", "admin@admin.test", "--comment", "bench")
+        .stdout.strip()
+        .splitlines()[-1]
+    )
+    port = free_port()
+    server_log = (inst.var_dir / "server.log").open("wb")
+    proc = subprocess.Popen(
+        [SHIELDWALL, "up", "--host", "127.0.0.1", "--port", str(port)],
+        env=inst.env(),
+        stdout=server_log,
+        stderr=subprocess.STDOUT,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        _wait_ready(base, proc)
+        yield base, key
+    finally:
+        proc.send_signal(signal.SIGINT)
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        server_log.close()

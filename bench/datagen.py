@@ -114,7 +114,7 @@ def attribute_value(i: int) -> tuple[str, str, str, str]:
     if t in ("domain", "hostname"):
         return t, cat, ("www." if t == "hostname" else "") + _host(i), ""
     if t == "url":
-        return t, cat, f"https://{_host(i)}/wp-content/{_hex('md5', i)[:10]}/load.php?id={i}", ""
+        return t, cat, url_value(i), ""
     if t in ("md5", "sha1", "sha256"):
         return t, cat, _hex(t, i), ""
     if t == "email-src":
@@ -126,6 +126,11 @@ def attribute_value(i: int) -> tuple[str, str, str, str]:
     if t == "domain|ip":
         return t, cat, _host(i), _ip(i, salt=3)
     return t, cat, f"invoice_{i}_{_hex('md5', i)[:6]}.exe", ""
+
+
+def url_value(i: int) -> str:
+    """A distinct URL for every i (the url slot's shape)."""
+    return f"https://{_host(i)}/wp-content/{_hex('md5', i)[:10]}/load.php?id={i}"
 
 
 def value_string(i: int) -> str:

@@ -3,7 +3,7 @@
     .venv/bin/python bench/run.py                    # everything, SQLite and PostgreSQL
     .venv/bin/python bench/run.py --quick            # small sizes, a smoke run (~1 minute)
     .venv/bin/python bench/run.py --backend sqlite   # one backend
-    .venv/bin/python bench/run.py --only search      # one benchmark (import, search, memory)
+    .venv/bin/python bench/run.py --only search      # one benchmark (import, search, memory, misp)
 
 PostgreSQL: BENCH_PG_URL names a server database to connect to for CREATE/DROP DATABASE
 (default postgresql+psycopg://postgres@127.0.0.1:5432/postgres); every run uses its own
@@ -28,6 +28,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import bench_import
 import bench_memory
+import bench_misp
 import bench_search
 from common import OUT, PG_ADMIN_URL, log
 
@@ -36,12 +37,14 @@ FULL = {
     "search": 1_000_000,
     "requests": 1_000,
     "memory": [25_000, 50_000, 100_000, 200_000],
+    "misp": {"total": 1_000_000, "urls": 250_000, "big_event": 43_000},
 }
 QUICK = {
     "import": 10_000,
     "search": 50_000,
     "requests": 1_000,
     "memory": [5_000, 10_000, 20_000, 40_000],
+    "misp": {"total": 50_000, "urls": 10_000, "big_event": 2_000},
 }
 
 
@@ -180,6 +183,35 @@ def report(results: dict[str, Any]) -> str:
                 rows,
             )
         )
+    if results.get("misp"):
+        labels = {
+            "event_43k_s": "add_event, one event (s)",
+            "text_250k_urls_s": "restSearch text, URL feed (s)",
+            "ips_1000_s": "restSearch, 1,000 IPs at once (s)",
+        }
+        rows = []
+        for r in results["misp"]:
+            for k, label in labels.items():
+                rows.append(
+                    [
+                        r["backend"],
+                        label,
+                        r[k],
+                        " / ".join(str(x) for x in r["runs"][k]),
+                        f"< {r['targets'][k]}",
+                        "yes" if r[k] < r["targets"][k] else "NO",
+                    ]
+                )
+        parts.append(
+            _table(
+                "MISP API through PyMISP (event of "
+                f"{results['misp'][0]['big_event']:,} attributes, "
+                f"{results['misp'][0]['urls']:,} URLs, "
+                f"{results['misp'][0]['attributes']:,} attributes stored)",
+                ["backend", "figure", "median", "runs", "target", "met"],
+                rows,
+            )
+        )
     return "\n\n".join(parts)
 
 
@@ -191,7 +223,7 @@ def main() -> int:
     ap.add_argument("--backend", choices=["sqlite", "postgres", "both"], default="both")
     ap.add_argument(
         "--only",
-        choices=["import", "search", "memory"],
+        choices=["import", "search", "memory", "misp"],
         action="append",
         help="run only these benchmarks (repeatable)",
     )
@@ -199,7 +231,7 @@ def main() -> int:
     args = ap.parse_args()
     sizes = QUICK if args.quick else FULL
     backends = ["sqlite", "postgres"] if args.backend == "both" else [args.backend]
-    which = args.only or ["import", "search", "memory"]
+    which = args.only or ["import", "search", "memory", "misp"]
     OUT.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix="work-", dir=OUT))
     started = time.perf_counter()
@@ -211,6 +243,7 @@ def main() -> int:
         "import": [],
         "search": [],
         "memory": [],
+        "misp": [],
     }
     try:
         for backend in backends:
@@ -229,6 +262,11 @@ def main() -> int:
                 )
             if "memory" in which:
                 results["memory"].append(bench_memory.run(backend, work, sizes["memory"]))
+            if "misp" in which:
+                m = sizes["misp"]
+                results["misp"].append(
+                    bench_misp.run(backend, work, m["total"], m["urls"], m["big_event"])
+                )
     finally:
         shutil.rmtree(work, ignore_errors=True)
     results["total_seconds"] = round(time.perf_counter() - started, 1)

@@ -237,3 +237,14 @@ def test_deleting_a_tag_moves_the_timestamps_of_the_events_that_carried_it(admin
             admin.get(f"/api/v1/events/{event['id']}").json()["timestamp"]
         )
         assert (stamp == later) is moved, (event["info"], stamp)
+
+
+def test_organisation_text_longer_than_its_column_is_a_422(admin) -> None:  # type: ignore[no-untyped-def]
+    for field in ("nationality", "sector", "type"):
+        r = admin.post("/api/v1/organisations", json={"name": f"long-{field}", field: "x" * 256})
+        assert r.status_code == 422, r.text
+        assert field in r.text
+    org = admin.post("/api/v1/organisations", json={"name": "fits", "sector": "x" * 255})
+    assert org.status_code == 201, org.text
+    r = admin.patch(f"/api/v1/organisations/{org.json()['id']}", json={"sector": "y" * 256})
+    assert r.status_code == 422 and "sector" in r.text

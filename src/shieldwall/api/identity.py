@@ -41,9 +41,9 @@ class OrgIn(_In):
     name: Text = Field(min_length=1, max_length=255)
     uuid: Text | None = None
     description: Text = ""
-    nationality: Text = ""
-    sector: Text = ""
-    type: Text = ""
+    nationality: Text = Field(default="", max_length=255)
+    sector: Text = Field(default="", max_length=255)
+    type: Text = Field(default="", max_length=255)
     contacts: Text = ""
     local: bool = True
 
@@ -51,9 +51,9 @@ class OrgIn(_In):
 class OrgUpdate(_In):
     name: Text | None = Field(default=None, min_length=1, max_length=255)
     description: Text | None = None
-    nationality: Text | None = None
-    sector: Text | None = None
-    type: Text | None = None
+    nationality: Text | None = Field(default=None, max_length=255)
+    sector: Text | None = Field(default=None, max_length=255)
+    type: Text | None = Field(default=None, max_length=255)
     contacts: Text | None = None
     local: bool | None = None
 

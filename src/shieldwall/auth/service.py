@@ -6,8 +6,10 @@ import contextlib
 import hashlib
 import hmac
 import ipaddress
+import re
 import secrets
 import string
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
@@ -28,6 +30,7 @@ from shieldwall.auth.permissions import (
 from shieldwall.clock import now
 from shieldwall.context import Ctx
 from shieldwall.ids import as_id
+from shieldwall.intel.common import check_uuid
 from shieldwall.intel.errors import Conflict, Forbidden, InvalidInput, NotFound, Unauthorized
 from shieldwall.intel.visibility import Principal
 
@@ -227,7 +230,8 @@ def resolve_role(session: Session, ref: str | int | None) -> Role:
         role = session.get(Role, as_id(ref))
     else:
         name = str(ref).strip().lower()
-        alias = ROLE_ALIASES.get(name)
+        # "site admin", "sync-user" and "read_only" all name the same seeded roles.
+        alias = ROLE_ALIASES.get(name) or ROLE_ALIASES.get(re.sub(r"[\s-]+", "_", name))
         role = (
             session.get(Role, alias)
             if alias
@@ -333,6 +337,18 @@ def list_orgs(
     return list(session.execute(stmt.limit(limit)).scalars())
 
 
+def user_counts(session: Session, org_ids: Sequence[int]) -> dict[int, int]:
+    """How many users each of these organisations has (MISP shows it with an organisation)."""
+    if not org_ids:
+        return {}
+    rows = session.execute(
+        sa.select(User.org_id, sa.func.count())
+        .where(User.org_id.in_(list(org_ids)))
+        .group_by(User.org_id)
+    )
+    return {org_id: int(count) for org_id, count in rows}
+
+
 def sees_contacts(ctx: Ctx, org: Organisation) -> bool:
     """An organisation's contact details are for site admins and its own members."""
     return ctx.principal.is_site_admin or ctx.org_id == org.id
@@ -347,12 +363,11 @@ def create_org(session: Session, ctx: Ctx, data: dict[str, Any]) -> Organisation
         raise Conflict(f"an organisation named {name!r} exists", field="name")
     org = Organisation(**{k: data[k] for k in ORG_FIELDS if k in data and data[k] is not None})
     org.name = name
-    if data.get("uuid"):
-        if session.execute(
-            sa.select(Organisation.id).where(Organisation.uuid == str(data["uuid"]))
-        ).first():
+    uuid = check_uuid(str(data["uuid"]), "uuid") if data.get("uuid") else None
+    if uuid:
+        if session.execute(sa.select(Organisation.id).where(Organisation.uuid == uuid)).first():
             raise Conflict("an organisation with this uuid exists", field="uuid")
-        org.uuid = str(data["uuid"])
+        org.uuid = uuid
     session.add(org)
     session.flush()
     record(
@@ -504,8 +519,16 @@ def get_user(session: Session, ctx: Ctx, ref: str | int) -> User:
 
 
 def list_users(
-    session: Session, ctx: Ctx, *, org_id: int | None = None, after: int = 0, limit: int = 100
+    session: Session,
+    ctx: Ctx,
+    *,
+    org_id: int | None = None,
+    after: int = 0,
+    limit: int = 100,
+    search: str | None = None,
 ) -> list[User]:
+    """Users the caller manages (site admins: all; org admins: their organisation's; others:
+    themselves), optionally those whose e-mail, organisation or role name contains `search`."""
     q = sa.select(User).where(User.id > after).order_by(User.id).limit(limit)
     if not ctx.principal.is_site_admin:
         if ctx.principal.can(Permission.ORG_ADMIN):
@@ -514,6 +537,17 @@ def list_users(
             q = q.where(User.id == ctx.principal.user_id)
     if org_id is not None:
         q = q.where(User.org_id == org_id)
+    if search:
+        term = f"%{search.lower()}%"
+        q = q.where(
+            sa.or_(
+                sa.func.lower(User.email).like(term),
+                User.org_id.in_(
+                    sa.select(Organisation.id).where(sa.func.lower(Organisation.name).like(term))
+                ),
+                User.role_id.in_(sa.select(Role.id).where(sa.func.lower(Role.name).like(term))),
+            )
+        )
     return list(session.execute(q).scalars())
 
 
@@ -589,6 +623,8 @@ def update_user(session: Session, ctx: Ctx, user: User, data: dict[str, Any]) ->
         raise Forbidden("only admins change e-mail, role, organisation or disabled state")
     if data.get("email") is not None:
         email = data["email"].strip().lower()
+        if "@" not in email or len(email) > 255:
+            raise InvalidInput("not an e-mail address", field="email")
         if email != user.email:
             if session.execute(sa.select(User.id).where(User.email == email)).first():
                 raise Conflict(f"a user with e-mail {email!r} exists", field="email")
@@ -707,6 +743,15 @@ def create_key(
         },
     )
     return key, raw
+
+
+def first_key(session: Session, ctx: Ctx, user: User) -> str | None:
+    """A new user's first API key (MISP answers the creation of a user with it), or None
+    when the user's role may not hold keys. The clear key is never stored."""
+    if Permission.API_ACCESS not in user.role.permissions:
+        return None
+    _, raw = create_key(session, ctx, user, comment="created with the user")
+    return raw
 
 
 def get_key(session: Session, ctx: Ctx, ref: str | int) -> ApiKey:

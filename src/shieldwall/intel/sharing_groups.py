@@ -37,7 +37,7 @@ def get_sharing_group(session: Session, ctx: Ctx, ref: str | int) -> SharingGrou
 
 
 def list_sharing_groups(
-    session: Session, ctx: Ctx, *, after: int = 0, limit: int = 100
+    session: Session, ctx: Ctx, *, after: int = 0, limit: int = 100, active: bool | None = None
 ) -> list[SharingGroup]:
     q = (
         sa.select(SharingGroup)
@@ -45,10 +45,14 @@ def list_sharing_groups(
         .order_by(SharingGroup.id)
         .limit(limit)
     )
+    if active is not None:
+        q = q.where(SharingGroup.active.is_(active))
     return list(session.execute(q).scalars())
 
 
-def _can_edit(ctx: Ctx, sg: SharingGroup) -> bool:
+def can_edit(ctx: Ctx, sg: SharingGroup) -> bool:
+    """May change the group and its members: site admins; with the sharing-group permission,
+    the creating organisation and members holding the extend right."""
     if ctx.principal.is_site_admin:
         return True
     if not ctx.principal.can(Permission.SHARING_GROUP_MANAGE):
@@ -118,7 +122,7 @@ def update_sharing_group(
     session: Session, ctx: Ctx, ref: str | int, data: SharingGroupUpdate
 ) -> SharingGroup:
     sg = get_sharing_group(session, ctx, ref)
-    if not _can_edit(ctx, sg):
+    if not can_edit(ctx, sg):
         raise Forbidden("you may not edit this sharing group")
     changes: dict[str, Any] = {}
     for name in ("name", "description", "releasability", "active", "roaming"):
@@ -155,12 +159,17 @@ def update_sharing_group(
     return sg
 
 
+def can_delete(ctx: Ctx, sg: SharingGroup) -> bool:
+    """May delete the group: site admins, and the creating organisation with the
+    sharing-group permission."""
+    return ctx.principal.is_site_admin or (
+        sg.org_id == ctx.org_id and ctx.principal.can(Permission.SHARING_GROUP_MANAGE)
+    )
+
+
 def delete_sharing_group(session: Session, ctx: Ctx, ref: str | int) -> None:
     sg = get_sharing_group(session, ctx, ref)
-    if not (
-        ctx.principal.is_site_admin
-        or (sg.org_id == ctx.org_id and ctx.principal.can(Permission.SHARING_GROUP_MANAGE))
-    ):
+    if not can_delete(ctx, sg):
         raise Forbidden("only the creating organisation deletes a sharing group")
     for model in (Event, Attribute, MispObject):
         used = session.execute(
@@ -188,7 +197,7 @@ def add_member(
     session: Session, ctx: Ctx, ref: str | int, org_ref: str, extend: bool = False
 ) -> SharingGroup:
     sg = get_sharing_group(session, ctx, ref)
-    if not _can_edit(ctx, sg):
+    if not can_edit(ctx, sg):
         raise Forbidden("you may not change this sharing group's members")
     org = get_org(session, org_ref)
     existing = next((m for m in sg.members if m.org_id == org.id), None)
@@ -212,7 +221,7 @@ def add_member(
 
 def remove_member(session: Session, ctx: Ctx, ref: str | int, org_ref: str) -> SharingGroup:
     sg = get_sharing_group(session, ctx, ref)
-    if not _can_edit(ctx, sg):
+    if not can_edit(ctx, sg):
         raise Forbidden("you may not change this sharing group's members")
     org = get_org(session, org_ref)
     if org.id == sg.org_id:

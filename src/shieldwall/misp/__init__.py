@@ -2,7 +2,7 @@
 
 from fastapi import APIRouter
 
-from shieldwall.misp import attributes, events, objects, routes, search, sightings, tags
+from shieldwall.misp import admin, attributes, events, objects, routes, search, sightings, tags
 
 ROUTERS: tuple[APIRouter, ...] = (
     routes.router,
@@ -12,4 +12,5 @@ ROUTERS: tuple[APIRouter, ...] = (
     tags.router,
     sightings.router,
     search.router,
+    admin.router,
 )

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from fastapi import Request, Response
@@ -15,7 +14,16 @@ from shieldwall.intel.models import Attribute
 from shieldwall.intel.schemas import AttributeIn, AttributeUpdate
 from shieldwall.intel.search import SearchFilter, search_attributes
 from shieldwall.intel.serialize import attributes_with_tags
-from shieldwall.misp.common import flag, misp_ok, misp_router, named_params, validated, whole
+from shieldwall.misp.common import (
+    flag,
+    json_value,
+    misp_ok,
+    misp_router,
+    named_params,
+    unwrap,
+    validated,
+    whole,
+)
 from shieldwall.misp.search import paged, with_after
 from shieldwall.misp.shapes import attribute_shape
 
@@ -40,22 +48,6 @@ def _shape(db: ReadDB, ctx: CurrentCtx, attrs: list[Attribute]) -> list[dict[str
     return [attribute_shape(a) for a in attributes_with_tags(db, ctx, attrs)]
 
 
-async def _body(request: Request) -> Any:
-    raw = await request.body()
-    if not raw.strip():
-        return {}
-    try:
-        return json.loads(raw)
-    except ValueError as exc:
-        raise InvalidInput(f"the body is not valid JSON: {exc}", field="body") from None
-
-
-def _unwrap(item: Any, field: str) -> Any:
-    if isinstance(item, dict) and isinstance(item.get("Attribute"), (dict, list)):
-        return item["Attribute"]
-    return item
-
-
 @router.post("/attributes/add/{event_ref}")
 @router.post("/attributes/add/{event_ref}/{named:path}")
 async def add_attribute(
@@ -64,7 +56,7 @@ async def add_attribute(
     params = named_params(named)
     if "breakOnDuplicate" not in params:
         params["breakOnDuplicate"] = request.query_params.get("breakOnDuplicate", "1")
-    body = _unwrap(await _body(request), "Attribute")
+    body = unwrap(await json_value(request), "Attribute")
     single = isinstance(body, dict)
     if single and isinstance(body.get("value"), list):
         # MISP's shorthand: one attribute template and a list of values.
@@ -75,7 +67,7 @@ async def add_attribute(
         raise InvalidInput("send an attribute or a non-empty list of attributes", field="Attribute")
     items = [body] if single else body
     parsed = [
-        validated(AttributeIn, _unwrap(item, "Attribute")) if isinstance(item, dict) else None
+        validated(AttributeIn, unwrap(item, "Attribute")) if isinstance(item, dict) else None
         for item in items
     ]
     if any(p is None for p in parsed):
@@ -124,7 +116,7 @@ def attribute_exists(ref: str, ctx: CurrentCtx, db: ReadDB) -> Response:
 async def edit_attribute(
     request: Request, ref: str, ctx: CurrentCtx, db: WriteDB
 ) -> dict[str, Any]:
-    body = _unwrap(await _body(request), "Attribute")
+    body = unwrap(await json_value(request), "Attribute")
     if not isinstance(body, dict):
         raise InvalidInput("send the attribute as a JSON object", field="Attribute")
     fields = {k: body[k] for k in _EDITABLE if k in body}
@@ -152,7 +144,7 @@ async def edit_attribute(
 async def delete_attribute(
     request: Request, ref: str, ctx: CurrentCtx, db: WriteDB, hard: str | None = None
 ) -> dict[str, Any]:
-    body = await _body(request)
+    body = await json_value(request)
     hard_delete = bool(flag(hard)) or (isinstance(body, dict) and bool(flag(body.get("hard"))))
     attr, _ = get_attribute(db, ctx, ref, include_deleted=hard_delete)
     ev.delete_attribute(db, ctx, attr.id, hard=hard_delete)

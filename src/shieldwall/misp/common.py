@@ -88,14 +88,26 @@ def validated(model: type[M], raw: Any) -> M:
         raise InvalidInput(f"{loc}: {first['msg']}", field=loc) from None
 
 
-async def json_body(request: Request) -> dict[str, Any]:
+async def json_value(request: Request) -> Any:
+    """The body as JSON of any kind ({} when empty)."""
     raw = await request.body()
     if not raw.strip():
         return {}
     try:
-        body = json.loads(raw)
+        return json.loads(raw)
     except ValueError as exc:
         raise InvalidInput(f"the body is not valid JSON: {exc}", field="body") from None
+
+
+def unwrap(body: Any, name: str) -> Any:
+    """MISP accepts {"Name": {...}} and the bare {...}."""
+    if isinstance(body, dict) and isinstance(body.get(name), (dict, list)):
+        return body[name]
+    return body
+
+
+async def json_body(request: Request) -> dict[str, Any]:
+    body = await json_value(request)
     if not isinstance(body, dict):
         raise InvalidInput("the body must be a JSON object", field="body")
     return body

@@ -3,7 +3,6 @@ the object templates shipped with pymisp."""
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from fastapi import Request, Response
@@ -16,20 +15,22 @@ from shieldwall.intel.merge import merge_object
 from shieldwall.intel.schemas import ObjectIn, ReferenceIn
 from shieldwall.intel.serialize import object_detail, reference_out
 from shieldwall.intel.templates import ObjectTemplate, by_name_or_uuid, templates
-from shieldwall.misp.common import flag, misp_ok, misp_router, named_params, validated
+from shieldwall.misp.common import (
+    flag,
+    json_value,
+    misp_ok,
+    misp_router,
+    named_params,
+    unwrap,
+    validated,
+)
 from shieldwall.misp.shapes import object_shape, reference_shape
 
 router = misp_router()
 
 
 async def _object_body(request: Request) -> dict[str, Any]:
-    raw = await request.body()
-    try:
-        body = json.loads(raw) if raw.strip() else {}
-    except ValueError as exc:
-        raise InvalidInput(f"the body is not valid JSON: {exc}", field="body") from None
-    if isinstance(body, dict) and isinstance(body.get("Object"), dict):
-        body = body["Object"]
+    body = unwrap(await json_value(request), "Object")
     if not isinstance(body, dict):
         raise InvalidInput("send the object as a JSON object", field="Object")
     return body
@@ -89,11 +90,7 @@ async def edit_object(request: Request, ref: str, ctx: CurrentCtx, db: WriteDB) 
 async def delete_object(
     request: Request, ref: str, ctx: CurrentCtx, db: WriteDB, hard: str | None = None
 ) -> dict[str, Any]:
-    raw = await request.body()
-    try:
-        body = json.loads(raw) if raw.strip() else {}
-    except ValueError as exc:
-        raise InvalidInput(f"the body is not valid JSON: {exc}", field="body") from None
+    body = await json_value(request)
     hard_delete = bool(flag(hard)) or (isinstance(body, dict) and bool(flag(body.get("hard"))))
     obj, _ = get_object(db, ctx, ref, include_deleted=hard_delete)
     ev.delete_object(db, ctx, obj.id, hard=hard_delete)
@@ -106,13 +103,7 @@ async def delete_object(
 async def add_reference(
     request: Request, ctx: CurrentCtx, db: WriteDB, object_ref: str | None = None
 ) -> dict[str, Any]:
-    raw = await request.body()
-    try:
-        body = json.loads(raw) if raw.strip() else {}
-    except ValueError as exc:
-        raise InvalidInput(f"the body is not valid JSON: {exc}", field="body") from None
-    if isinstance(body, dict) and isinstance(body.get("ObjectReference"), dict):
-        body = body["ObjectReference"]
+    body = unwrap(await json_value(request), "ObjectReference")
     if not isinstance(body, dict):
         raise InvalidInput("send the reference as a JSON object", field="ObjectReference")
     source = object_ref or body.get("object_uuid") or body.get("object_id")

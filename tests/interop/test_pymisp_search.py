@@ -1,0 +1,145 @@
+"""The real PyMISP against a live Shieldwall: restSearch options and formats (json, csv,
+text), objects restSearch, and that no format shows another organisation's private data."""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Callable
+
+from pymisp import MISPAttribute, MISPEvent, MISPObject, PyMISP
+
+
+def _add(misp: PyMISP, info: str, *values: tuple[str, str], **kw: object) -> MISPEvent:
+    e = MISPEvent()
+    e.info = info
+    e.distribution = int(kw.get("distribution", 1))  # type: ignore[call-overload]
+    for tag in kw.get("tags", ()):  # type: ignore[attr-defined]
+        e.add_tag(tag)
+    for t, v in values:
+        e.add_attribute(t, v)
+    created = misp.add_event(e, pythonify=True)
+    assert isinstance(created, MISPEvent), created
+    return created
+
+
+def test_text_and_csv_formats(misp: PyMISP) -> None:
+    event = _add(
+        misp, "flat formats", ("url", "https://flat.example/a"), ("url", "https://flat.example/b")
+    )
+    misp.tag(event.attributes[0], "kill-chain:delivery")
+    text = misp.search(controller="attributes", type_attribute="url", return_format="text")
+    assert sorted(text.split()) == ["https://flat.example/a", "https://flat.example/b"]
+    raw = misp.search(controller="attributes", type_attribute="url", return_format="csv")
+    rows = list(csv.DictReader(io.StringIO(raw)))
+    assert [r["value"] for r in rows] == ["https://flat.example/a", "https://flat.example/b"]
+    assert rows[0]["attribute_tag"] == "kill-chain:delivery" and rows[0]["to_ids"] == "1"
+    assert rows[0]["event_id"] == str(event.id) and rows[0]["type"] == "url"
+    chosen = misp.search(
+        controller="attributes",
+        type_attribute="url",
+        return_format="csv",
+        requested_attributes=["value", "event_info"],
+        include_context=True,
+        headerless=True,
+    )
+    first = next(csv.reader(io.StringIO(chosen)))
+    assert first[:2] == ["https://flat.example/a", "flat formats"]
+    # events/restSearch exports the attributes of the matching events.
+    by_event = misp.search(controller="events", eventinfo="flat formats", return_format="text")
+    assert sorted(by_event.split()) == ["https://flat.example/a", "https://flat.example/b"]
+    refused = misp.search(controller="attributes", return_format="yara")
+    assert refused["errors"][0] == 422 and "returnFormat" in refused["errors"][1]["errors"]
+
+
+def test_tags_times_paging_and_event_tags(misp: PyMISP) -> None:
+    red = _add(misp, "tagged a", ("domain", "ta.example"), tags=["tlp:amber", "type:OSINT"])
+    green = _add(misp, "tagged b", ("domain", "tb.example"), tags=["tlp:green", "type:OSINT"])
+    both = misp.build_complex_query(and_parameters=["type:OSINT"], not_parameters=["tlp:amber"])
+    hits = misp.search(controller="events", tags=both, pythonify=True)
+    assert [e.uuid for e in hits] == [green.uuid]
+    either = misp.search(controller="events", tags=["tlp:amber", "tlp:green"], pythonify=True)
+    assert {e.uuid for e in either} == {red.uuid, green.uuid}
+    recent = misp.search(
+        controller="attributes", value="t%.example", timestamp="1d", pythonify=True
+    )
+    assert sorted(a.value for a in recent) == ["ta.example", "tb.example"]
+    assert misp.search(controller="attributes", value="t%.example", timestamp=["1d", "2d"]) == {
+        "Attribute": []
+    }
+    page1 = misp.search(
+        controller="attributes", value="t%.example", limit=1, page=1, pythonify=True
+    )
+    page2 = misp.search(
+        controller="attributes", value="t%.example", limit=1, page=2, pythonify=True
+    )
+    page3 = misp.search(
+        controller="attributes", value="t%.example", limit=1, page=3, pythonify=True
+    )
+    assert [a.value for a in page1 + page2] == ["ta.example", "tb.example"] and page3 == []
+    with_tags = misp.search(
+        controller="attributes", value="tb.example", include_event_tags=True, pythonify=True
+    )
+    assert sorted(t.name for t in with_tags[0].tags) == ["tlp:green", "type:OSINT"]
+    plain = misp.search(controller="attributes", value="tb.example", pythonify=True)
+    assert plain[0].tags == []
+    meta = misp.search(controller="events", eventinfo="tagged b", metadata=True, pythonify=True)
+    assert meta[0].attributes == [] and {t.name for t in meta[0].tags} == {
+        "tlp:green",
+        "type:OSINT",
+    }
+
+
+def test_include_sightings(misp: PyMISP) -> None:
+    event = _add(misp, "sighted", ("ip-dst", "192.0.2.200"))
+    attr = event.attributes[0]
+    answer = misp.add_sighting({"source": "sensor-1"}, attr)
+    assert "errors" not in answer, answer
+    found = misp.search(
+        controller="attributes", value="192.0.2.200", include_sightings=True, pythonify=True
+    )
+    assert [s.source for s in found[0].sightings] == ["sensor-1"]
+    events = misp.search(controller="events", value="192.0.2.200", include_sightings=True)
+    sightings = events[0]["Event"]["Attribute"][0]["Sighting"]
+    assert [s["source"] for s in sightings] == ["sensor-1"]
+
+
+def test_objects_rest_search(misp: PyMISP) -> None:
+    event = _add(misp, "object search", ("domain", "loose.example"))
+    obj = MISPObject("domain-ip")
+    obj.add_attribute("domain", value="inobject.example")
+    obj.add_attribute("ip", value="192.0.2.150")
+    made = misp.add_object(event, obj, pythonify=True)
+    found = misp.search(controller="objects", value="192.0.2.150", pythonify=True)
+    assert [o.uuid for o in found] == [made.uuid]
+    assert {a.value for a in found[0].attributes} == {"inobject.example", "192.0.2.150"}
+    assert misp.search(controller="objects", value="loose.example", pythonify=True) == []
+    named = misp.search(controller="objects", object_name="domain-ip", eventid=event.id)
+    assert len(named) == 1
+    assert misp.search(controller="objects", object_name="file", eventid=event.id) == []
+
+
+def test_unsupported_parameters_are_refused_by_name(misp: PyMISP) -> None:
+    status, body = misp.search(controller="attributes", searchall="x")["errors"]
+    assert status == 422 and "searchall" in body["errors"]
+    status, body = misp.search(controller="events", include_correlations=True)["errors"]
+    assert status == 422 and "includeCorrelations" in body["errors"]
+
+
+def test_no_format_shows_another_organisations_private_event(
+    misp_as: Callable[[str, str], PyMISP],
+) -> None:
+    alpha = misp_as("ALPHA", "user")
+    beta = misp_as("BETA", "user")
+    _add(alpha, "alpha private search", ("url", "https://private.example/x"), distribution=0)
+    _add(alpha, "alpha shared search", ("url", "https://shared.example/x"))
+    for controller in ("attributes", "events"):
+        text = beta.search(controller=controller, type_attribute="url", return_format="text")
+        assert "private.example" not in text and "shared.example" in text
+        raw = beta.search(controller=controller, type_attribute="url", return_format="csv")
+        assert "private.example" not in raw and "shared.example" in raw
+    attrs = beta.search(controller="attributes", type_attribute="url", pythonify=True)
+    assert all(isinstance(a, MISPAttribute) for a in attrs)
+    assert "https://private.example/x" not in {a.value for a in attrs}
+    assert beta.search(controller="events", eventinfo="alpha private search") == []
+    assert beta.search(controller="objects", value="https://private.example/x") == []
