@@ -20,22 +20,36 @@ def alembic_config(url: str) -> Config:
     return cfg
 
 
-def upgrade(engine: Engine, revision: str = "head") -> None:
+def upgrade(engine: Engine, revision: str = "heads") -> None:
     cfg = alembic_config(engine.url.render_as_string(hide_password=False))
     with engine.begin() as conn:
         cfg.attributes["connection"] = conn
         command.upgrade(cfg, revision)
 
 
-def head_revision() -> str | None:
+# Revisions written side by side may branch from one parent; a later merge revision joins
+# them. Upgrades go to every head and "current" means every head is applied.
+
+
+def head_revisions() -> set[str]:
     script = ScriptDirectory.from_config(alembic_config("sqlite://"))
-    return script.get_current_head()
+    return set(script.get_heads())
+
+
+def head_revision() -> str:
+    """The head revision(s), comma-separated, as current_revision prints them."""
+    return ",".join(sorted(head_revisions()))
+
+
+def current_revisions(engine: Engine) -> set[str]:
+    with engine.connect() as conn:
+        return set(MigrationContext.configure(conn).get_current_heads())
 
 
 def current_revision(engine: Engine) -> str | None:
-    with engine.connect() as conn:
-        return MigrationContext.configure(conn).get_current_revision()
+    """The applied revision(s), comma-separated; None for an empty database."""
+    return ",".join(sorted(current_revisions(engine))) or None
 
 
 def is_current(engine: Engine) -> bool:
-    return current_revision(engine) == head_revision()
+    return current_revisions(engine) == head_revisions()
