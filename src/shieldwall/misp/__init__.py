@@ -2,7 +2,20 @@
 
 from fastapi import APIRouter
 
-from shieldwall.misp import admin, attributes, events, objects, routes, search, sightings, tags
+from shieldwall.misp import (
+    admin,
+    attributes,
+    events,
+    feeds,
+    knowledge,
+    objects,
+    proposals,
+    reports,
+    routes,
+    search,
+    sightings,
+    tags,
+)
 
 ROUTERS: tuple[APIRouter, ...] = (
     routes.router,
@@ -13,4 +26,8 @@ ROUTERS: tuple[APIRouter, ...] = (
     sightings.router,
     search.router,
     admin.router,
+    proposals.router,
+    reports.router,
+    feeds.router,
+    knowledge.router,
 )
