@@ -72,9 +72,15 @@ def _drop_pg_database(url: str) -> None:
     admin.dispose()
 
 
+# Reference data from the MISP packages stays between tests; only its switches are reset.
+_REFERENCE = ("taxonomies", "warninglists", "galaxies", "galaxy_clusters")
+
+
 def _empty(db: Database) -> None:
-    tables = [t.name for t in reversed(metadata.sorted_tables)]
+    tables = [t.name for t in reversed(metadata.sorted_tables) if t.name not in _REFERENCE]
     with db.engine.begin() as conn:
+        conn.execute(sa.text("UPDATE taxonomies SET enabled = false, required = false"))
+        conn.execute(sa.text("UPDATE warninglists SET enabled = false"))
         if db.is_sqlite:
             for name in tables:
                 conn.execute(sa.text(f'DELETE FROM "{name}"'))

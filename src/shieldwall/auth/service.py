@@ -821,8 +821,13 @@ class Bootstrap:
 def bootstrap(
     session: Session, *, org_name: str = "ORGNAME", email: str = "admin@admin.test"
 ) -> Bootstrap | None:
-    """On first run: roles, the host organisation and a site admin. None when already done."""
+    """On first run: roles, the host organisation and a site admin. None when already done.
+    Every run: MISP's roles and the community knowledge (taxonomies, warninglists, galaxies)
+    of the installed packages."""
+    from shieldwall.knowledge import sync_all
+
     seed_roles(session)
+    sync_all(session)
     if session.execute(sa.select(User.id).limit(1)).first():
         return None
     from shieldwall.audit.service import Actor

@@ -17,6 +17,7 @@ from shieldwall.intel.models import (
     Sighting,
     Tag,
 )
+from shieldwall.knowledge.models import Galaxy, GalaxyCluster, Taxonomy, Warninglist  # noqa: F401
 
 metadata = Base.metadata
 

@@ -26,6 +26,7 @@ from shieldwall.misp.common import (
     validated,
     whole,
 )
+from shieldwall.misp.knowledge import add_galaxies
 from shieldwall.misp.search import paged, with_after
 from shieldwall.misp.shapes import event_shape, tag_shape
 
@@ -40,7 +41,8 @@ async def add_event(
     body = await json_body(request)
     data = validated(EventIn, body.get("Event", body))
     event = ev.create_event(db, ctx, data)
-    out = event_shape(event_detail(db, ctx, event), metadata=meta == "1")
+    detail = event_detail(db, ctx, event)
+    out = add_galaxies(db, detail, event_shape(detail, metadata=meta == "1"))
     db.commit()
     return {"Event": out}
 
@@ -61,7 +63,7 @@ async def view_event(
         deleted = any(str(d) == "1" for d in deleted)
     event = get_event(db, ctx, ref)
     detail = event_detail(db, ctx, event, include_deleted=bool(flag(deleted)))
-    return {"Event": event_shape(detail)}
+    return {"Event": add_galaxies(db, detail, event_shape(detail))}
 
 
 @router.head("/events/view/{ref}")
@@ -78,7 +80,8 @@ async def edit_event(
     body = await json_body(request)
     data = validated(EventIn, body.get("Event", body))
     event = merge_event(db, ctx, ref, data)
-    out = event_shape(event_detail(db, ctx, event), metadata=meta == "1")
+    detail = event_detail(db, ctx, event)
+    out = add_galaxies(db, detail, event_shape(detail, metadata=meta == "1"))
     db.commit()
     return {"Event": out}
 

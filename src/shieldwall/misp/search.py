@@ -51,6 +51,7 @@ from shieldwall.misp.common import (
     time_range,
     whole,
 )
+from shieldwall.misp.knowledge import add_galaxies
 from shieldwall.misp.shapes import attribute_shape, event_shape, object_shape
 
 router = misp_router()
@@ -274,7 +275,7 @@ async def events_rest_search(request: Request, ctx: CurrentCtx, db: ReadDB) -> A
             out.append({"Event": event_shape(summary, metadata=True)})
         else:
             detail = event_detail(db, ctx, e, include_deleted=f.include_deleted)
-            shaped = event_shape(detail)
+            shaped = add_galaxies(db, detail, event_shape(detail))
             if flag(q.get("includeSightings")):
                 _attach_sightings(db, ctx, detail, shaped)
             out.append({"Event": shaped})
