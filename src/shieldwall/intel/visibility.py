@@ -15,6 +15,7 @@ from sqlalchemy.orm import QueryableAttribute
 from sqlalchemy.sql.elements import ColumnElement
 
 from shieldwall.auth.permissions import Permission
+from shieldwall.intel.collab_models import EventReport
 from shieldwall.intel.models import (
     Attribute,
     AttributeTag,
@@ -197,6 +198,27 @@ def attribute_condition(
                 _own_distribution(p, Attribute.distribution, Attribute.sharing_group_id), tlp_ok
             ),
         ),
+        *conds,
+    )
+
+
+def report_condition(
+    p: Principal, opts: ReadOptions, *, include_deleted: bool = False
+) -> ColumnElement[bool]:
+    """Event reports the principal may read (EventReport and its Event in the FROM clause):
+    as an attribute without tags, by the report's own distribution (5 = as the event) when
+    the event is readable, or always for the event's owner organisation. Soft-deleted ones
+    only when asked for, and then to the owner organisation only."""
+    conds: list[ColumnElement[bool]] = []
+    if not include_deleted:
+        conds.append(EventReport.deleted.is_(False))
+    if p.is_site_admin:
+        return sa.and_(sa.true(), *conds)
+    own = Event.org_id == p.org_id
+    return sa.and_(
+        event_condition(p, opts),
+        sa.or_(EventReport.deleted.is_(False), own),
+        sa.or_(own, _own_distribution(p, EventReport.distribution, EventReport.sharing_group_id)),
         *conds,
     )
 
