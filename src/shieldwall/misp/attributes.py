@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from fastapi import Request, Response
@@ -9,7 +11,7 @@ from fastapi import Request, Response
 from shieldwall.api.deps import CurrentCtx, ReadDB, WriteDB
 from shieldwall.intel import events as ev
 from shieldwall.intel.common import get_attribute, get_event
-from shieldwall.intel.errors import DomainError, InvalidInput
+from shieldwall.intel.errors import DomainError, Forbidden, InvalidInput
 from shieldwall.intel.models import Attribute
 from shieldwall.intel.schemas import AttributeIn, AttributeUpdate
 from shieldwall.intel.search import SearchFilter, search_attributes
@@ -20,14 +22,28 @@ from shieldwall.misp.common import (
     misp_ok,
     misp_router,
     named_params,
+    paged,
     unwrap,
     validated,
     whole,
+    with_after,
 )
-from shieldwall.misp.search import paged, with_after
 from shieldwall.misp.shapes import attribute_shape
 
 router = misp_router()
+
+
+@contextmanager
+def _misp_permission() -> Iterator[None]:
+    """MISP answers a change to an event the user may read but not edit with this exact
+    message; PyMISP then sends the change as a proposal instead."""
+    try:
+        yield
+    except Forbidden as exc:
+        if exc.detail == "you may not modify this event":
+            raise Forbidden("You do not have permission to do that.", field=exc.field) from None
+        raise
+
 
 # The fields of MISP's attribute JSON that an edit may change.
 _EDITABLE = (
@@ -74,13 +90,14 @@ async def add_attribute(
         raise InvalidInput("each attribute is a JSON object", field="Attribute")
     event = get_event(db, ctx, event_ref)
     try:
-        added = ev.add_attributes(
-            db,
-            ctx,
-            event.id,
-            [p for p in parsed if p is not None],
-            break_on_duplicate=bool(flag(params["breakOnDuplicate"])),
-        )
+        with _misp_permission():
+            added = ev.add_attributes(
+                db,
+                ctx,
+                event.id,
+                [p for p in parsed if p is not None],
+                break_on_duplicate=bool(flag(params["breakOnDuplicate"])),
+            )
     except DomainError as exc:
         if single and exc.field and exc.field.startswith("attributes[0]."):
             exc.field = exc.field.removeprefix("attributes[0].")  # MISP names the bare field
@@ -125,7 +142,8 @@ async def edit_attribute(
     for name in ("first_seen", "last_seen"):
         if fields.get(name) in ("", 0, "0"):
             fields[name] = None
-    attr = ev.update_attribute(db, ctx, ref, validated(AttributeUpdate, fields))
+    with _misp_permission():
+        attr = ev.update_attribute(db, ctx, ref, validated(AttributeUpdate, fields))
     if flag(body.get("deleted")) and not attr.deleted:
         ev.delete_attribute(db, ctx, attr.id)
     tags = body.get("Tag") or body.get("tags")
@@ -147,7 +165,8 @@ async def delete_attribute(
     body = await json_value(request)
     hard_delete = bool(flag(hard)) or (isinstance(body, dict) and bool(flag(body.get("hard"))))
     attr, _ = get_attribute(db, ctx, ref, include_deleted=hard_delete)
-    ev.delete_attribute(db, ctx, attr.id, hard=hard_delete)
+    with _misp_permission():
+        ev.delete_attribute(db, ctx, attr.id, hard=hard_delete)
     db.commit()
     return misp_ok("Attribute deleted.", request.url.path, id=str(attr.id))
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Coroutine
+from dataclasses import replace
 from datetime import datetime
 from typing import Any, TypeVar
 
@@ -16,6 +17,7 @@ from shieldwall.api.responses import OrjsonResponse
 from shieldwall.api.search import parse_time
 from shieldwall.ids import as_id
 from shieldwall.intel.errors import DomainError, InvalidInput, TooManyRequests
+from shieldwall.intel.search import SearchFilter
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -166,3 +168,20 @@ def named_params(path: str) -> dict[str, str]:
             raise InvalidInput(f"unexpected path segment {part!r}", field="path")
         out[name] = value
     return out
+
+
+def with_after(f: SearchFilter, after: int) -> SearchFilter:
+    return replace(f, after=after)
+
+
+def paged(
+    fetch: Callable[[int], list[Any]], key: Callable[[Any], int], limit: int, page: int
+) -> list[Any]:
+    """MISP pages by number; walk the keyset to the page instead of an OFFSET scan."""
+    after = 0
+    for _ in range(page - 1):
+        rows = fetch(after)
+        if len(rows) < limit:
+            return []
+        after = key(rows[-1])
+    return fetch(after)

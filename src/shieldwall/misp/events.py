@@ -21,14 +21,15 @@ from shieldwall.misp.common import (
     misp_ok,
     misp_router,
     named_params,
+    paged,
     text_param,
     time_range,
     validated,
     whole,
+    with_after,
 )
-from shieldwall.misp.knowledge import add_galaxies
-from shieldwall.misp.search import paged, with_after
 from shieldwall.misp.shapes import event_shape, tag_shape
+from shieldwall.misp.views import complete
 
 router = misp_router()
 
@@ -42,7 +43,7 @@ async def add_event(
     data = validated(EventIn, body.get("Event", body))
     event = ev.create_event(db, ctx, data)
     detail = event_detail(db, ctx, event)
-    out = add_galaxies(db, detail, event_shape(detail, metadata=meta == "1"))
+    out = complete(db, ctx, detail, event_shape(detail, metadata=meta == "1"))
     db.commit()
     return {"Event": out}
 
@@ -63,7 +64,7 @@ async def view_event(
         deleted = any(str(d) == "1" for d in deleted)
     event = get_event(db, ctx, ref)
     detail = event_detail(db, ctx, event, include_deleted=bool(flag(deleted)))
-    return {"Event": add_galaxies(db, detail, event_shape(detail))}
+    return {"Event": complete(db, ctx, detail, event_shape(detail))}
 
 
 @router.head("/events/view/{ref}")
@@ -81,7 +82,7 @@ async def edit_event(
     data = validated(EventIn, body.get("Event", body))
     event = merge_event(db, ctx, ref, data)
     detail = event_detail(db, ctx, event)
-    out = add_galaxies(db, detail, event_shape(detail, metadata=meta == "1"))
+    out = complete(db, ctx, detail, event_shape(detail, metadata=meta == "1"))
     db.commit()
     return {"Event": out}
 

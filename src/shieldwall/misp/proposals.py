@@ -18,11 +18,11 @@ from shieldwall.misp.common import (
     misp_ok,
     misp_router,
     named_params,
+    paged,
     time_range,
     validated,
     whole,
 )
-from shieldwall.misp.search import paged
 from shieldwall.misp.shapes import epoch
 
 router = misp_router()

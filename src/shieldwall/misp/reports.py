@@ -21,11 +21,11 @@ from shieldwall.misp.common import (
     misp_ok,
     misp_router,
     named_params,
+    paged,
     text_param,
     validated,
     whole,
 )
-from shieldwall.misp.search import paged
 from shieldwall.misp.shapes import epoch
 
 router = misp_router()

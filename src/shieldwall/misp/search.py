@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import replace
 from datetime import datetime
 from typing import Any
@@ -47,12 +47,14 @@ from shieldwall.misp.common import (
     flag,
     json_body,
     misp_router,
+    paged,
     text_param,
     time_range,
     whole,
+    with_after,
 )
-from shieldwall.misp.knowledge import add_galaxies
 from shieldwall.misp.shapes import attribute_shape, event_shape, object_shape
+from shieldwall.misp.views import complete
 
 router = misp_router()
 
@@ -138,23 +140,6 @@ def misp_filter(q: dict[str, Any], *, default_limit: int = 10000) -> SearchFilte
 
 def _page(q: dict[str, Any]) -> int:
     return whole(q.get("page"), "page", default=1, low=1, high=1_000_000)
-
-
-def with_after(f: SearchFilter, after: int) -> SearchFilter:
-    return replace(f, after=after)
-
-
-def paged(
-    fetch: Callable[[int], list[Any]], key: Callable[[Any], int], limit: int, page: int
-) -> list[Any]:
-    """MISP pages by number; walk the keyset to the page instead of an OFFSET scan."""
-    after = 0
-    for _ in range(page - 1):
-        rows = fetch(after)
-        if len(rows) < limit:
-            return []
-        after = key(rows[-1])
-    return fetch(after)
 
 
 def _csv_columns(q: dict[str, Any]) -> tuple[str, ...]:
@@ -275,7 +260,7 @@ async def events_rest_search(request: Request, ctx: CurrentCtx, db: ReadDB) -> A
             out.append({"Event": event_shape(summary, metadata=True)})
         else:
             detail = event_detail(db, ctx, e, include_deleted=f.include_deleted)
-            shaped = add_galaxies(db, detail, event_shape(detail))
+            shaped = complete(db, ctx, detail, event_shape(detail))
             if flag(q.get("includeSightings")):
                 _attach_sightings(db, ctx, detail, shaped)
             out.append({"Event": shaped})
