@@ -18,6 +18,7 @@ from shieldwall.api.errors import install as install_errors
 from shieldwall.api.errors import problem
 from shieldwall.api.responses import OrjsonResponse
 from shieldwall.config import Settings, get_settings
+from shieldwall.jobs.feeds import feed_schedule
 from shieldwall.metrics import REGISTRY, REQUEST_SECONDS
 from shieldwall.misp import ROUTERS as MISP_ROUTERS
 
@@ -95,6 +96,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         redoc_url=None,
         openapi_url="/api/openapi.json",
         default_response_class=OrjsonResponse,
+        lifespan=feed_schedule,
     )
     install_errors(app)
     app.include_router(ops.health)

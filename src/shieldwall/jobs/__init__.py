@@ -1,0 +1,1 @@
+"""Background work that runs inside the server process (scheduled feed fetching)."""
