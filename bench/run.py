@@ -186,6 +186,7 @@ def report(results: dict[str, Any]) -> str:
     if results.get("misp"):
         labels = {
             "event_43k_s": "add_event, one event (s)",
+            "event_43k_metadata_s": "add_event metadata=True (s)",
             "text_250k_urls_s": "restSearch text, URL feed (s)",
             "ips_1000_s": "restSearch, 1,000 IPs at once (s)",
         }

@@ -43,6 +43,10 @@ class Settings(BaseSettings):
     # Failed API key or login attempts from one address before it is refused for a while.
     auth_failure_limit: int = Field(default=30, ge=1)
     auth_failure_window_seconds: int = Field(default=300, ge=1)
+    # Feeds: fetch scheduled feeds inside the server (off: run `shieldwall feed fetch --due`
+    # from cron), and whether feeds may read paths on this machine (as MISP's may).
+    feed_scheduler: bool = True
+    local_feeds: bool = True
     # The key read from (or generated into) var_dir/secret_key; SHIELDWALL_SECRET_KEY wins.
     _file_secret: str | None = PrivateAttr(default=None)
 
@@ -102,6 +106,8 @@ class Settings(BaseSettings):
             "SHIELDWALL_ADMIN_EMAIL": self.admin_email,
             "SHIELDWALL_AUTH_FAILURE_LIMIT": str(self.auth_failure_limit),
             "SHIELDWALL_AUTH_FAILURE_WINDOW_SECONDS": str(self.auth_failure_window_seconds),
+            "SHIELDWALL_FEED_SCHEDULER": str(self.feed_scheduler).lower(),
+            "SHIELDWALL_LOCAL_FEEDS": str(self.local_feeds).lower(),
         }
 
 

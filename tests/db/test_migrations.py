@@ -68,9 +68,12 @@ def test_value_key_indexes_exist_and_serve_exact_search(database) -> None:  # ty
     assert "ix_attributes_value1_key" in plan and "ix_attributes_value2_key" in plan, plan
 
 
-def test_sqlite_runs_in_wal_mode(database) -> None:  # type: ignore[no-untyped-def]
+def test_connection_settings(database) -> None:  # type: ignore[no-untyped-def]
+    """SQLite in WAL mode with foreign keys; PostgreSQL sessions without JIT compilation."""
     if not database.is_sqlite:
         assert database.dialect == "postgresql"
+        with database.engine.connect() as conn:
+            assert conn.exec_driver_sql("SHOW jit").scalar() == "off"
         return
     with database.engine.connect() as conn:
         assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"

@@ -466,3 +466,37 @@ def test_cli_feed_add_list_fetch(instance, tmp_path: Path) -> None:  # type: ign
     r = run("feed", "fetch", "cli feed")
     assert r.exit_code == 2 and "disabled" in r.output
     assert run("feed", "delete", "cli feed").exit_code == 0
+
+
+def test_settings_turn_off_the_scheduler_and_local_feeds(
+    instance, tmp_path: Path, monkeypatch
+) -> None:  # type: ignore[no-untyped-def]
+    from fastapi.testclient import TestClient
+
+    from shieldwall.app import create_app
+    from shieldwall.config import get_settings
+    from shieldwall.jobs import feeds as jobs
+
+    source = tmp_path / "served.txt"
+    source.write_text("203.0.113.6\n")
+    feed_id = _add(
+        instance,
+        name="not scheduled",
+        url=str(source),
+        source_format="freetext",
+        schedule_minutes=5,
+    )
+    monkeypatch.setattr(jobs, "INTERVAL", 0.05)
+    monkeypatch.setenv("SHIELDWALL_FEED_SCHEDULER", "false")
+    monkeypatch.setenv("SHIELDWALL_LOCAL_FEEDS", "false")
+    get_settings.cache_clear()
+    try:
+        with TestClient(create_app()) as client:
+            assert client.get("/healthz").status_code == 200
+            time.sleep(0.5)  # ten scheduler intervals: a running scheduler would have fetched
+        assert _feed(instance, feed_id).status != "ok"
+        with pytest.raises(InvalidInput) as refused:
+            _add(instance, name="local", url=str(source), source_format="freetext")
+        assert refused.value.field == "url" and "SHIELDWALL_LOCAL_FEEDS" in refused.value.detail
+    finally:
+        get_settings.cache_clear()

@@ -37,6 +37,7 @@ from shieldwall.auth.models import Organisation
 from shieldwall.auth.permissions import Permission
 from shieldwall.auth.service import get_org, require
 from shieldwall.clock import now
+from shieldwall.config import get_settings
 from shieldwall.context import Ctx
 from shieldwall.db.engine import Database
 from shieldwall.exchange.feed_models import Feed, FeedEventState
@@ -160,6 +161,10 @@ def _check_url(url: str, source_format: str) -> str:
         return url
     if "://" in url:
         raise InvalidInput("a feed URL is http(s)://... or a path on this machine", field="url")
+    if not get_settings().local_feeds:
+        raise InvalidInput(
+            "feeds from paths on this machine are off (SHIELDWALL_LOCAL_FEEDS)", field="url"
+        )
     path = Path(url)
     if not path.is_absolute():
         raise InvalidInput("a local feed is an absolute path on this machine", field="url")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
@@ -72,8 +73,11 @@ def tag_out(tag: Tag, local: bool | None = None) -> dict[str, Any]:
 
 
 def attribute_out(
-    a: Attribute, tags: list[dict[str, Any]] | None = None, event_uuid: str | None = None
+    a: Attribute | sa.Row[Any],
+    tags: list[dict[str, Any]] | None = None,
+    event_uuid: str | None = None,
 ) -> dict[str, Any]:
+    """An attribute (an ORM object or a row of the attributes table's columns)."""
     out: dict[str, Any] = {
         "id": a.id,
         "uuid": a.uuid,
@@ -82,7 +86,7 @@ def attribute_out(
         "object_relation": a.object_relation,
         "category": a.category,
         "type": a.type,
-        "value": a.value,
+        "value": f"{a.value1}|{a.value2}" if a.value2 else a.value1,
         "value1": a.value1,
         "value2": a.value2,
         "to_ids": a.to_ids,
@@ -190,7 +194,10 @@ def event_tags(session: Session, ctx: Ctx, event_id: int) -> list[dict[str, Any]
 
 
 def attributes_with_tags(
-    session: Session, ctx: Ctx, attrs: list[Attribute], event_uuids: dict[int, str] | None = None
+    session: Session,
+    ctx: Ctx,
+    attrs: Sequence[Attribute | sa.Row[Any]],
+    event_uuids: dict[int, str] | None = None,
 ) -> list[dict[str, Any]]:
     tags = _tags_for_attributes(session, ctx, [a.id for a in attrs])
     return [
@@ -210,16 +217,18 @@ def event_detail(
             "uuid": e.sharing_group.uuid,
             "name": e.sharing_group.name,
         }
+    # Rows, not ORM objects: events of tens of thousands of attributes are read often, and
+    # building an ORM object per attribute costs more than the query.
     attrs = list(
         session.execute(
-            sa.select(Attribute)
+            sa.select(*Attribute.__table__.c)
             .join(Event, Event.id == Attribute.event_id)
             .where(
                 Attribute.event_id == e.id,
                 attribute_condition(ctx.principal, ctx.opts, include_deleted=include_deleted),
             )
             .order_by(Attribute.id)
-        ).scalars()
+        )
     )
     objects = list(
         session.execute(

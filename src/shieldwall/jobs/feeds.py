@@ -54,7 +54,11 @@ async def feed_scheduler(interval: float = INTERVAL, stop: threading.Event | Non
 
 @asynccontextmanager
 async def feed_schedule(app: Any) -> AsyncIterator[None]:
-    """The application's lifespan: the scheduler runs while the application serves."""
+    """The application's lifespan: the scheduler runs while the application serves, unless
+    SHIELDWALL_FEED_SCHEDULER is off."""
+    if not get_settings().feed_scheduler:
+        yield
+        return
     stop = threading.Event()
     task = asyncio.create_task(feed_scheduler(INTERVAL, stop), name="feed-scheduler")
     try:

@@ -34,6 +34,16 @@ from shieldwall.misp.views import complete
 router = misp_router()
 
 
+def _answer(db: ReadDB, ctx: CurrentCtx, event: Any, *, metadata: bool) -> dict[str, Any]:
+    """The event as add and edit return it; with metadata:1 its attributes are not read."""
+    if metadata:
+        summary = event_summary(event)
+        summary["tags"] = event_tags(db, ctx, event.id)
+        return event_shape(summary, metadata=True)
+    detail = event_detail(db, ctx, event)
+    return complete(db, ctx, detail, event_shape(detail))
+
+
 @router.post("/events/add")
 @router.post("/events/add/metadata:{meta}")
 async def add_event(
@@ -42,8 +52,7 @@ async def add_event(
     body = await json_body(request)
     data = validated(EventIn, body.get("Event", body))
     event = ev.create_event(db, ctx, data)
-    detail = event_detail(db, ctx, event)
-    out = complete(db, ctx, detail, event_shape(detail, metadata=meta == "1"))
+    out = _answer(db, ctx, event, metadata=meta == "1")
     db.commit()
     return {"Event": out}
 
@@ -81,8 +90,7 @@ async def edit_event(
     body = await json_body(request)
     data = validated(EventIn, body.get("Event", body))
     event = merge_event(db, ctx, ref, data)
-    detail = event_detail(db, ctx, event)
-    out = complete(db, ctx, detail, event_shape(detail, metadata=meta == "1"))
+    out = _answer(db, ctx, event, metadata=meta == "1")
     db.commit()
     return {"Event": out}
 
