@@ -92,6 +92,8 @@ class _Batch:
         self.seen: set[tuple[str, str, str, str]] = set()
         self.groups: dict[int | str, int | None] = {}  # sharing group reference -> id
         self.duplicates = 0
+        # One time for every attribute of the write that brings none (as MISP stamps a save).
+        self.now = now()
 
     def add(self, row: tuple[Any, ...]) -> None:
         self.uuids.append(row[0])
@@ -204,7 +206,7 @@ def _attribute_row(
             value1,
             value2,
             bool(to_ids),
-            timestamp or now(),
+            timestamp or batch.now,
             a.distribution,
             sg_id,
             a.comment or "",

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Sequence
 from datetime import datetime
+from functools import lru_cache
 from typing import Any
 
 import sqlalchemy as sa
@@ -32,7 +33,9 @@ from shieldwall.intel.visibility import (
 )
 
 
+@lru_cache(maxsize=4096)
 def iso(value: datetime | None) -> str | None:
+    # Cached: the attributes of an event mostly share a handful of timestamps.
     return value.isoformat() if value is not None else None
 
 

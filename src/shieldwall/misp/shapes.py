@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from functools import lru_cache
 from typing import Any
 
 from shieldwall.auth.models import Organisation, Role, User
@@ -93,7 +94,9 @@ def tag_shape(tag: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+@lru_cache(maxsize=4096)
 def _epoch_iso(iso: str | None) -> str:
+    # Cached: the attributes of an event mostly share a handful of timestamps.
     return epoch(datetime.fromisoformat(iso)) if iso else "0"
 
 
