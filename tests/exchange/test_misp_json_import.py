@@ -126,3 +126,30 @@ def test_an_attribute_uuid_already_stored_fails_that_event_alone(
     with instance.db.reading() as s:
         assert s.scalars(sa.select(Event.id).where(Event.info == "api clash")).all() == []
         assert s.scalars(sa.select(Attribute.id).where(Attribute.value1.like("api-%"))).all() == []
+
+
+def test_a_group_is_written_together_and_a_bad_one_event_by_event(instance) -> None:  # type: ignore[no-untyped-def]
+    from shieldwall.intel.schemas import EventIn
+
+    ctx = system_ctx(instance.host_org_id)
+    good = [_event() for _ in range(3)]
+    report = misp_json.ImportReport()
+    with instance.db.writing() as s:
+        written = misp_json.import_group(
+            s, ctx, [(e, EventIn.model_validate(e)) for e in good], report
+        )
+    assert (written, report.pending_created, report.failed) == (3, 3, 0)
+    bad = _event()
+    bad["Attribute"] = [{"type": "ip-dst", "value": "not-an-ip"}]
+    mixed = [_event(), bad, _event()]
+    report = misp_json.ImportReport()
+    with instance.db.writing() as s:
+        written = misp_json.import_group(
+            s, ctx, [(e, EventIn.model_validate(e)) for e in mixed], report
+        )
+    assert (written, report.pending_created, report.failed) == (2, 2, 1), report.errors
+    assert bad["uuid"] in report.errors[0] and "attributes[0].value" in report.errors[0]
+    with instance.db.reading() as s:
+        stored = set(s.scalars(sa.select(Event.uuid)))
+    assert {e["uuid"] for e in [*good, mixed[0], mixed[2]]} <= stored
+    assert bad["uuid"] not in stored

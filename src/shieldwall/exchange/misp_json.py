@@ -23,7 +23,7 @@ from shieldwall.context import Ctx
 from shieldwall.db.engine import Database
 from shieldwall.exchange.json_stream import CountingReader, iter_events
 from shieldwall.intel.errors import Conflict, DomainError
-from shieldwall.intel.events import create_event
+from shieldwall.intel.events import create_event, create_events
 from shieldwall.intel.models import SharingGroup
 from shieldwall.intel.schemas import EventIn
 
@@ -131,10 +131,37 @@ def import_event(
         loc = ".".join(str(p) for p in first["loc"])
         report.errors.append(f"event {label}: {loc}: {first['msg']}")
         return 0
+    return _count(report, data)
+
+
+def _count(report: ImportReport, data: EventIn) -> int:
     written = len(data.attributes) + sum(len(o.attributes) for o in data.objects)
     report.pending_created += 1
     report.pending_attributes += written
     return written
+
+
+# Validated events are written in groups of up to this many attributes (one commit's worth)
+# with one savepoint and one bulk write, so the database stores a group's rows while the
+# rest are built; a group that fails is rolled back and its events are imported one by one,
+# each failing alone. A group's parsed events are held in memory: the bound is constant.
+GROUP_ATTRIBUTES = 20_000
+GROUP_EVENTS = 50
+
+
+def import_group(
+    session: Session, ctx: Ctx, group: list[tuple[dict[str, Any], EventIn]], report: ImportReport
+) -> int:
+    """Import validated events together; returns the attributes written."""
+    if len(group) > 1:
+        try:
+            with session.begin_nested():
+                create_events(session, ctx, [data for _, data in group], keep_orgc=True)
+        except (DomainError, DataError, IntegrityError, ValidationError):
+            pass  # rolled back to the savepoint: each event again, alone, to say which failed
+        else:
+            return sum(_count(report, data) for _, data in group)
+    return sum(import_event(session, ctx, raw, report, data) for raw, data in group)
 
 
 @contextmanager
@@ -219,12 +246,22 @@ def import_file(
     on_read: Callable[[int], None] | None = None,
     report: ImportReport | None = None,
 ) -> ImportReport:
-    """Import every event of a MISP JSON file, a transaction per COMMIT_EVERY attributes
-    and a savepoint per event."""
+    """Import every event of a MISP JSON file, a transaction per COMMIT_EVERY attributes;
+    validated events go in groups with one savepoint (one per event when a group fails)."""
     report = report or ImportReport()
     with path.open("rb") as fh, _bulk_gc():
         stream = CountingReader(fh, on_read)
         session = db.write_session()
+        group: list[tuple[dict[str, Any], EventIn]] = []
+        group_size = 0
+
+        def write_group() -> int:
+            nonlocal group_size
+            written = import_group(session, ctx, group, report) if group else 0
+            group.clear()
+            group_size = 0
+            return written
+
         try:
             pending = 0
             # On PostgreSQL the writer mostly waits on the server, so reading ahead in a
@@ -238,12 +275,25 @@ def import_file(
                     continue
                 if not session.in_transaction():
                     session.begin()
-                pending += import_event(session, ctx, raw, report, data, invalid)
+                if data is not None and invalid is None:
+                    group.append((raw, data))
+                    group_size += len(data.attributes) + sum(
+                        len(o.attributes) for o in data.objects
+                    )
+                    if group_size >= GROUP_ATTRIBUTES or len(group) >= GROUP_EVENTS:
+                        pending += write_group()
+                else:
+                    pending += write_group()
+                    pending += import_event(session, ctx, raw, report, data, invalid)
                 if pending >= COMMIT_EVERY:
+                    pending += write_group()
                     _commit(session, report)
                     pending = 0
+            pending += write_group()
             _commit(session, report)
         except ijson.JSONError as exc:
+            # The events read before the bad JSON are kept.
+            write_group()
             _commit(session, report)
             report.failed += 1
             report.errors.append(f"{path}: not valid JSON ({exc})")

@@ -4,6 +4,7 @@ transaction and appends to the audit log in it."""
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import lru_cache
 from typing import Any
@@ -101,12 +102,6 @@ class _Batch:
             self.writer.write(row)
         else:
             self.rows.append(row)
-
-    def stream(self, session: Session) -> RowWriter:
-        """Open a writer that stores rows as they are added; no other statement may run on the
-        session until it is closed."""
-        self.writer = RowWriter(session.connection(), Attribute.__table__, ATTRIBUTE_COLUMNS)  # type: ignore[arg-type]
-        return self.writer
 
 
 def _attribute_group(
@@ -324,6 +319,21 @@ def _attach_event_tags(
     )
 
 
+@dataclass
+class _NewEvent:
+    """An event inserted with its tags and objects, its attribute rows still to write."""
+
+    event: Event
+    data: EventIn
+    batch: _Batch
+    plain: list[tuple[AttributeIn, str]]
+    members: list[tuple[AttributeIn, str, int]]
+    objects: list[int]
+    orgc_id: int
+    sg_id: int | None
+    skip_duplicates: bool
+
+
 def create_event(
     session: Session,
     ctx: Ctx,
@@ -337,6 +347,34 @@ def create_event(
     keep_orgc: take the creator organisation from the data (imports and sync, site admins
     and sync users only); otherwise the creator is the caller's organisation.
     """
+    new = _start_event(session, ctx, data, keep_orgc=keep_orgc, skip_duplicates=skip_duplicates)
+    _write_attribute_rows(session, ctx, [new])
+    return _finish_event(session, ctx, new)
+
+
+def create_events(
+    session: Session,
+    ctx: Ctx,
+    items: Sequence[EventIn],
+    *,
+    keep_orgc: bool = False,
+    skip_duplicates: bool = True,
+) -> list[Event]:
+    """Create several events as create_event does, with one bulk write for all their
+    attributes (imports: the database stores one batch while the next is built). Any error
+    fails the whole call; callers that want a bad event to fail alone retry one by one."""
+    started = [
+        _start_event(session, ctx, data, keep_orgc=keep_orgc, skip_duplicates=skip_duplicates)
+        for data in items
+    ]
+    _write_attribute_rows(session, ctx, started)
+    return [_finish_event(session, ctx, new) for new in started]
+
+
+def _start_event(
+    session: Session, ctx: Ctx, data: EventIn, *, keep_orgc: bool, skip_duplicates: bool
+) -> _NewEvent:
+    """Checks, then the event row, its tags and objects."""
     require(ctx, Permission.EVENT_ADD)
     uuid = check_uuid(data.uuid, "uuid") or new_uuid()
     if session.execute(sa.select(Event.id).where(Event.uuid == uuid)).first():
@@ -350,8 +388,7 @@ def create_event(
         orgc_id = find_or_create_remote_org(
             session, ctx, check_uuid(data.orgc.uuid, "Orgc.uuid"), data.orgc.name
         ).id
-    tag_names = [t.name for t in data.tags]
-    check_tlp(data.distribution, tag_names, "distribution")
+    check_tlp(data.distribution, [t.name for t in data.tags], "distribution")
     sg_id = resolve_sharing_group(
         session, ctx, data.distribution, data.sharing_group_id, "sharing_group_id"
     )
@@ -387,21 +424,43 @@ def create_event(
     objects, members = _insert_objects(
         session, ctx, event, [(o, f"objects[{i}]") for i, o in enumerate(data.objects)]
     )
+    # Sharing groups are looked up now: no statement may run while rows are streamed.
     for a, field in plain:
         if a.distribution == 4:
             _attribute_group(session, ctx, a, field, batch)
     for a, field, _ in members:
         if a.distribution == 4:
             _attribute_group(session, ctx, a, field, batch)
-    # Rows stream to the database while the rest are built (no statement in between).
-    with batch.stream(session):
-        for a, field in plain:
-            _attribute_row(session, ctx, event, a, field, batch, skip_duplicates=skip_duplicates)
-        for a, field, obj_id in members:
-            _attribute_row(session, ctx, event, a, field, batch, object_id=obj_id)
-    batch.writer = None
+    return _NewEvent(event, data, batch, plain, members, objects, orgc_id, sg_id, skip_duplicates)
+
+
+def _write_attribute_rows(session: Session, ctx: Ctx, started: Sequence[_NewEvent]) -> None:
+    """Build and write the attribute rows of these events through one writer: rows stream
+    to the database while the rest are built (no statement in between)."""
+    with RowWriter(session.connection(), Attribute.__table__, ATTRIBUTE_COLUMNS) as writer:  # type: ignore[arg-type]
+        for new in started:
+            new.batch.writer = writer
+            for a, field in new.plain:
+                _attribute_row(
+                    session,
+                    ctx,
+                    new.event,
+                    a,
+                    field,
+                    new.batch,
+                    skip_duplicates=new.skip_duplicates,
+                )
+            for a, field, obj_id in new.members:
+                _attribute_row(session, ctx, new.event, a, field, new.batch, object_id=obj_id)
+    for new in started:
+        new.batch.writer = None
+
+
+def _finish_event(session: Session, ctx: Ctx, new: _NewEvent) -> Event:
+    """Attribute tags, sightings, references, metrics and the audit entry."""
+    event, data, batch = new.event, new.data, new.batch
     pending_refs: list[tuple[int, ReferenceIn, str]] = []
-    for i, (obj_id, o) in enumerate(zip(objects, data.objects, strict=True)):
+    for i, (obj_id, o) in enumerate(zip(new.objects, data.objects, strict=True)):
         pending_refs.extend(
             (obj_id, r, f"objects[{i}].references[{j}]") for j, r in enumerate(o.references)
         )
@@ -420,11 +479,11 @@ def create_event(
         title=event.info[:200],
         change={
             "distribution": event.distribution,
-            "sharing_group_id": sg_id,
-            "orgc_id": orgc_id,
+            "sharing_group_id": new.sg_id,
+            "orgc_id": new.orgc_id,
             "attributes": len(batch.uuids),
             "objects": len(data.objects),
-            "tags": tag_names,
+            "tags": [t.name for t in data.tags],
             "duplicates_skipped": batch.duplicates,
             "published": event.published,
         },
