@@ -143,3 +143,38 @@ def test_no_format_shows_another_organisations_private_event(
     assert "https://private.example/x" not in {a.value for a in attrs}
     assert beta.search(controller="events", eventinfo="alpha private search") == []
     assert beta.search(controller="objects", value="https://private.example/x") == []
+
+
+def test_enforce_warninglist_drops_listed_values_in_every_format(misp: PyMISP) -> None:
+    resolvers = next(
+        w
+        for w in misp.warninglists()
+        if w["Warninglist"]["name"].startswith("List of known IPv4 public DNS")
+    )
+    event = _add(misp, "warned", ("ip-dst", "8.8.8.8"), ("ip-dst", "192.0.2.33"))
+    plain = misp.search(controller="attributes", eventid=event.id, pythonify=True)
+    assert sorted(a.value for a in plain) == ["192.0.2.33", "8.8.8.8"]
+    # No list enabled: nothing to enforce.
+    same = misp.search(
+        controller="attributes", eventid=event.id, enforce_warninglist=True, pythonify=True
+    )
+    assert len(same) == 2
+    assert misp.enable_warninglist(resolvers["Warninglist"]["id"])["saved"] is True
+    kept = misp.search(
+        controller="attributes", eventid=event.id, enforce_warninglist=True, pythonify=True
+    )
+    assert [a.value for a in kept] == ["192.0.2.33"]
+    text = misp.search(
+        controller="attributes", eventid=event.id, enforce_warninglist=True, return_format="text"
+    )
+    assert text.split() == ["192.0.2.33"]
+    raw = misp.search(
+        controller="attributes", eventid=event.id, enforce_warninglist=True, return_format="csv"
+    )
+    assert "8.8.8.8" not in raw and "192.0.2.33" in raw
+    events = misp.search(
+        controller="events", eventid=event.id, enforce_warninglist=True, pythonify=True
+    )
+    assert [a.value for a in events[0].attributes] == ["192.0.2.33"]
+    # Without the flag the listed value is still there.
+    assert len(misp.search(controller="attributes", eventid=event.id, pythonify=True)) == 2

@@ -99,3 +99,27 @@ def update(session: Session, ctx: Ctx) -> int:
         session, ctx.actor, "update", "Warninglist", title="warninglists", change={"added": added}
     )
     return added
+
+
+def warned(session: Session, items: list[tuple[str, str]]) -> list[bool]:
+    """For each (attribute type, value): whether an enabled warninglist that applies to the
+    type holds the value (either half of a composite value), as MISP's enforceWarninglist
+    decides."""
+    enabled = [
+        (data, set(data.matching_attributes or []))
+        for _, data in list_warninglists(session, enabled=True)
+    ]
+    if not enabled:
+        return [False] * len(items)
+    out = []
+    for attr_type, value in items:
+        parts = [value, *value.split("|")] if "|" in value else [value]
+        hit = False
+        for data, types in enabled:
+            if types and attr_type not in types:
+                continue
+            if any(part in data for part in parts):
+                hit = True
+                break
+        out.append(hit)
+    return out

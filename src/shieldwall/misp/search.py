@@ -42,6 +42,7 @@ from shieldwall.intel.serialize import (
     object_detail,
     sightings_for_attributes,
 )
+from shieldwall.knowledge import warninglists
 from shieldwall.misp.common import (
     as_list,
     flag,
@@ -105,9 +106,15 @@ _NOT_YET = (
 )
 
 
+def _without_warned(db: Any, attrs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """enforceWarninglist: drop attributes whose value an enabled warninglist holds."""
+    hits = warninglists.warned(db, [(a["type"], a["value"]) for a in attrs])
+    return [a for a, hit in zip(attrs, hits, strict=True) if not hit]
+
+
 def misp_filter(q: dict[str, Any], *, default_limit: int = 10000) -> SearchFilter:
-    """MISP's restSearch parameters as a Shieldwall search filter. enforceWarninglist is
-    accepted: this instance has no warninglists enabled yet, so it removes nothing."""
+    """MISP's restSearch parameters as a Shieldwall search filter (enforceWarninglist and
+    the include* options are applied by the routes)."""
     for name in _NOT_YET:
         if q.get(name) not in (None, "", [], 0, "0", False):
             raise InvalidInput(f"restSearch parameter {name} is not supported yet", field=name)
@@ -168,16 +175,27 @@ def _flat_export(ctx: Ctx, f: SearchFilter, fmt: str, q: dict[str, Any], events:
         for batch in stream_events(session, ctx, f):
             yield SearchFilter(event=[str(e.id) for e in batch], limit=f.limit)
 
+    enforce = bool(flag(q.get("enforceWarninglist")))
+
+    def checked_values(session: Any, af: SearchFilter) -> Iterator[list[str]]:
+        for rows in stream_attributes(session, ctx, af):
+            pairs = [(a.type, f"{a.value1}|{a.value2}" if a.value2 else a.value1) for a, _ in rows]
+            hits = warninglists.warned(session, pairs)
+            yield [v for (_, v), hit in zip(pairs, hits, strict=True) if not hit]
+
     def text() -> Iterator[bytes]:
         with get_database().read_session() as session:
             for af in list(attribute_filters(session)):
-                yield from text_lines(stream_values(session, ctx, af))
+                values = checked_values(session, af) if enforce else stream_values(session, ctx, af)
+                yield from text_lines(values)
 
     def batches(session: Any) -> Iterator[tuple[list[dict[str, Any]], dict[int, Any]]]:
         for af in list(attribute_filters(session)):
             for rows in stream_attributes(session, ctx, af):
                 uuids = {a.event_id: u for a, u in rows}
                 attrs = attributes_with_tags(session, ctx, [a for a, _ in rows], uuids)
+                if enforce:
+                    attrs = _without_warned(session, attrs)
                 objects = object_briefs(session, {a["object_id"] for a in attrs if a["object_id"]})
                 for a in attrs:
                     a["object"] = objects.get(a["object_id"]) if a["object_id"] else None
@@ -213,6 +231,8 @@ async def attributes_rest_search(request: Request, ctx: CurrentCtx, db: ReadDB) 
     )
     uuids = {a.event_id: u for a, u in rows}
     items = attributes_with_tags(db, ctx, [a for a, _ in rows], uuids)
+    if flag(q.get("enforceWarninglist")):
+        items = _without_warned(db, items)
     if flag(q.get("includeEventTags")):
         by_event: dict[int, list[dict[str, Any]]] = {}
         for a in items:
@@ -260,6 +280,10 @@ async def events_rest_search(request: Request, ctx: CurrentCtx, db: ReadDB) -> A
             out.append({"Event": event_shape(summary, metadata=True)})
         else:
             detail = event_detail(db, ctx, e, include_deleted=f.include_deleted)
+            if flag(q.get("enforceWarninglist")):
+                detail["attributes"] = _without_warned(db, detail["attributes"])
+                for o in detail["objects"]:
+                    o["attributes"] = _without_warned(db, o["attributes"])
             shaped = complete(db, ctx, detail, event_shape(detail))
             if flag(q.get("includeSightings")):
                 _attach_sightings(db, ctx, detail, shaped)
