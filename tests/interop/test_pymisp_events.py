@@ -92,8 +92,17 @@ def test_index_and_search_index(misp: PyMISP) -> None:
     assert [t.name for t in tagged[0].tags] == ["tlp:clear"]
     by_info = misp.search_index(eventinfo="index alpha", pythonify=True)
     assert [e.uuid for e in by_info] == [first.uuid]
-    refused = misp.search_index(threatlevel=1)
+    first_only = misp.search_index(eventinfo="index ", threatlevel=4, pythonify=True)
+    assert {e.uuid for e in first_only} == {first.uuid, second.uuid}  # both default to 4
+    assert misp.search_index(eventinfo="index ", threatlevel="!4", pythonify=True) == []
+    assert misp.search_index(eventinfo="index ", distribution=[0, 2], pythonify=True) == []
+    assert len(misp.search_index(eventinfo="index ", distribution=1, pythonify=True)) == 2
+    assert misp.search_index(eventinfo="index ", analysis="!0", pythonify=True) == []
+    assert misp.search_index(eventinfo="index ", hasproposal=1, pythonify=True) == []
+    refused = misp.search_index(threatlevel=9)
     assert refused["errors"][0] == 422 and "threatlevel" in refused["errors"][1]["message"]
+    refused = misp.search_index(sharinggroup=1)
+    assert refused["errors"][0] == 422 and "sharinggroup" in refused["errors"][1]["message"]
 
 
 def test_attribute_calls(misp: PyMISP) -> None:
@@ -175,6 +184,9 @@ def test_roles_and_other_organisations(misp_as: Callable[[str, str], PyMISP]) ->
     # PyMISP keeps event-level proposals as MISP sent them (dicts).
     assert [p["value"] for p in owner_view.ShadowAttribute] == ["b.example"]
     assert owner_view.attributes[0].shadow_attributes[0].proposal_to_delete is True
+    proposed = alpha.search_index(hasproposal=1, pythonify=True)
+    assert [e.uuid for e in proposed] == [created.uuid]
+    assert created.uuid not in {e.uuid for e in alpha.search_index(hasproposal=0, pythonify=True)}
     # A read-only key reads but never writes.
     assert reader.get_event(created.id, pythonify=True).uuid == created.uuid
     assert reader.add_event(_event("nope"))["errors"][0] == 403

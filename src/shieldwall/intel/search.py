@@ -140,6 +140,14 @@ class SearchFilter:
     published: bool | None = None
     to_ids: bool | None = None
     include_deleted: bool = False
+    # Event fields: MISP's index filters (values; a leading ! excludes).
+    threat_level: list[int] = field(default_factory=list)
+    distribution: list[int] = field(default_factory=list)
+    analysis: list[int] = field(default_factory=list)
+    without_threat_level: list[int] = field(default_factory=list)
+    without_distribution: list[int] = field(default_factory=list)
+    without_analysis: list[int] = field(default_factory=list)
+    has_proposal: bool | None = None
     after: int = 0
     limit: int = 100
 
@@ -197,6 +205,24 @@ def _event_filters(session: Session, ctx: Ctx, f: SearchFilter) -> list[ColumnEl
         conds.append(Event.publish_timestamp >= f.publish_timestamp_from)
     if f.publish_timestamp_to:
         conds.append(Event.publish_timestamp <= f.publish_timestamp_to)
+    for column, wanted, unwanted in (
+        (Event.threat_level_id, f.threat_level, f.without_threat_level),
+        (Event.distribution, f.distribution, f.without_distribution),
+        (Event.analysis, f.analysis, f.without_analysis),
+    ):
+        if wanted:
+            conds.append(column.in_(wanted))
+        if unwanted:
+            conds.append(column.not_in(unwanted))
+    if f.has_proposal is not None:
+        from shieldwall.intel.collab_models import ShadowAttribute
+
+        open_proposal = sa.exists(
+            sa.select(1).where(
+                ShadowAttribute.event_id == Event.id, ShadowAttribute.deleted.is_(False)
+            )
+        )
+        conds.append(open_proposal if f.has_proposal else ~open_proposal)
     return conds
 
 

@@ -122,7 +122,21 @@ def unpublish_event(request: Request, ref: str, ctx: CurrentCtx, db: WriteDB) ->
 
 # MISP's index filters Shieldwall does not apply yet: refused by name rather than ignored,
 # so a script never takes an unfiltered answer for a filtered one.
-_UNSUPPORTED_INDEX = ("threatlevel", "distribution", "analysis", "sharinggroup", "hasproposal")
+_UNSUPPORTED_INDEX = ("sharinggroup",)
+
+
+def _levels(value: Any, field: str, low: int, high: int) -> tuple[list[int], list[int]]:
+    """MISP's numeric index filter: values, a list, or "!"-prefixed ones to exclude."""
+    wanted: list[int] = []
+    unwanted: list[int] = []
+    for item in as_list(value):
+        digits = item.removeprefix("!")
+        if not digits.isdigit() or not low <= int(digits) <= high:
+            raise InvalidInput(
+                f"{field} takes {low} to {high}, ! to exclude; not {item!r}", field=field
+            )
+        (unwanted if item.startswith("!") else wanted).append(int(digits))
+    return wanted, unwanted
 
 
 def _index_filter(q: dict[str, Any]) -> SearchFilter:
@@ -137,7 +151,17 @@ def _index_filter(q: dict[str, Any]) -> SearchFilter:
     date_from, _ = time_range(q.get("datefrom"), "datefrom")
     date_to, _ = time_range(q.get("dateuntil"), "dateuntil")
     events = as_list(q.get("eventid") or q.get("id"))
+    threat, not_threat = _levels(q.get("threatlevel"), "threatlevel", 1, 4)
+    dist, not_dist = _levels(q.get("distribution"), "distribution", 0, 5)
+    analysis, not_analysis = _levels(q.get("analysis"), "analysis", 0, 2)
     return SearchFilter(
+        threat_level=threat,
+        without_threat_level=not_threat,
+        distribution=dist,
+        without_distribution=not_dist,
+        analysis=analysis,
+        without_analysis=not_analysis,
+        has_proposal=flag(q.get("hasproposal")),
         value=as_list(q.get("attribute") or q.get("value")),
         tags=tags,
         org=as_list(q.get("org")),
