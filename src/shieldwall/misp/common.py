@@ -19,7 +19,7 @@ from shieldwall.api.responses import OrjsonResponse
 from shieldwall.api.search import parse_time
 from shieldwall.ids import as_id
 from shieldwall.intel.errors import DomainError, InvalidInput, TooManyRequests
-from shieldwall.intel.search import SearchFilter
+from shieldwall.intel.search import SearchFilter, TagFilter
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -216,3 +216,43 @@ def paged(
             return []
         after = key(rows[-1])
     return fetch(after)
+
+
+Endpoint = Callable[..., Any]
+
+
+def prefixed_routes(
+    router: APIRouter, prefixes: tuple[str, ...]
+) -> Callable[..., Callable[[Endpoint], Endpoint]]:
+    """A route decorator for controllers MISP answers under several spellings
+    (eventReports and event_reports): route(method, *tails) adds each tail under each prefix."""
+
+    def route(method: str, *tails: str) -> Callable[[Endpoint], Endpoint]:
+        def add(endpoint: Endpoint) -> Endpoint:
+            for tail in tails:
+                for prefix in prefixes:
+                    router.add_api_route(prefix + tail, endpoint, methods=[method])
+            return endpoint
+
+        return add
+
+    return route
+
+
+def tag_filter(value: Any) -> TagFilter:
+    """MISP's tag parameter: names (a leading ! excludes) or {"OR"|"AND"|"NOT": [...]}."""
+    tf = TagFilter()
+    if isinstance(value, dict):
+        upper = {k.upper(): v for k, v in value.items()}
+        unknown = set(upper) - {"OR", "AND", "NOT"}
+        if unknown:
+            raise InvalidInput(
+                f"tags takes OR, AND and NOT, not {sorted(unknown)[0]}", field="tags"
+            )
+        tf.any_of = as_list(upper.get("OR"))
+        tf.all_of = as_list(upper.get("AND"))
+        tf.none_of = as_list(upper.get("NOT"))
+        return tf
+    for t in as_list(value):
+        (tf.none_of if t.startswith("!") else tf.any_of).append(t.lstrip("!"))
+    return tf

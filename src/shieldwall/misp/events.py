@@ -12,7 +12,7 @@ from shieldwall.intel.common import get_event
 from shieldwall.intel.errors import InvalidInput
 from shieldwall.intel.merge import merge_event
 from shieldwall.intel.schemas import EventIn
-from shieldwall.intel.search import SearchFilter, TagFilter, attribute_counts, search_events
+from shieldwall.intel.search import SearchFilter, attribute_counts, search_events
 from shieldwall.intel.serialize import event_detail, event_summary, event_tags
 from shieldwall.misp.common import (
     as_list,
@@ -22,6 +22,7 @@ from shieldwall.misp.common import (
     misp_router,
     named_params,
     paged,
+    tag_filter,
     text_param,
     time_range,
     validated,
@@ -143,9 +144,7 @@ def _index_filter(q: dict[str, Any]) -> SearchFilter:
     for name in _UNSUPPORTED_INDEX:
         if q.get(name) not in (None, "", []):
             raise InvalidInput(f"the events/index filter {name} is not supported", field=name)
-    tags = TagFilter()
-    for t in as_list(q.get("tags") or q.get("tag")):
-        (tags.none_of if t.startswith("!") else tags.any_of).append(t.lstrip("!"))
+    tags = tag_filter(q.get("tags") or q.get("tag"))
     ts_from, ts_to = time_range(q.get("timestamp"), "timestamp")
     pts_from, pts_to = time_range(q.get("publish_timestamp"), "publish_timestamp")
     date_from, _ = time_range(q.get("datefrom"), "datefrom")

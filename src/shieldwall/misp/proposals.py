@@ -3,7 +3,6 @@ discard, under MISP's two spellings of the path (shadowAttributes and shadow_att
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
@@ -19,6 +18,7 @@ from shieldwall.misp.common import (
     misp_router,
     named_params,
     paged,
+    prefixed_routes,
     time_range,
     validated,
     whole,
@@ -32,17 +32,8 @@ _PREFIXES = ("/shadowAttributes", "/shadow_attributes")
 _INDEX_PARAMS = ("deleted", "timestamp", "limit", "page", "all")
 INDEX_LIMIT = 10_000
 
-Endpoint = Callable[..., Any]
 
-
-def _route(method: str, *tails: str) -> Callable[[Endpoint], Endpoint]:
-    def add(endpoint: Endpoint) -> Endpoint:
-        for tail in tails:
-            for prefix in _PREFIXES:
-                router.add_api_route(prefix + tail, endpoint, methods=[method])
-        return endpoint
-
-    return add
+_route = prefixed_routes(router, _PREFIXES)
 
 
 def proposal_shape(p: dict[str, Any]) -> dict[str, Any]:

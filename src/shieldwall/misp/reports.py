@@ -3,7 +3,6 @@ under MISP's two spellings of the path (eventReports and event_reports)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
@@ -22,6 +21,7 @@ from shieldwall.misp.common import (
     misp_router,
     named_params,
     paged,
+    prefixed_routes,
     text_param,
     validated,
     whole,
@@ -35,17 +35,8 @@ _INDEX_PARAMS = ("event_id", "context", "value", "limit", "page")
 _CONTEXTS: dict[str, bool | None] = {"default": False, "deleted": True, "all": None}
 INDEX_LIMIT = 10_000
 
-Endpoint = Callable[..., Any]
 
-
-def _route(method: str, *tails: str) -> Callable[[Endpoint], Endpoint]:
-    def add(endpoint: Endpoint) -> Endpoint:
-        for tail in tails:
-            for prefix in _PREFIXES:
-                router.add_api_route(prefix + tail, endpoint, methods=[method])
-        return endpoint
-
-    return add
+_route = prefixed_routes(router, _PREFIXES)
 
 
 def report_shape(r: dict[str, Any]) -> dict[str, Any]:

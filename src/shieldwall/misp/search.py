@@ -25,7 +25,6 @@ from shieldwall.intel.common import get_object
 from shieldwall.intel.errors import InvalidInput
 from shieldwall.intel.search import (
     SearchFilter,
-    TagFilter,
     search_attributes,
     search_events,
     stream_attributes,
@@ -49,6 +48,7 @@ from shieldwall.misp.common import (
     json_body,
     misp_router,
     paged,
+    tag_filter,
     text_param,
     time_range,
     whole,
@@ -60,24 +60,6 @@ from shieldwall.misp.views import complete
 router = misp_router()
 
 FORMATS = ("json", "csv", "text")
-
-
-def _tags(value: Any) -> TagFilter:
-    tf = TagFilter()
-    if isinstance(value, dict):
-        upper = {k.upper(): v for k, v in value.items()}
-        unknown = set(upper) - {"OR", "AND", "NOT"}
-        if unknown:
-            raise InvalidInput(
-                f"tags takes OR, AND and NOT, not {sorted(unknown)[0]}", field="tags"
-            )
-        tf.any_of = as_list(upper.get("OR"))
-        tf.all_of = as_list(upper.get("AND"))
-        tf.none_of = as_list(upper.get("NOT"))
-        return tf
-    for t in as_list(value):
-        (tf.none_of if t.startswith("!") else tf.any_of).append(t.lstrip("!"))
-    return tf
 
 
 def return_format(q: dict[str, Any]) -> str:
@@ -127,7 +109,7 @@ def misp_filter(q: dict[str, Any], *, default_limit: int = 10000) -> SearchFilte
         value=as_list(q.get("value")),
         type=as_list(q.get("type")),
         category=as_list(q.get("category")),
-        tags=_tags(q.get("tags")),
+        tags=tag_filter(q.get("tags")),
         org=as_list(q.get("org")),
         event=as_list(q.get("eventid")),
         uuid=as_list(q.get("uuid")),
