@@ -4,12 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
-import sqlalchemy as sa
 from fastapi import Request
 
 from shieldwall.api.deps import CurrentCtx, ReadDB, WriteDB
+from shieldwall.intel.common import find_tags
 from shieldwall.intel.errors import InvalidInput
-from shieldwall.intel.models import Tag
 from shieldwall.knowledge import galaxies, taxonomies, warninglists
 from shieldwall.knowledge.models import Galaxy, GalaxyCluster, Taxonomy, Warninglist
 from shieldwall.misp.common import (
@@ -42,20 +41,12 @@ def _taxonomy_shape(row: Taxonomy, data: Any) -> dict[str, Any]:
     }
 
 
-def _existing_tags(db: ReadDB, names: list[str]) -> dict[str, Tag]:
-    out: dict[str, Tag] = {}
-    for i in range(0, len(names), 500):
-        for tag in db.execute(sa.select(Tag).where(Tag.name.in_(names[i : i + 500]))).scalars():
-            out[tag.name] = tag
-    return out
-
-
 @router.get("/taxonomies/index")
 @router.get("/taxonomies")
 def taxonomy_index(ctx: CurrentCtx, db: ReadDB) -> list[dict[str, Any]]:
     rows = taxonomies.list_taxonomies(db)
     all_entries = {row.namespace: taxonomies.entries(data) for row, data in rows}
-    existing = _existing_tags(db, [e["tag"] for es in all_entries.values() for e in es])
+    existing = find_tags(db, [e["tag"] for es in all_entries.values() for e in es])
     return [
         {
             "Taxonomy": _taxonomy_shape(row, data),
@@ -70,7 +61,7 @@ def taxonomy_index(ctx: CurrentCtx, db: ReadDB) -> list[dict[str, Any]]:
 def taxonomy_view(ref: str, ctx: CurrentCtx, db: ReadDB) -> dict[str, Any]:
     row, data = taxonomies.get_taxonomy(db, ref)
     entries = taxonomies.entries(data)
-    existing = _existing_tags(db, [e["tag"] for e in entries])
+    existing = find_tags(db, [e["tag"] for e in entries])
     return {
         "Taxonomy": _taxonomy_shape(row, data),
         "entries": [
