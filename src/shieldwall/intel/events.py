@@ -554,12 +554,17 @@ def _insert_objects(
     for obj, o, tpl, field in built:
         obj_id = ids[str(obj["uuid"])]
         for j, a in enumerate(o.attributes):
-            if tpl is not None and a.category is None:
-                cats = tpl.attributes.get(a.object_relation or "", {}).get("categories")
-                if cats:
-                    a.category = cats[0]
+            _default_category(tpl, a)
             members.append((a, f"{field}.attributes[{j}]", obj_id))
     return [ids[u] for u in uuids], members
+
+
+def _default_category(tpl: Any, a: AttributeIn) -> None:
+    """An object attribute without a category takes the first its template allows."""
+    if tpl is not None and a.category is None:
+        cats = tpl.attributes.get(a.object_relation or "", {}).get("categories")
+        if cats:
+            a.category = cats[0]
 
 
 def _insert_references(
@@ -1103,10 +1108,7 @@ def add_object_attributes(
         raise InvalidInput(exc.detail, field=f"object.{exc.field}") from None
     batch = _Batch()
     for j, a in enumerate(items):
-        if tpl is not None and a.category is None:
-            cats = tpl.attributes.get(a.object_relation or "", {}).get("categories")
-            if cats:
-                a.category = cats[0]
+        _default_category(tpl, a)
         _attribute_row(session, ctx, event, a, f"attributes[{j}]", batch, object_id=obj.id)
     _check_free_uuids(session, batch.uuids)
     _flush_batch(session, ctx, event, batch, "attributes.tags")
