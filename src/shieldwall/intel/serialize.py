@@ -237,6 +237,25 @@ def attributes_with_tags(
     ]
 
 
+def _readable_attributes(
+    session: Session, ctx: Ctx, which: ColumnElement[bool], include_deleted: bool
+) -> list[sa.Row[Any]]:
+    """The attributes matching `which` that the caller may read, in id order. Rows, not ORM
+    objects: events of tens of thousands of attributes are read often, and building an ORM
+    object per attribute costs more than the query."""
+    return list(
+        session.execute(
+            sa.select(*Attribute.__table__.c)
+            .join(Event, Event.id == Attribute.event_id)
+            .where(
+                which,
+                attribute_condition(ctx.principal, ctx.opts, include_deleted=include_deleted),
+            )
+            .order_by(Attribute.id)
+        )
+    )
+
+
 def event_detail(
     session: Session, ctx: Ctx, e: Event, *, include_deleted: bool = False
 ) -> dict[str, Any]:
@@ -248,19 +267,7 @@ def event_detail(
             "uuid": e.sharing_group.uuid,
             "name": e.sharing_group.name,
         }
-    # Rows, not ORM objects: events of tens of thousands of attributes are read often, and
-    # building an ORM object per attribute costs more than the query.
-    attrs = list(
-        session.execute(
-            sa.select(*Attribute.__table__.c)
-            .join(Event, Event.id == Attribute.event_id)
-            .where(
-                Attribute.event_id == e.id,
-                attribute_condition(ctx.principal, ctx.opts, include_deleted=include_deleted),
-            )
-            .order_by(Attribute.id)
-        )
-    )
+    attrs = _readable_attributes(session, ctx, Attribute.event_id == e.id, include_deleted)
     objects = list(
         session.execute(
             sa.select(MispObject)
@@ -376,17 +383,7 @@ def object_detail(
     session: Session, ctx: Ctx, obj: MispObject, *, include_deleted: bool = False
 ) -> dict[str, Any]:
     """One object with the attributes and references the caller may read."""
-    attrs = list(
-        session.execute(
-            sa.select(Attribute)
-            .join(Event, Event.id == Attribute.event_id)
-            .where(
-                Attribute.object_id == obj.id,
-                attribute_condition(ctx.principal, ctx.opts, include_deleted=include_deleted),
-            )
-            .order_by(Attribute.id)
-        ).scalars()
-    )
+    attrs = _readable_attributes(session, ctx, Attribute.object_id == obj.id, include_deleted)
     serialised = attributes_with_tags(session, ctx, attrs)
     refs = []
     for r in session.execute(
