@@ -13,7 +13,7 @@ from shieldwall.audit.service import record
 from shieldwall.auth.permissions import Permission
 from shieldwall.context import Ctx
 from shieldwall.ids import as_id
-from shieldwall.intel.errors import Forbidden, InvalidInput, NotFound, TLPViolation
+from shieldwall.intel.errors import Forbidden, InvalidInput, NotEditable, NotFound, TLPViolation
 from shieldwall.intel.models import (
     Attribute,
     AttributeTag,
@@ -83,7 +83,7 @@ def get_event(session: Session, ctx: Ctx, ref: str | int) -> Event:
 def editable_event(session: Session, ctx: Ctx, ref: str | int | Event) -> Event:
     event = ref if isinstance(ref, Event) else get_event(session, ctx, ref)
     if not can_edit_event(ctx.principal, event):
-        raise Forbidden("you may not modify this event", field="event")
+        raise NotEditable("you may not modify this event", field="event")
     if event.locked and not ctx.principal.is_site_admin and event.org_id != ctx.org_id:
         raise Forbidden("the event is locked", field="event")
     return event

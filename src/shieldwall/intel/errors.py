@@ -28,6 +28,10 @@ class Forbidden(DomainError):
     title = "Forbidden"
 
 
+class NotEditable(Forbidden):
+    """The caller may read the event but not change it (a proposal is the way)."""
+
+
 class Conflict(DomainError):
     status = 409
     title = "Conflict"

@@ -11,7 +11,7 @@ from fastapi import Request, Response
 from shieldwall.api.deps import CurrentCtx, ReadDB, WriteDB
 from shieldwall.intel import events as ev
 from shieldwall.intel.common import get_attribute, get_event
-from shieldwall.intel.errors import DomainError, Forbidden, InvalidInput
+from shieldwall.intel.errors import DomainError, Forbidden, InvalidInput, NotEditable
 from shieldwall.intel.models import Attribute
 from shieldwall.intel.schemas import AttributeIn, AttributeUpdate
 from shieldwall.intel.search import SearchFilter, search_attributes
@@ -39,10 +39,8 @@ def _misp_permission() -> Iterator[None]:
     message; PyMISP then sends the change as a proposal instead."""
     try:
         yield
-    except Forbidden as exc:
-        if exc.detail == "you may not modify this event":
-            raise Forbidden("You do not have permission to do that.", field=exc.field) from None
-        raise
+    except NotEditable as exc:
+        raise Forbidden("You do not have permission to do that.", field=exc.field) from None
 
 
 # The fields of MISP's attribute JSON that an edit may change.
