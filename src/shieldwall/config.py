@@ -47,6 +47,12 @@ class Settings(BaseSettings):
     # from cron), and whether feeds may read paths on this machine (as MISP's may).
     feed_scheduler: bool = True
     local_feeds: bool = True
+    # Correlation: a value shared by more attributes than the cap is reported as
+    # over-correlating instead of linked; ssdeep hashes correlate from this similarity score
+    # (0-100); advanced correlations are CIDR containment and ssdeep similarity.
+    correlation_cap: int = Field(default=100, ge=1, le=100_000)
+    ssdeep_threshold: int = Field(default=40, ge=1, le=100)
+    advanced_correlations: bool = True
     # The key read from (or generated into) var_dir/secret_key; SHIELDWALL_SECRET_KEY wins.
     _file_secret: str | None = PrivateAttr(default=None)
 
@@ -108,6 +114,9 @@ class Settings(BaseSettings):
             "SHIELDWALL_AUTH_FAILURE_WINDOW_SECONDS": str(self.auth_failure_window_seconds),
             "SHIELDWALL_FEED_SCHEDULER": str(self.feed_scheduler).lower(),
             "SHIELDWALL_LOCAL_FEEDS": str(self.local_feeds).lower(),
+            "SHIELDWALL_CORRELATION_CAP": str(self.correlation_cap),
+            "SHIELDWALL_SSDEEP_THRESHOLD": str(self.ssdeep_threshold),
+            "SHIELDWALL_ADVANCED_CORRELATIONS": str(self.advanced_correlations).lower(),
         }
 
 

@@ -3,6 +3,11 @@
 from shieldwall.audit.models import AuditEntry, AuditHead
 from shieldwall.auth.models import ApiKey, Organisation, Role, User
 from shieldwall.auth.ratelimit import FailureWindow
+from shieldwall.correlation.models import (  # noqa: F401
+    CorrelationExclusion,
+    CorrelationNetwork,
+    CorrelationSsdeep,
+)
 from shieldwall.db.base import Base
 from shieldwall.exchange.feed_models import Feed, FeedEventState  # noqa: F401
 from shieldwall.intel.collab_models import EventReport, ShadowAttribute  # noqa: F401

@@ -17,6 +17,8 @@ from shieldwall.auth.permissions import Permission
 from shieldwall.auth.service import find_or_create_remote_org, require
 from shieldwall.clock import now
 from shieldwall.context import Ctx
+from shieldwall.correlation import index as correlation_index
+from shieldwall.correlation.rules import INDEXED_TYPES
 from shieldwall.db.base import new_uuid
 from shieldwall.db.bulk import RowWriter, insert_rows
 from shieldwall.intel.common import (
@@ -93,6 +95,8 @@ class _Batch:
         self.seen: set[tuple[str, str, str, str]] = set()
         self.groups: dict[int | str, int | None] = {}  # sharing group reference -> id
         self.duplicates = 0
+        # Whether a row needs the correlation indexes (an IP or ssdeep attribute).
+        self.indexed = False
         # One time for every attribute of the write that brings none (as MISP stamps a save).
         self.now = now()
 
@@ -190,6 +194,8 @@ def _attribute_row(
         to_ids = _default_to_ids().get(attr_type, False)
     for s in a.sightings:
         batch.sightings.append((uuid, s))
+    if attr_type in INDEXED_TYPES:
+        batch.indexed = True
     batch.add(
         (
             uuid,
@@ -230,6 +236,9 @@ def _flush_batch(
         # Straight to the driver (COPY on PostgreSQL): bulk import speed.
         insert_rows(conn, Attribute.__table__, ATTRIBUTE_COLUMNS, batch.rows)  # type: ignore[arg-type]
         batch.rows = []
+    if batch.indexed:
+        correlation_index.index_new(session, [event.id])
+        batch.indexed = False
     wanted = sorted(need_ids)
     for i in range(0, len(wanted), 500):
         for attr_id, uuid in conn.execute(
@@ -935,6 +944,10 @@ def update_attribute(
         attr.timestamp = now()
         _edited(event)
     session.flush()
+    if ("value" in changes or "type" in changes) and (
+        attr.type in INDEXED_TYPES or changes.get("type", [None])[0] in INDEXED_TYPES
+    ):
+        correlation_index.reindex_attributes(session, [attr.id])
     record(
         session,
         ctx.actor,

@@ -1,0 +1,407 @@
+"""Correlations at read time.
+
+Exact matches come from the attribute value indexes (value1 and value2), so nothing is
+stored per pair and nothing needs rebuilding when attributes change. IP containment and
+ssdeep similarity use their per-attribute indexes (correlation/index.py). The answer holds
+only attributes the reader may read, on both sides.
+
+A value shared by more than `cap` correlating attributes (the event's own included) is
+reported as over-correlating instead of linked, as MISP does."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+
+import ppdeep
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+
+from shieldwall.config import get_settings
+from shieldwall.correlation.models import (
+    CorrelationExclusion,
+    CorrelationNetwork,
+    CorrelationSsdeep,
+)
+from shieldwall.correlation.rules import (
+    NETWORK_TYPES,
+    NON_CORRELATING_TYPES,
+    PRIMARY_ONLY_TYPES,
+    SSDEEP_TYPES,
+    Exclusions,
+    Network,
+    correlating_values,
+    masked,
+    parse_network,
+    ssdeep_chunks,
+)
+from shieldwall.intel.models import VALUE_KEY_LEN, Attribute, Event
+from shieldwall.intel.visibility import Principal, ReadOptions, attribute_condition
+
+CHUNK = 500
+
+
+@dataclass(frozen=True, slots=True)
+class Source:
+    """An attribute whose correlations are asked for."""
+
+    id: int
+    event_id: int
+    type: str
+    value1: str
+    value2: str
+
+
+@dataclass(frozen=True, slots=True)
+class Match:
+    source_id: int
+    attribute_id: int
+    event_id: int
+    value: str  # the source's value that correlates
+    kind: str  # "exact", "cidr" or "ssdeep"
+    score: int | None = None  # ssdeep similarity
+
+
+@dataclass
+class Correlations:
+    matches: list[Match] = field(default_factory=list)
+    # Values shared by more attributes than the cap: value -> source attribute ids.
+    over: dict[str, list[int]] = field(default_factory=dict)
+
+    def by_source(self) -> dict[int, list[Match]]:
+        out: dict[int, list[Match]] = defaultdict(list)
+        for m in self.matches:
+            out[m.source_id].append(m)
+        return out
+
+    def event_ids(self) -> list[int]:
+        return sorted({m.event_id for m in self.matches})
+
+
+@dataclass(frozen=True)
+class Options:
+    cap: int
+    ssdeep_threshold: int
+    advanced: bool
+
+    @classmethod
+    def from_settings(cls) -> Options:
+        s = get_settings()
+        return cls(s.correlation_cap, s.ssdeep_threshold, s.advanced_correlations)
+
+
+def _key(col: sa.ColumnElement[str]) -> sa.ColumnElement[str]:
+    # Literally the indexed expression, so both engines use the value indexes.
+    return sa.func.substr(col, sa.literal_column("1"), sa.literal_column(str(VALUE_KEY_LEN)))
+
+
+def _correlating() -> list[sa.ColumnElement[bool]]:
+    """Conditions on a candidate attribute (Attribute and Event in the FROM clause)."""
+    return [
+        Attribute.deleted.is_(False),
+        Attribute.disable_correlation.is_(False),
+        Attribute.type.not_in(sorted(NON_CORRELATING_TYPES)),
+        Event.disable_correlation.is_(False),
+    ]
+
+
+def exclusions(session: Session) -> Exclusions:
+    return Exclusions(session.execute(sa.select(CorrelationExclusion.value)).scalars())
+
+
+def event_sources(session: Session, event_id: int) -> list[Source]:
+    """The attributes of an event that take part in correlation."""
+    disabled = session.execute(
+        sa.select(Event.disable_correlation).where(Event.id == event_id)
+    ).scalar_one_or_none()
+    if disabled is None or disabled:
+        return []
+    rows = session.execute(
+        sa.select(
+            Attribute.id, Attribute.event_id, Attribute.type, Attribute.value1, Attribute.value2
+        ).where(
+            Attribute.event_id == event_id,
+            Attribute.deleted.is_(False),
+            Attribute.disable_correlation.is_(False),
+            Attribute.type.not_in(sorted(NON_CORRELATING_TYPES)),
+        )
+    ).all()
+    return [Source(*r) for r in rows]
+
+
+def attribute_sources(session: Session, attribute_ids: Iterable[int]) -> list[Source]:
+    """The given attributes that take part in correlation."""
+    ids = sorted(set(attribute_ids))
+    out: list[Source] = []
+    for i in range(0, len(ids), CHUNK):
+        rows = session.execute(
+            sa.select(
+                Attribute.id, Attribute.event_id, Attribute.type, Attribute.value1, Attribute.value2
+            )
+            .join(Event, Event.id == Attribute.event_id)
+            .where(Attribute.id.in_(ids[i : i + CHUNK]), *_correlating())
+        ).all()
+        out.extend(Source(*r) for r in rows)
+    return out
+
+
+def _exact(
+    session: Session,
+    sources: Sequence[Source],
+    excluded: Exclusions,
+    cap: int,
+    result: Correlations,
+) -> None:
+    wanted: dict[str, list[Source]] = defaultdict(list)
+    for s in sources:
+        for v in correlating_values(s.type, s.value1, s.value2):
+            if not (excluded and excluded.excluded(v)):
+                wanted[v].append(s)
+    values = sorted(wanted)
+    found: dict[str, list[tuple[int, int]]] = defaultdict(list)
+    for i in range(0, len(values), CHUNK):
+        chunk = values[i : i + CHUNK]
+        keys = sorted({v[:VALUE_KEY_LEN] for v in chunk})
+        first = (
+            sa.select(Attribute.id, Attribute.event_id, Attribute.value1.label("v"))
+            .join(Event, Event.id == Attribute.event_id)
+            .where(_key(Attribute.value1).in_(keys), Attribute.value1.in_(chunk), *_correlating())
+        )
+        second = (
+            sa.select(Attribute.id, Attribute.event_id, Attribute.value2.label("v"))
+            .join(Event, Event.id == Attribute.event_id)
+            .where(
+                _key(Attribute.value2).in_(keys),
+                Attribute.value2.in_(chunk),
+                Attribute.value2 != Attribute.value1,
+                Attribute.type.not_in(sorted(PRIMARY_ONLY_TYPES)),
+                *_correlating(),
+            )
+        )
+        both = sa.union_all(first, second).subquery()
+        # At most cap + 1 rows per value: enough to know it over-correlates.
+        ranked = sa.select(
+            both.c.id,
+            both.c.event_id,
+            both.c.v,
+            sa.func.row_number().over(partition_by=both.c.v, order_by=both.c.id).label("n"),
+        ).subquery()
+        q = sa.select(ranked.c.id, ranked.c.event_id, ranked.c.v).where(ranked.c.n <= cap + 1)
+        for attr_id, event_id, v in session.execute(q):
+            found[v].append((attr_id, event_id))
+    for v, hits in found.items():
+        if len(hits) > cap:
+            result.over[v] = sorted({s.id for s in wanted[v]})
+            continue
+        for s in wanted[v]:
+            for attr_id, event_id in hits:
+                if event_id != s.event_id:
+                    result.matches.append(Match(s.id, attr_id, event_id, v, "exact"))
+
+
+def _candidates(session: Session, ids: Iterable[int]) -> dict[int, tuple[int, str, str]]:
+    """Correlating attributes among `ids`: id -> (event id, type, value1)."""
+    wanted = sorted(set(ids))
+    out: dict[int, tuple[int, str, str]] = {}
+    for i in range(0, len(wanted), CHUNK):
+        rows = session.execute(
+            sa.select(Attribute.id, Attribute.event_id, Attribute.type, Attribute.value1)
+            .join(Event, Event.id == Attribute.event_id)
+            .where(Attribute.id.in_(wanted[i : i + CHUNK]), *_correlating())
+        ).all()
+        for attr_id, event_id, attr_type, value1 in rows:
+            out[attr_id] = (event_id, attr_type, value1)
+    return out
+
+
+def _range_lengths(session: Session) -> dict[int, list[int]]:
+    rows = session.execute(
+        sa.select(CorrelationNetwork.family, CorrelationNetwork.plen)
+        .where(CorrelationNetwork.hi.is_not(None))
+        .distinct()
+    ).all()
+    out: dict[int, list[int]] = defaultdict(list)
+    for family, plen in rows:
+        out[family].append(plen)
+    return out
+
+
+def _networks(
+    session: Session,
+    sources: Sequence[Source],
+    excluded: Exclusions,
+    cap: int,
+    result: Correlations,
+) -> None:
+    nets: list[tuple[Source, Network]] = []
+    for s in sources:
+        if s.type in NETWORK_TYPES and not (excluded and excluded.excluded(s.value1)):
+            net = parse_network(s.value1)
+            if net is not None:
+                nets.append((s, net))
+    if not nets:
+        return
+    lengths = _range_lengths(session)
+    hits: dict[int, set[int]] = defaultdict(set)  # source id -> candidate attribute ids
+    found: dict[int, Network] = {}
+    # Networks (from the index) that contain a source: look their start up at each prefix
+    # length networks are stored with.
+    probes: dict[tuple[int, bytes], list[tuple[Source, Network]]] = defaultdict(list)
+    for s, net in nets:
+        for plen in lengths.get(net.family, []):
+            if plen <= net.plen:
+                probes[(net.family, masked(net.lo, plen))].append((s, net))
+    by_family: dict[int, list[bytes]] = defaultdict(list)
+    for family, lo in probes:
+        by_family[family].append(lo)
+    for family, los in by_family.items():
+        for i in range(0, len(los), CHUNK):
+            rows = session.execute(
+                sa.select(
+                    CorrelationNetwork.attribute_id,
+                    CorrelationNetwork.plen,
+                    CorrelationNetwork.lo,
+                    CorrelationNetwork.hi,
+                ).where(
+                    CorrelationNetwork.family == family,
+                    CorrelationNetwork.lo.in_(los[i : i + CHUNK]),
+                    CorrelationNetwork.hi.is_not(None),
+                )
+            ).all()
+            for attr_id, plen, lo, hi in rows:
+                other = Network(family, plen, bytes(lo), bytes(hi))
+                for s, net in probes[(family, other.lo)]:
+                    if other.contains(net):
+                        hits[s.id].add(attr_id)
+                        found[attr_id] = other
+    # Addresses and networks inside a source network.
+    for s, net in nets:
+        if net.hi is None:
+            continue
+        rows = session.execute(
+            sa.select(CorrelationNetwork.attribute_id)
+            .where(
+                CorrelationNetwork.family == net.family,
+                CorrelationNetwork.lo >= net.lo,
+                CorrelationNetwork.lo <= net.hi,
+            )
+            .limit(cap + 2)
+        ).all()
+        inside = {r[0] for r in rows} - {s.id}
+        if len(inside) > cap:
+            result.over[s.value1] = sorted({*result.over.get(s.value1, []), s.id})
+            continue
+        hits[s.id].update(inside)
+    candidates = _candidates(session, {a for ids in hits.values() for a in ids})
+    for s, _net in nets:
+        if s.value1 in result.over:
+            continue
+        for attr_id in sorted(hits.get(s.id, ())):
+            c = candidates.get(attr_id)
+            if c is None or c[0] == s.event_id or c[2] == s.value1:
+                continue  # not correlating, same event, or an exact match found already
+            if excluded and excluded.excluded(c[2]):
+                continue
+            result.matches.append(Match(s.id, attr_id, c[0], s.value1, "cidr"))
+
+
+def _ssdeep(
+    session: Session,
+    sources: Sequence[Source],
+    excluded: Exclusions,
+    threshold: int,
+    result: Correlations,
+) -> None:
+    hashes = [
+        s
+        for s in sources
+        if s.type in SSDEEP_TYPES and not (excluded and excluded.excluded(s.value1))
+    ]
+    for s in hashes:
+        keys = ssdeep_chunks(s.value1)
+        if not keys:
+            continue
+        per_size: dict[int, list[str]] = defaultdict(list)
+        for bs, chunk in keys:
+            per_size[bs].append(chunk)
+        cond = sa.or_(
+            *(
+                sa.and_(CorrelationSsdeep.block_size == bs, CorrelationSsdeep.chunk.in_(chunks))
+                for bs, chunks in per_size.items()
+            )
+        )
+        ids = session.execute(sa.select(CorrelationSsdeep.attribute_id).where(cond).distinct())
+        candidates = _candidates(session, (r[0] for r in ids))
+        for attr_id, (event_id, _t, value1) in sorted(candidates.items()):
+            if event_id == s.event_id or value1 == s.value1:
+                continue
+            if excluded and excluded.excluded(value1):
+                continue
+            try:
+                score = ppdeep.compare(s.value1, value1)
+            except ValueError:
+                continue
+            if score >= threshold:
+                result.matches.append(Match(s.id, attr_id, event_id, s.value1, "ssdeep", score))
+
+
+def _readable(session: Session, p: Principal, opts: ReadOptions, ids: Iterable[int]) -> set[int]:
+    wanted = sorted(set(ids))
+    if p.is_site_admin:
+        return set(wanted)
+    out: set[int] = set()
+    for i in range(0, len(wanted), CHUNK):
+        out.update(
+            session.execute(
+                sa.select(Attribute.id)
+                .join(Event, Event.id == Attribute.event_id)
+                .where(Attribute.id.in_(wanted[i : i + CHUNK]), attribute_condition(p, opts))
+            ).scalars()
+        )
+    return out
+
+
+def correlate(
+    session: Session,
+    principal: Principal,
+    opts: ReadOptions,
+    sources: Sequence[Source],
+    options: Options | None = None,
+) -> Correlations:
+    """Correlations of `sources` with attributes of other events, as `principal` may read
+    them (both the source and the match must be readable)."""
+    o = options or Options.from_settings()
+    result = Correlations()
+    if not sources:
+        return result
+    excluded = exclusions(session)
+    _exact(session, sources, excluded, o.cap, result)
+    if o.advanced:
+        _networks(session, sources, excluded, o.cap, result)
+        _ssdeep(session, sources, excluded, o.ssdeep_threshold, result)
+    readable = _readable(
+        session,
+        principal,
+        opts,
+        {m.attribute_id for m in result.matches}
+        | {m.source_id for m in result.matches}
+        | {i for ids in result.over.values() for i in ids},
+    )
+    result.matches = [
+        m for m in result.matches if m.attribute_id in readable and m.source_id in readable
+    ]
+    result.over = {
+        v: kept for v, ids in result.over.items() if (kept := [i for i in ids if i in readable])
+    }
+    return result
+
+
+def for_event(
+    session: Session,
+    principal: Principal,
+    opts: ReadOptions,
+    event_id: int,
+    options: Options | None = None,
+) -> Correlations:
+    return correlate(session, principal, opts, event_sources(session, event_id), options)

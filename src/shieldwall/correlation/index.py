@@ -1,0 +1,127 @@
+"""The per-attribute correlation indexes (IP networks, ssdeep chunks): kept current by every
+write that adds or changes attributes, and rebuilt from the attributes on demand."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+
+from shieldwall.correlation.models import CorrelationNetwork, CorrelationSsdeep
+from shieldwall.correlation.rules import (
+    INDEXED_TYPES,
+    NETWORK_TYPES,
+    SSDEEP_TYPES,
+    parse_network,
+    ssdeep_chunks,
+)
+from shieldwall.db.bulk import RowWriter
+from shieldwall.intel.models import Attribute
+
+NETWORK_COLUMNS = ("attribute_id", "family", "plen", "lo", "hi")
+SSDEEP_COLUMNS = ("attribute_id", "block_size", "chunk")
+_TABLES = (CorrelationNetwork.__table__, CorrelationSsdeep.__table__)
+READ_CHUNK = 20_000
+
+
+def _rows(
+    items: Iterable[tuple[int, str, str]],
+) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]:
+    nets: list[tuple[Any, ...]] = []
+    chunks: list[tuple[Any, ...]] = []
+    for attr_id, attr_type, value1 in items:
+        if attr_type in NETWORK_TYPES:
+            net = parse_network(value1)
+            if net is not None:
+                nets.append((attr_id, net.family, net.plen, net.lo, net.hi))
+        elif attr_type in SSDEEP_TYPES:
+            chunks.extend((attr_id, bs, c) for bs, c in ssdeep_chunks(value1))
+    return nets, chunks
+
+
+def _write(
+    session: Session, nets: Sequence[tuple[Any, ...]], chunks: Sequence[tuple[Any, ...]]
+) -> None:
+    conn = session.connection()
+    if nets:
+        with RowWriter(conn, CorrelationNetwork.__table__, NETWORK_COLUMNS) as w:  # type: ignore[arg-type]
+            for row in nets:
+                w.write(row)
+    if chunks:
+        with RowWriter(conn, CorrelationSsdeep.__table__, SSDEEP_COLUMNS) as w:  # type: ignore[arg-type]
+            for row in chunks:
+                w.write(row)
+
+
+def index_new(session: Session, event_ids: Iterable[int]) -> int:
+    """Index the attributes of these events that are not indexed yet (after a write that
+    added attributes). Returns how many attributes were indexed."""
+    ids = sorted(set(event_ids))
+    if not ids:
+        return 0
+    conn = session.connection()
+    q = sa.select(Attribute.id, Attribute.type, Attribute.value1).where(
+        Attribute.event_id.in_(ids),
+        Attribute.type.in_(sorted(INDEXED_TYPES)),
+        ~sa.exists().where(CorrelationNetwork.attribute_id == Attribute.id),
+        ~sa.exists().where(CorrelationSsdeep.attribute_id == Attribute.id),
+    )
+    items = conn.execute(q).all()
+    nets, chunks = _rows(items)  # type: ignore[arg-type]
+    _write(session, nets, chunks)
+    return len(items)
+
+
+def reindex_attributes(session: Session, attribute_ids: Iterable[int]) -> None:
+    """Index these attributes again from their current values (after an edit)."""
+    ids = sorted(set(attribute_ids))
+    if not ids:
+        return
+    conn = session.connection()
+    for table in _TABLES:
+        conn.execute(sa.delete(table).where(table.c.attribute_id.in_(ids)))
+    items = conn.execute(
+        sa.select(Attribute.id, Attribute.type, Attribute.value1).where(
+            Attribute.id.in_(ids), Attribute.type.in_(sorted(INDEXED_TYPES))
+        )
+    ).all()
+    nets, chunks = _rows(items)  # type: ignore[arg-type]
+    _write(session, nets, chunks)
+
+
+def rebuild(
+    session: Session, on_progress: Callable[[int, int], None] | None = None
+) -> dict[str, int]:
+    """Empty the indexes and build them again from every attribute, in the caller's
+    transaction. `on_progress(last id read, highest id)` follows the scan."""
+    conn = session.connection()
+    top = conn.execute(sa.select(sa.func.max(Attribute.id))).scalar_one() or 0
+    if conn.dialect.name == "postgresql":
+        conn.exec_driver_sql("TRUNCATE correlation_networks, correlation_ssdeep")
+    else:
+        for table in _TABLES:
+            conn.execute(sa.delete(table))
+    counts = {"networks": 0, "ssdeep_hashes": 0, "ssdeep_chunks": 0}
+    last = 0
+    while True:
+        rows = conn.execute(
+            sa.select(Attribute.id, Attribute.type, Attribute.value1)
+            .where(Attribute.id > last, Attribute.type.in_(sorted(INDEXED_TYPES)))
+            .order_by(Attribute.id)
+            .limit(READ_CHUNK)
+        ).all()
+        if not rows:
+            break
+        last = rows[-1][0]
+        nets, chunks = _rows(rows)  # type: ignore[arg-type]
+        _write(session, nets, chunks)
+        counts["networks"] += len(nets)
+        counts["ssdeep_hashes"] += len({c[0] for c in chunks})
+        counts["ssdeep_chunks"] += len(chunks)
+        if on_progress is not None:
+            on_progress(last, top)
+    if on_progress is not None:
+        on_progress(top, top)
+    return counts
