@@ -64,7 +64,7 @@ def _attribute(rng: random.Random, ssdeeps: list[str]) -> dict[str, Any]:
         case "cidr6":
             t, value = "ip-dst", rng.choice(CIDR6)
         case "ipport":
-            t, value = "ip-dst|port", f"{rng.choice(IPV4)}|{rng.choice(TEXTS[:1] + ['443'])}"
+            t, value = "ip-dst|port", f"{rng.choice(IPV4)}|{rng.choice(['80', '443'])}"
         case "domainip":
             t, value = "domain|ip", f"{rng.choice(DOMAINS)}|{rng.choice(IPV4)}"
         case "domain":

@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import ppdeep
 import sqlalchemy as sa
@@ -91,7 +92,7 @@ class Options:
         return cls(s.correlation_cap, s.ssdeep_threshold, s.advanced_correlations)
 
 
-def _key(col: sa.ColumnElement[str]) -> sa.ColumnElement[str]:
+def _key(col: Any) -> sa.ColumnElement[str]:
     # Literally the indexed expression, so both engines use the value indexes.
     return sa.func.substr(col, sa.literal_column("1"), sa.literal_column(str(VALUE_KEY_LEN)))
 
@@ -270,7 +271,7 @@ def _networks(
                 )
             ).all()
             for attr_id, plen, lo, hi in rows:
-                other = Network(family, plen, bytes(lo), bytes(hi))
+                other = Network(family, plen, bytes(lo), bytes(hi or b""))
                 for s, net in probes[(family, other.lo)]:
                     if other.contains(net):
                         hits[s.id].add(attr_id)
@@ -279,7 +280,7 @@ def _networks(
     for s, net in nets:
         if net.hi is None:
             continue
-        rows = session.execute(
+        inside_rows = session.execute(
             sa.select(CorrelationNetwork.attribute_id)
             .where(
                 CorrelationNetwork.family == net.family,
@@ -288,7 +289,7 @@ def _networks(
             )
             .limit(cap + 2)
         ).all()
-        inside = {r[0] for r in rows} - {s.id}
+        inside = {r[0] for r in inside_rows} - {s.id}
         if len(inside) > cap:
             result.over[s.value1] = sorted({*result.over.get(s.value1, []), s.id})
             continue

@@ -22,7 +22,7 @@ from shieldwall.intel.models import Attribute
 
 NETWORK_COLUMNS = ("attribute_id", "family", "plen", "lo", "hi")
 SSDEEP_COLUMNS = ("attribute_id", "block_size", "chunk")
-_TABLES = (CorrelationNetwork.__table__, CorrelationSsdeep.__table__)
+_TABLES: tuple[sa.Table, ...] = (CorrelationNetwork.__table__, CorrelationSsdeep.__table__)  # type: ignore[assignment]
 READ_CHUNK = 20_000
 
 
@@ -69,7 +69,7 @@ def index_new(session: Session, event_ids: Iterable[int]) -> int:
         ~sa.exists().where(CorrelationSsdeep.attribute_id == Attribute.id),
     )
     items = conn.execute(q).all()
-    nets, chunks = _rows(items)  # type: ignore[arg-type]
+    nets, chunks = _rows(items)
     _write(session, nets, chunks)
     return len(items)
 
@@ -87,7 +87,7 @@ def reindex_attributes(session: Session, attribute_ids: Iterable[int]) -> None:
             Attribute.id.in_(ids), Attribute.type.in_(sorted(INDEXED_TYPES))
         )
     ).all()
-    nets, chunks = _rows(items)  # type: ignore[arg-type]
+    nets, chunks = _rows(items)
     _write(session, nets, chunks)
 
 
@@ -115,7 +115,7 @@ def rebuild(
         if not rows:
             break
         last = rows[-1][0]
-        nets, chunks = _rows(rows)  # type: ignore[arg-type]
+        nets, chunks = _rows(rows)
         _write(session, nets, chunks)
         counts["networks"] += len(nets)
         counts["ssdeep_hashes"] += len({c[0] for c in chunks})
