@@ -13,7 +13,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from shieldwall import __version__
-from shieldwall.api import collab, identity, intel, knowledge, ops, search
+from shieldwall.api import collab, correlation, identity, intel, knowledge, ops, search
 from shieldwall.api.errors import install as install_errors
 from shieldwall.api.errors import problem
 from shieldwall.api.responses import OrjsonResponse
@@ -100,7 +100,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     install_errors(app)
     app.include_router(ops.health)
-    for module in (identity, intel, search, ops, collab, knowledge):
+    for module in (identity, intel, search, ops, collab, knowledge, correlation):
         app.include_router(module.router, prefix="/api/v1")
     for misp_router in MISP_ROUTERS:
         app.include_router(misp_router)

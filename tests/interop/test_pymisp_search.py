@@ -122,8 +122,8 @@ def test_objects_rest_search(misp: PyMISP) -> None:
 def test_unsupported_parameters_are_refused_by_name(misp: PyMISP) -> None:
     status, body = misp.search(controller="attributes", searchall="x")["errors"]
     assert status == 422 and "searchall" in body["errors"]
-    status, body = misp.search(controller="events", include_correlations=True)["errors"]
-    assert status == 422 and "includeCorrelations" in body["errors"]
+    status, body = misp.search(controller="events", quick_filter="x")["errors"]
+    assert status == 422 and "quickFilter" in body["errors"]
 
 
 def test_no_format_shows_another_organisations_private_event(

@@ -23,6 +23,7 @@ from shieldwall.audit.service import verify
 from shieldwall.auth import service as auth
 from shieldwall.auth.models import Organisation, User
 from shieldwall.cli.common import admin_ctx, console, database, domain_errors, err, fail
+from shieldwall.cli.correlate import correlate_app
 from shieldwall.cli.feeds import feed_app
 from shieldwall.config import get_settings
 
@@ -48,6 +49,7 @@ for sub, name in (
     (audit_app, "audit"),
     (config_app, "config"),
     (feed_app, "feed"),
+    (correlate_app, "correlate"),
 ):
     app.add_typer(sub, name=name)
 

@@ -5,6 +5,7 @@ from fastapi import APIRouter
 from shieldwall.misp import (
     admin,
     attributes,
+    correlation,
     events,
     feeds,
     knowledge,
@@ -30,4 +31,5 @@ ROUTERS: tuple[APIRouter, ...] = (
     reports.router,
     feeds.router,
     knowledge.router,
+    correlation.router,
 )

@@ -72,9 +72,10 @@ async def view_event(
     deleted = body.get("deleted", params.get("deleted"))
     if isinstance(deleted, list):
         deleted = any(str(d) == "1" for d in deleted)
+    granular = body.get("includeGranularCorrelations", params.get("includeGranularCorrelations"))
     event = get_event(db, ctx, ref)
     detail = event_detail(db, ctx, event, include_deleted=bool(flag(deleted)))
-    return {"Event": complete(db, ctx, detail, event_shape(detail))}
+    return {"Event": complete(db, ctx, detail, event_shape(detail), granular=bool(flag(granular)))}
 
 
 @router.head("/events/view/{ref}")

@@ -54,6 +54,7 @@ from shieldwall.misp.common import (
     whole,
     with_after,
 )
+from shieldwall.misp.correlation import attach_related_attributes
 from shieldwall.misp.shapes import attribute_shape, event_shape, object_shape
 from shieldwall.misp.views import complete
 
@@ -75,7 +76,6 @@ def return_format(q: dict[str, Any]) -> str:
 # MISP parameters Shieldwall does not apply yet: refused by name when set, never ignored, so
 # a script cannot take an unfiltered answer for a filtered one.
 _NOT_YET = (
-    "includeCorrelations",
     "quickFilter",
     "searchall",
     "event_tags",
@@ -227,9 +227,15 @@ async def attributes_rest_search(request: Request, ctx: CurrentCtx, db: ReadDB) 
     sightings = (
         sightings_for_attributes(db, ctx, items) if flag(q.get("includeSightings")) else None
     )
+    related = None
+    if flag(q.get("includeCorrelations")):
+        related = [{"id": a["id"]} for a in items]
+        attach_related_attributes(db, ctx, related)
     out = []
-    for a in items:
+    for i, a in enumerate(items):
         shaped = attribute_shape(a)
+        if related is not None:
+            shaped["RelatedAttribute"] = related[i]["RelatedAttribute"]
         if sightings is not None:
             shaped["Sighting"] = [_sighting_shape(x) for x in sightings.get(a["id"], [])]
         for t, src in zip(shaped.get("Tag", []), a["tags"], strict=True):
@@ -266,7 +272,17 @@ async def events_rest_search(request: Request, ctx: CurrentCtx, db: ReadDB) -> A
                 detail["attributes"] = _without_warned(db, detail["attributes"])
                 for o in detail["objects"]:
                     o["attributes"] = _without_warned(db, o["attributes"])
-            shaped = complete(db, ctx, detail, event_shape(detail))
+            correlations = flag(q.get("includeCorrelations")) or flag(
+                q.get("includeEventCorrelations")
+            )
+            shaped = complete(
+                db,
+                ctx,
+                detail,
+                event_shape(detail),
+                related=bool(correlations),
+                granular=bool(flag(q.get("includeGranularCorrelations"))),
+            )
             if flag(q.get("includeSightings")):
                 _attach_sightings(db, ctx, detail, shaped)
             out.append({"Event": shaped})

@@ -7,18 +7,28 @@ from typing import Any
 from shieldwall.api.deps import CurrentCtx, ReadDB
 from shieldwall.intel.proposals import proposals_for_event
 from shieldwall.intel.reports import reports_for_event
+from shieldwall.misp.correlation import add_related
 from shieldwall.misp.knowledge import add_galaxies
 from shieldwall.misp.proposals import proposal_shape
 from shieldwall.misp.reports import report_shape
 
 
 def complete(
-    db: ReadDB, ctx: CurrentCtx, detail: dict[str, Any], shaped: dict[str, Any]
+    db: ReadDB,
+    ctx: CurrentCtx,
+    detail: dict[str, Any],
+    shaped: dict[str, Any],
+    *,
+    related: bool = True,
+    granular: bool = False,
 ) -> dict[str, Any]:
     """An event view as MISP gives it: Galaxy blocks for galaxy tags, open proposals (new
-    attributes on the event, changes and deletions on their attribute) and reports."""
+    attributes on the event, changes and deletions on their attribute), reports, and the
+    related events (with `granular`, each attribute's correlations too)."""
     if "Attribute" not in shaped:  # metadata only
         return shaped
+    if related or granular:
+        add_related(db, ctx, shaped, granular=granular)
     add_galaxies(db, detail, shaped)
     by_attribute: dict[int, list[dict[str, Any]]] = {}
     loose = []

@@ -1,0 +1,54 @@
+"""Correlations in the native API: an event's or an attribute's correlations (with related
+events and their graph), and correlation exclusions (site admins)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Response
+from pydantic import BaseModel, ConfigDict, Field
+
+from shieldwall.api.deps import CurrentCtx, ReadDB, WriteDB
+from shieldwall.correlation import service
+from shieldwall.text import Text
+
+router = APIRouter(tags=["correlation"])
+
+
+@router.get("/events/{ref}/correlations")
+def event_correlations(ref: str, ctx: CurrentCtx, db: ReadDB) -> dict[str, Any]:
+    """Where the event's values appear elsewhere: each correlation (exact, cidr, ssdeep),
+    the related events ranked by shared values, over-correlating values and the graph."""
+    return service.event_correlations(db, ctx, ref)
+
+
+@router.get("/attributes/{ref}/correlations")
+def attribute_correlations(ref: str, ctx: CurrentCtx, db: ReadDB) -> dict[str, Any]:
+    return service.attribute_correlations(db, ctx, ref)
+
+
+class ExclusionIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    value: Text = Field(min_length=1, max_length=1024)
+    comment: Text = ""
+
+
+@router.get("/correlation-exclusions")
+def list_exclusions(ctx: CurrentCtx, db: ReadDB) -> list[dict[str, Any]]:
+    return service.list_exclusions(db, ctx)
+
+
+@router.post("/correlation-exclusions", status_code=201)
+def add_exclusion(body: ExclusionIn, ctx: CurrentCtx, db: WriteDB) -> dict[str, Any]:
+    return service.add_exclusion(db, ctx, body.value, body.comment)
+
+
+@router.get("/correlation-exclusions/{ref}")
+def get_exclusion(ref: str, ctx: CurrentCtx, db: ReadDB) -> dict[str, Any]:
+    return service.get_exclusion(db, ctx, ref)
+
+
+@router.delete("/correlation-exclusions/{ref}", status_code=204)
+def delete_exclusion(ref: str, ctx: CurrentCtx, db: WriteDB) -> Response:
+    service.delete_exclusion(db, ctx, ref)
+    return Response(status_code=204)
