@@ -37,6 +37,7 @@ from shieldwall.correlation.rules import (
     parse_network,
     ssdeep_chunks,
 )
+from shieldwall.db.lists import in_values
 from shieldwall.intel.models import VALUE_KEY_LEN, Attribute, Event
 from shieldwall.intel.visibility import Principal, ReadOptions, attribute_condition
 
@@ -52,6 +53,7 @@ class Source:
     type: str
     value1: str
     value2: str
+    uuid: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,6 +71,9 @@ class Correlations:
     matches: list[Match] = field(default_factory=list)
     # Values shared by more attributes than the cap: value -> source attribute ids.
     over: dict[str, list[int]] = field(default_factory=dict)
+    # Matched attributes read along the way: id -> (id, event id, uuid, type, category,
+    # value1, value2, to_ids).
+    details: dict[int, Any] = field(default_factory=dict)
 
     def by_source(self) -> dict[int, list[Match]]:
         out: dict[int, list[Match]] = defaultdict(list)
@@ -120,7 +125,12 @@ def event_sources(session: Session, event_id: int) -> list[Source]:
         return []
     rows = session.execute(
         sa.select(
-            Attribute.id, Attribute.event_id, Attribute.type, Attribute.value1, Attribute.value2
+            Attribute.id,
+            Attribute.event_id,
+            Attribute.type,
+            Attribute.value1,
+            Attribute.value2,
+            Attribute.uuid,
         ).where(
             Attribute.event_id == event_id,
             Attribute.deleted.is_(False),
@@ -134,17 +144,21 @@ def event_sources(session: Session, event_id: int) -> list[Source]:
 def attribute_sources(session: Session, attribute_ids: Iterable[int]) -> list[Source]:
     """The given attributes that take part in correlation."""
     ids = sorted(set(attribute_ids))
-    out: list[Source] = []
-    for i in range(0, len(ids), CHUNK):
-        rows = session.execute(
-            sa.select(
-                Attribute.id, Attribute.event_id, Attribute.type, Attribute.value1, Attribute.value2
-            )
-            .join(Event, Event.id == Attribute.event_id)
-            .where(Attribute.id.in_(ids[i : i + CHUNK]), *_correlating())
-        ).all()
-        out.extend(Source(*r) for r in rows)
-    return out
+    if not ids:
+        return []
+    rows = session.execute(
+        sa.select(
+            Attribute.id,
+            Attribute.event_id,
+            Attribute.type,
+            Attribute.value1,
+            Attribute.value2,
+            Attribute.uuid,
+        )
+        .join(Event, Event.id == Attribute.event_id)
+        .where(in_values(session, Attribute.id, ids), *_correlating())
+    ).all()
+    return [Source(*r) for r in rows]
 
 
 def _exact(
@@ -153,49 +167,71 @@ def _exact(
     excluded: Exclusions,
     cap: int,
     result: Correlations,
+    own_event: int | None,
 ) -> None:
     wanted: dict[str, list[Source]] = defaultdict(list)
     for s in sources:
         for v in correlating_values(s.type, s.value1, s.value2):
             if not (excluded and excluded.excluded(v)):
                 wanted[v].append(s)
+    if not wanted:
+        return
     values = sorted(wanted)
+    keys = sorted({v[:VALUE_KEY_LEN] for v in values})
+    # With one source event, its own attributes are counted from the sources (they are all
+    # of its correlating attributes) instead of being read again.
+    elsewhere = [Attribute.event_id != own_event] if own_event is not None else []
+    cols = (
+        Attribute.id,
+        Attribute.event_id,
+        Attribute.uuid,
+        Attribute.type,
+        Attribute.category,
+        Attribute.value1,
+        Attribute.value2,
+        Attribute.to_ids,
+    )
+    first = (
+        sa.select(*cols, Attribute.value1.label("v"))
+        .join(Event, Event.id == Attribute.event_id)
+        .where(
+            in_values(session, _key(Attribute.value1), keys),
+            in_values(session, Attribute.value1, values),
+            *elsewhere,
+            *_correlating(),
+        )
+    )
+    second = (
+        sa.select(*cols, Attribute.value2.label("v"))
+        .join(Event, Event.id == Attribute.event_id)
+        .where(
+            in_values(session, _key(Attribute.value2), keys),
+            in_values(session, Attribute.value2, values),
+            Attribute.value2 != Attribute.value1,
+            Attribute.type.not_in(sorted(PRIMARY_ONLY_TYPES)),
+            *elsewhere,
+            *_correlating(),
+        )
+    )
+    both = sa.union_all(first, second).subquery()
+    # At most cap + 1 rows per value: enough to know it over-correlates.
+    ranked = sa.select(
+        both,
+        sa.func.row_number().over(partition_by=both.c.v, order_by=both.c.id).label("n"),
+    ).subquery()
+    q = sa.select(*(c for c in ranked.c if c.name != "n")).where(ranked.c.n <= cap + 1)
     found: dict[str, list[tuple[int, int]]] = defaultdict(list)
-    for i in range(0, len(values), CHUNK):
-        chunk = values[i : i + CHUNK]
-        keys = sorted({v[:VALUE_KEY_LEN] for v in chunk})
-        first = (
-            sa.select(Attribute.id, Attribute.event_id, Attribute.value1.label("v"))
-            .join(Event, Event.id == Attribute.event_id)
-            .where(_key(Attribute.value1).in_(keys), Attribute.value1.in_(chunk), *_correlating())
-        )
-        second = (
-            sa.select(Attribute.id, Attribute.event_id, Attribute.value2.label("v"))
-            .join(Event, Event.id == Attribute.event_id)
-            .where(
-                _key(Attribute.value2).in_(keys),
-                Attribute.value2.in_(chunk),
-                Attribute.value2 != Attribute.value1,
-                Attribute.type.not_in(sorted(PRIMARY_ONLY_TYPES)),
-                *_correlating(),
-            )
-        )
-        both = sa.union_all(first, second).subquery()
-        # At most cap + 1 rows per value: enough to know it over-correlates.
-        ranked = sa.select(
-            both.c.id,
-            both.c.event_id,
-            both.c.v,
-            sa.func.row_number().over(partition_by=both.c.v, order_by=both.c.id).label("n"),
-        ).subquery()
-        q = sa.select(ranked.c.id, ranked.c.event_id, ranked.c.v).where(ranked.c.n <= cap + 1)
-        for attr_id, event_id, v in session.execute(q):
-            found[v].append((attr_id, event_id))
-    for v, hits in found.items():
-        if len(hits) > cap:
-            result.over[v] = sorted({s.id for s in wanted[v]})
+    for row in session.execute(q):
+        attr_id, event_id = row[0], row[1]
+        found[row[-1]].append((attr_id, event_id))
+        result.details[attr_id] = row[:-1]
+    for v, sources_v in wanted.items():
+        hits = found.get(v, [])
+        own = len(sources_v) if own_event is not None else 0
+        if len(hits) + own > cap:
+            result.over[v] = sorted({s.id for s in sources_v})
             continue
-        for s in wanted[v]:
+        for s in sources_v:
             for attr_id, event_id in hits:
                 if event_id != s.event_id:
                     result.matches.append(Match(s.id, attr_id, event_id, v, "exact"))
@@ -205,14 +241,15 @@ def _candidates(session: Session, ids: Iterable[int]) -> dict[int, tuple[int, st
     """Correlating attributes among `ids`: id -> (event id, type, value1)."""
     wanted = sorted(set(ids))
     out: dict[int, tuple[int, str, str]] = {}
-    for i in range(0, len(wanted), CHUNK):
-        rows = session.execute(
-            sa.select(Attribute.id, Attribute.event_id, Attribute.type, Attribute.value1)
-            .join(Event, Event.id == Attribute.event_id)
-            .where(Attribute.id.in_(wanted[i : i + CHUNK]), *_correlating())
-        ).all()
-        for attr_id, event_id, attr_type, value1 in rows:
-            out[attr_id] = (event_id, attr_type, value1)
+    if not wanted:
+        return out
+    rows = session.execute(
+        sa.select(Attribute.id, Attribute.event_id, Attribute.type, Attribute.value1)
+        .join(Event, Event.id == Attribute.event_id)
+        .where(in_values(session, Attribute.id, wanted), *_correlating())
+    ).all()
+    for attr_id, event_id, attr_type, value1 in rows:
+        out[attr_id] = (event_id, attr_type, value1)
     return out
 
 
@@ -351,16 +388,15 @@ def _readable(session: Session, p: Principal, opts: ReadOptions, ids: Iterable[i
     wanted = sorted(set(ids))
     if p.is_site_admin:
         return set(wanted)
-    out: set[int] = set()
-    for i in range(0, len(wanted), CHUNK):
-        out.update(
-            session.execute(
-                sa.select(Attribute.id)
-                .join(Event, Event.id == Attribute.event_id)
-                .where(Attribute.id.in_(wanted[i : i + CHUNK]), attribute_condition(p, opts))
-            ).scalars()
-        )
-    return out
+    if not wanted:
+        return set()
+    return set(
+        session.execute(
+            sa.select(Attribute.id)
+            .join(Event, Event.id == Attribute.event_id)
+            .where(in_values(session, Attribute.id, wanted), attribute_condition(p, opts))
+        ).scalars()
+    )
 
 
 def correlate(
@@ -377,7 +413,9 @@ def correlate(
     if not sources:
         return result
     excluded = exclusions(session)
-    _exact(session, sources, excluded, o.cap, result)
+    events = {s.event_id for s in sources}
+    own_event = next(iter(events)) if len(events) == 1 else None
+    _exact(session, sources, excluded, o.cap, result, own_event)
     if o.advanced:
         _networks(session, sources, excluded, o.cap, result)
         _ssdeep(session, sources, excluded, o.ssdeep_threshold, result)

@@ -21,6 +21,7 @@ from shieldwall.correlation.models import (
     CorrelationSsdeep,
 )
 from shieldwall.correlation.rules import NON_CORRELATING_TYPES
+from shieldwall.db.lists import in_values
 from shieldwall.ids import as_id
 from shieldwall.intel.common import get_attribute, get_event
 from shieldwall.intel.errors import Conflict, InvalidInput, NotFound
@@ -29,32 +30,47 @@ from shieldwall.intel.models import Attribute, Event
 CHUNK = 500
 
 
-def _attribute_rows(session: Session, ids: set[int]) -> dict[int, dict[str, Any]]:
-    wanted = sorted(ids)
+_DETAIL = ("id", "event_id", "uuid", "type", "category", "value1", "value2", "to_ids")
+
+
+def _attribute_rows(
+    session: Session, ids: set[int], known: dict[int, Any] | None = None
+) -> dict[int, dict[str, Any]]:
+    """Attribute fields by id; `known` holds rows the engine read already (_DETAIL order)."""
     out: dict[int, dict[str, Any]] = {}
-    for i in range(0, len(wanted), CHUNK):
-        rows = session.execute(
-            sa.select(
-                Attribute.id,
-                Attribute.uuid,
-                Attribute.event_id,
-                Attribute.object_id,
-                Attribute.object_relation,
-                Attribute.category,
-                Attribute.type,
-                Attribute.value1,
-                Attribute.value2,
-                Attribute.to_ids,
-                Attribute.timestamp,
-                Attribute.distribution,
-                Attribute.sharing_group_id,
-                Attribute.comment,
-            ).where(Attribute.id.in_(wanted[i : i + CHUNK]))
-        ).all()
-        for r in rows:
-            d = r._asdict()
-            d["value"] = f"{d['value1']}|{d['value2']}" if d["value2"] else d["value1"]
-            out[r.id] = d
+    missing = set()
+    for i in ids:
+        row = (known or {}).get(i)
+        if row is None:
+            missing.add(i)
+            continue
+        d = dict(zip(_DETAIL, row, strict=True))
+        d["value"] = f"{d['value1']}|{d['value2']}" if d["value2"] else d["value1"]
+        out[i] = d
+    if not missing:
+        return out
+    rows = session.execute(
+        sa.select(
+            Attribute.id,
+            Attribute.uuid,
+            Attribute.event_id,
+            Attribute.object_id,
+            Attribute.object_relation,
+            Attribute.category,
+            Attribute.type,
+            Attribute.value1,
+            Attribute.value2,
+            Attribute.to_ids,
+            Attribute.timestamp,
+            Attribute.distribution,
+            Attribute.sharing_group_id,
+            Attribute.comment,
+        ).where(in_values(session, Attribute.id, sorted(missing)))
+    ).all()
+    for r in rows:
+        d = r._asdict()
+        d["value"] = f"{d['value1']}|{d['value2']}" if d["value2"] else d["value1"]
+        out[r.id] = d
     return out
 
 
@@ -62,40 +78,41 @@ def event_rows(session: Session, ids: set[int]) -> dict[int, dict[str, Any]]:
     """Related events as MISP lists them: the event's fields with Org and Orgc."""
     wanted = sorted(ids)
     out: dict[int, dict[str, Any]] = {}
+    if not wanted:
+        return out
     org = sa.orm.aliased(Organisation)
     orgc = sa.orm.aliased(Organisation)
-    for i in range(0, len(wanted), CHUNK):
-        rows = session.execute(
-            sa.select(
-                Event.id,
-                Event.uuid,
-                Event.info,
-                Event.date,
-                Event.threat_level_id,
-                Event.published,
-                Event.analysis,
-                Event.timestamp,
-                Event.distribution,
-                Event.org_id,
-                Event.orgc_id,
-                org.name.label("org_name"),
-                org.uuid.label("org_uuid"),
-                orgc.name.label("orgc_name"),
-                orgc.uuid.label("orgc_uuid"),
-            )
-            .join(org, org.id == Event.org_id)
-            .join(orgc, orgc.id == Event.orgc_id)
-            .where(Event.id.in_(wanted[i : i + CHUNK]))
-        ).all()
-        for r in rows:
-            out[r.id] = r._asdict()
+    rows = session.execute(
+        sa.select(
+            Event.id,
+            Event.uuid,
+            Event.info,
+            Event.date,
+            Event.threat_level_id,
+            Event.published,
+            Event.analysis,
+            Event.timestamp,
+            Event.distribution,
+            Event.org_id,
+            Event.orgc_id,
+            org.name.label("org_name"),
+            org.uuid.label("org_uuid"),
+            orgc.name.label("orgc_name"),
+            orgc.uuid.label("orgc_uuid"),
+        )
+        .join(org, org.id == Event.org_id)
+        .join(orgc, orgc.id == Event.orgc_id)
+        .where(in_values(session, Event.id, wanted))
+    ).all()
+    for r in rows:
+        out[r.id] = r._asdict()
     return out
 
 
 def _native(
-    session: Session, found: engine.Correlations, sources: dict[int, dict[str, Any]]
+    session: Session, found: engine.Correlations, sources: dict[int, str]
 ) -> dict[str, Any]:
-    related = _attribute_rows(session, {m.attribute_id for m in found.matches})
+    related = _attribute_rows(session, {m.attribute_id for m in found.matches}, found.details)
     events = event_rows(session, set(found.event_ids()))
     per_event: dict[int, set[str]] = defaultdict(set)
     items = []
@@ -103,10 +120,9 @@ def _native(
         r = related[m.attribute_id]
         e = events[m.event_id]
         per_event[m.event_id].add(m.value)
-        src = sources[m.source_id]
         items.append(
             {
-                "attribute": {"id": m.source_id, "uuid": src["uuid"], "value": m.value},
+                "attribute": {"id": m.source_id, "uuid": sources[m.source_id], "value": m.value},
                 "kind": m.kind,
                 "score": m.score,
                 "related": {
@@ -145,9 +161,9 @@ def event_correlations(session: Session, ctx: Ctx, ref: str | int) -> dict[str, 
     """An event's correlations, its related events and the graph between them (the event,
     each related event, an edge weighted by the number of shared values)."""
     event = get_event(session, ctx, ref)
-    found = engine.for_event(session, ctx.principal, ctx.opts, event.id)
-    sources = _attribute_rows(session, {m.source_id for m in found.matches})
-    out = _native(session, found, sources)
+    event_sources = engine.event_sources(session, event.id)
+    found = engine.correlate(session, ctx.principal, ctx.opts, event_sources)
+    out = _native(session, found, {s.id: s.uuid for s in event_sources})
     nodes = [{"id": event.id, "uuid": event.uuid, "info": event.info, "root": True}]
     nodes += [
         {"id": e["id"], "uuid": e["uuid"], "info": e["info"], "root": False}
@@ -169,8 +185,10 @@ def attribute_correlations(session: Session, ctx: Ctx, ref: str | int) -> dict[s
     found = engine.correlate(
         session, ctx.principal, ctx.opts, engine.attribute_sources(session, [attr.id])
     )
-    sources = _attribute_rows(session, {attr.id})
-    return {"attribute": {"id": attr.id, "uuid": attr.uuid}, **_native(session, found, sources)}
+    return {
+        "attribute": {"id": attr.id, "uuid": attr.uuid},
+        **_native(session, found, {attr.id: attr.uuid}),
+    }
 
 
 def related_attributes(

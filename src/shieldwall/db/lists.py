@@ -1,0 +1,25 @@
+"""`column IN (values)` with the values in one bound parameter (a PostgreSQL array, a JSON
+array read by SQLite's json_each), so a list of thousands costs one parameter instead of
+thousands to bind and a statement the driver prepares once."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import orjson
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql
+from sqlalchemy.orm import Session
+
+
+def in_values(session: Session, col: Any, values: Sequence[str] | Sequence[int]) -> Any:
+    items = list(values)
+    numeric = bool(items) and isinstance(items[0], int)
+    if session.get_bind().dialect.name == "postgresql":
+        kind = sa.BigInteger() if numeric else sa.Text()
+        return col == sa.any_(sa.bindparam(None, items, type_=postgresql.ARRAY(kind)))
+    listed = sa.func.json_each(
+        sa.bindparam(None, orjson.dumps(items).decode(), type_=sa.Text)
+    ).table_valued("value")
+    return col.in_(sa.select(listed.c.value))
