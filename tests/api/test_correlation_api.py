@@ -173,7 +173,9 @@ def test_attribute_correlations(make_user) -> None:
         assert r.status_code == 200, r.text
         body = r.json()
         assert body["attribute"] == {"id": source["id"], "uuid": source["uuid"]}
-        assert {(c["related"]["event"]["id"], c["related"]["value"]) for c in body["correlations"]} == {
+        assert {
+            (c["related"]["event"]["id"], c["related"]["value"]) for c in body["correlations"]
+        } == {
             (one["id"], md5),
             (two["id"], f"dropper.exe|{md5}"),
         }
@@ -237,9 +239,7 @@ def test_correlations_follow_the_access_rules(admin, make_user) -> None:
         assert body["correlations"] == [] and body["related_events"] == [], value
     # From A's community event, B does not see the hidden attribute's correlation either.
     other_side = _correlations(b.api, community)
-    assert _pairs(other_side) == {
-        ("community.example", "exact", "community.example", theirs["id"])
-    }
+    assert _pairs(other_side) == {("community.example", "exact", "community.example", theirs["id"])}
     _problem(b.api.get(f"/api/v1/events/{private['id']}/correlations"), 404)
     _problem(b.api.get(f"/api/v1/events/{grouped['id']}/correlations"), 404)
     _problem(b.api.get(f"/api/v1/attributes/{hidden_attr['id']}/correlations"), 404)
@@ -295,7 +295,12 @@ def test_hidden_source_attribute_in_a_readable_event(make_user) -> None:
         a.api,
         "mixed",
         {"type": "ip-dst", "value": "192.0.2.10", "distribution": 0},
-        {"type": "ip-dst", "value": "192.0.2.0/28", "distribution": 4, "sharing_group_id": sg.json()["id"]},
+        {
+            "type": "ip-dst",
+            "value": "192.0.2.0/28",
+            "distribution": 4,
+            "sharing_group_id": sg.json()["id"],
+        },
         ("domain", "open.example"),
     )
     mine = _event(b.api, "mine", ("ip-src", "192.0.2.10"), ("domain", "open.example"))
@@ -468,7 +473,9 @@ def test_disable_correlation_on_attribute_and_event(make_user) -> None:
     # Flagged at creation: c.example correlates with nothing.
     flagged = _attr(there, "c.example")
     assert flagged["disable_correlation"] is True
-    assert b.api.get(f"/api/v1/attributes/{flagged['id']}/correlations").json()["correlations"] == []
+    assert (
+        b.api.get(f"/api/v1/attributes/{flagged['id']}/correlations").json()["correlations"] == []
+    )
 
     # On one attribute: that attribute stops correlating, from both sides.
     target = _attr(there, "a.example")

@@ -412,6 +412,9 @@ def correlate(
     result = Correlations()
     if not sources:
         return result
+    if session.get_bind().dialect.name == "postgresql":
+        # Many short index probes: parallel workers cost more to start than they save.
+        session.execute(sa.text("SET LOCAL max_parallel_workers_per_gather = 0"))
     excluded = exclusions(session)
     events = {s.event_id for s in sources}
     own_event = next(iter(events)) if len(events) == 1 else None

@@ -122,6 +122,9 @@ def rebuild(
         counts["ssdeep_chunks"] += len(chunks)
         if on_progress is not None:
             on_progress(last, top)
+    if conn.dialect.name == "postgresql":
+        # Fresh statistics, so the planner reads the few ranges through their partial index.
+        conn.exec_driver_sql("ANALYZE correlation_networks, correlation_ssdeep")
     if on_progress is not None:
         on_progress(top, top)
     return counts
