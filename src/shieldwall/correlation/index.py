@@ -18,6 +18,7 @@ from shieldwall.correlation.rules import (
     ssdeep_chunks,
 )
 from shieldwall.db.bulk import RowWriter
+from shieldwall.db.lists import in_values
 from shieldwall.intel.models import Attribute
 
 NETWORK_COLUMNS = ("attribute_id", "family", "plen", "lo", "hi")
@@ -55,19 +56,23 @@ def _write(
                 w.write(row)
 
 
-def index_new(session: Session, event_ids: Iterable[int]) -> int:
+def index_new(session: Session, event_ids: Iterable[int], *, fresh: bool = False) -> int:
     """Index the attributes of these events that are not indexed yet (after a write that
-    added attributes). Returns how many attributes were indexed."""
+    added attributes); `fresh`: the events were created by this write, so none is. Returns
+    how many attributes were indexed."""
     ids = sorted(set(event_ids))
     if not ids:
         return 0
     conn = session.connection()
     q = sa.select(Attribute.id, Attribute.type, Attribute.value1).where(
-        Attribute.event_id.in_(ids),
+        in_values(session, Attribute.event_id, ids),
         Attribute.type.in_(sorted(INDEXED_TYPES)),
-        ~sa.exists().where(CorrelationNetwork.attribute_id == Attribute.id),
-        ~sa.exists().where(CorrelationSsdeep.attribute_id == Attribute.id),
     )
+    if not fresh:
+        q = q.where(
+            ~sa.exists().where(CorrelationNetwork.attribute_id == Attribute.id),
+            ~sa.exists().where(CorrelationSsdeep.attribute_id == Attribute.id),
+        )
     items = conn.execute(q).all()
     nets, chunks = _rows(items)
     _write(session, nets, chunks)

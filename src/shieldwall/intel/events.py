@@ -463,6 +463,12 @@ def _write_attribute_rows(session: Session, ctx: Ctx, started: Sequence[_NewEven
                 _attribute_row(session, ctx, new.event, a, field, new.batch, object_id=obj_id)
     for new in started:
         new.batch.writer = None
+    # The new events' IP and ssdeep attributes, indexed with one read for the whole group.
+    indexed = [new.event.id for new in started if new.batch.indexed]
+    if indexed:
+        correlation_index.index_new(session, indexed, fresh=True)
+        for new in started:
+            new.batch.indexed = False
 
 
 def _finish_event(session: Session, ctx: Ctx, new: _NewEvent) -> Event:
