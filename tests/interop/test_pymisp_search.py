@@ -120,10 +120,10 @@ def test_objects_rest_search(misp: PyMISP) -> None:
 
 
 def test_unsupported_parameters_are_refused_by_name(misp: PyMISP) -> None:
-    status, body = misp.search(controller="attributes", searchall="x")["errors"]
-    assert status == 422 and "searchall" in body["errors"]
-    status, body = misp.search(controller="events", quick_filter="x")["errors"]
-    assert status == 422 and "quickFilter" in body["errors"]
+    status, body = misp.search(controller="attributes", sg_reference_only=True)["errors"]
+    assert status == 422 and "sgReferenceOnly" in body["errors"]
+    status, body = misp.search(controller="events", with_attachments=True)["errors"]
+    assert status == 422 and "withAttachments" in body["errors"]
 
 
 def test_no_format_shows_another_organisations_private_event(
@@ -178,3 +178,63 @@ def test_enforce_warninglist_drops_listed_values_in_every_format(misp: PyMISP) -
     assert [a.value for a in events[0].attributes] == ["192.0.2.33"]
     # Without the flag the listed value is still there.
     assert len(misp.search(controller="attributes", eventid=event.id, pythonify=True)) == 2
+
+
+def test_quick_filter_event_timestamp_and_sharing_group(
+    misp: PyMISP, misp_as: Callable[[str, str], PyMISP]
+) -> None:
+    """quickFilter/searchall match a substring of a value, comment, event info or tag name,
+    or a whole uuid; event_timestamp filters on the event's time; sharinggroup on the
+    event's group (attributes inherit it). Nothing outside the caller's reach matches."""
+    import time
+
+    from pymisp import MISPSharingGroup
+
+    plain = _add(misp, "quick plain", ("domain", "needle-in-value.example"), ("md5", "a" * 32))
+    misp.tag(plain.attributes[1], "needle-tag:x")
+    info = _add(misp, "haystack needle-in-info", ("domain", "other.example"))
+    by_value = misp.search(controller="attributes", quick_filter="needle-in-VALUE", pythonify=True)
+    assert [a.value for a in by_value] == ["needle-in-value.example"]
+    by_tag = misp.search(controller="attributes", searchall="needle-tag", pythonify=True)
+    assert [a.value for a in by_tag] == ["a" * 32]
+    events = misp.search(controller="events", quick_filter="needle-in", pythonify=True)
+    assert {e.uuid for e in events} == {plain.uuid, info.uuid}
+    by_uuid = misp.search(controller="attributes", quick_filter=info.uuid, pythonify=True)
+    assert [a.value for a in by_uuid] == ["other.example"]
+    text = misp.search(controller="attributes", searchall="needle", return_format="text")
+    assert sorted(text.split()) == ["a" * 32, "needle-in-value.example", "other.example"]
+    # Another organisation's private event is not found by its value, info or uuid.
+    other = misp_as("QUICK OTHER", "user")
+    hidden = _add(other, "private needle-in-secret", ("domain", "needle-hidden.example"),
+                  distribution=0)  # fmt: skip
+    assert misp.search(controller="attributes", quick_filter="needle-hidden", pythonify=True)
+    assert other.search(controller="attributes", quick_filter="needle-in-value", pythonify=True)
+    third = misp_as("QUICK THIRD", "user")
+    assert third.search(controller="attributes", quick_filter="needle-hidden", pythonify=True) == []
+    assert third.search(controller="events", quick_filter=hidden.uuid, pythonify=True) == []
+    assert third.search(controller="events", quick_filter="needle-in-secret", pythonify=True) == []
+
+    cutoff = int(time.time()) + 1
+    time.sleep(1.1)
+    later = _add(misp, "quick later", ("domain", "later.example"))
+    recent = misp.search(controller="attributes", event_timestamp=cutoff, pythonify=True)
+    assert [a.value for a in recent] == ["later.example"]
+    sg = MISPSharingGroup()
+    sg.name = "quick group"
+    sg.releasability = "test"
+    group = misp.add_sharing_group(sg, pythonify=True)
+    grouped = MISPEvent()
+    grouped.info = "quick grouped"
+    grouped.distribution = 4
+    grouped.sharing_group_id = group.id
+    grouped.add_attribute("domain", "grouped.example")
+    grouped = misp.add_event(grouped, pythonify=True)
+    in_group = misp.search(controller="attributes", sharinggroup=group.id, pythonify=True)
+    assert [a.value for a in in_group] == ["grouped.example"]
+    assert [e.uuid for e in misp.search(controller="events", sharinggroup=[group.id],
+                                         pythonify=True)] == [grouped.uuid]  # fmt: skip
+    assert [e.uuid for e in misp.search_index(sharinggroup=group.id, pythonify=True)] == [
+        grouped.uuid
+    ]
+    assert later.uuid not in {e.uuid for e in misp.search_index(sharinggroup=group.id,
+                                                                  pythonify=True)}  # fmt: skip

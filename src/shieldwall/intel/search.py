@@ -7,6 +7,7 @@ import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.orm import QueryableAttribute, Session
@@ -148,6 +149,15 @@ class SearchFilter:
     without_distribution: list[int] = field(default_factory=list)
     without_analysis: list[int] = field(default_factory=list)
     has_proposal: bool | None = None
+    # MISP's quickFilter/searchall: a substring of a value, comment, event info or tag name,
+    # or a whole attribute or event uuid.
+    quick: str | None = None
+    # The event's timestamp (MISP's event_timestamp), on attribute searches.
+    event_timestamp_from: datetime | None = None
+    event_timestamp_to: datetime | None = None
+    # Sharing groups by id or uuid: events in one; attributes in one, or inheriting their
+    # event's.
+    sharing_group: list[str] = field(default_factory=list)
     after: int = 0
     limit: int = 100
 
@@ -179,8 +189,52 @@ def _org_ids(session: Session, refs: list[str]) -> list[int]:
     return ids or [-1]
 
 
+def _contains(col: Any, text: str) -> ColumnElement[bool]:
+    return sa.func.lower(col).like(f"%{_escape_like(text.lower())}%", escape="\\")
+
+
+def _sharing_group_ids(session: Session, refs: list[str]) -> list[int]:
+    from shieldwall.intel.models import SharingGroup
+
+    ids = [i for i in (as_id(r) for r in refs) if i is not None]
+    uuids = [str(r) for r in refs if as_id(r) is None]
+    if uuids:
+        ids += session.execute(
+            sa.select(SharingGroup.id).where(SharingGroup.uuid.in_(uuids))
+        ).scalars()
+    return ids or [-1]
+
+
+def _visible_tag_match(ctx: Ctx, text: str) -> sa.Select[Any]:
+    return sa.select(Tag.id).where(_contains(Tag.name, text), tag_condition(ctx.principal))
+
+
+def _quick_attribute(ctx: Ctx, text: str) -> ColumnElement[bool]:
+    """An attribute matching MISP's quickFilter (Attribute and Event in the FROM clause)."""
+    _check_pattern(text, "quickFilter")
+    tags = _visible_tag_match(ctx, text)
+    return sa.or_(
+        _contains(Attribute.value1, text),
+        _contains(Attribute.value2, text),
+        _contains(Attribute.comment, text),
+        _contains(Event.info, text),
+        Attribute.uuid == text.strip(),
+        Event.uuid == text.strip(),
+        sa.exists(
+            sa.select(1).where(
+                AttributeTag.attribute_id == Attribute.id, AttributeTag.tag_id.in_(tags)
+            )
+        ),
+        sa.exists(sa.select(1).where(EventTag.event_id == Event.id, EventTag.tag_id.in_(tags))),
+    )
+
+
 def _event_filters(session: Session, ctx: Ctx, f: SearchFilter) -> list[ColumnElement[bool]]:
     conds: list[ColumnElement[bool]] = []
+    if f.event_timestamp_from:
+        conds.append(Event.timestamp >= f.event_timestamp_from)
+    if f.event_timestamp_to:
+        conds.append(Event.timestamp <= f.event_timestamp_to)
     if f.org:
         conds.append(Event.orgc_id.in_(_org_ids(session, f.org)))
     if f.event:
@@ -292,6 +346,21 @@ def _attribute_filters(f: SearchFilter) -> list[ColumnElement[bool]]:
     return conds
 
 
+def _attribute_extra(session: Session, ctx: Ctx, f: SearchFilter) -> list[ColumnElement[bool]]:
+    conds: list[ColumnElement[bool]] = []
+    if f.quick:
+        conds.append(_quick_attribute(ctx, f.quick))
+    if f.sharing_group:
+        ids = _sharing_group_ids(session, f.sharing_group)
+        conds.append(
+            sa.or_(
+                Attribute.sharing_group_id.in_(ids),
+                sa.and_(Attribute.distribution == 5, Event.sharing_group_id.in_(ids)),
+            )
+        )
+    return conds
+
+
 def attribute_query(session: Session, ctx: Ctx, f: SearchFilter) -> sa.Select:
     return (
         sa.select(Attribute, Event.uuid)
@@ -301,6 +370,7 @@ def attribute_query(session: Session, ctx: Ctx, f: SearchFilter) -> sa.Select:
             *_attribute_filters(f),
             *_event_filters(session, ctx, f),
             *_attribute_tag_conditions(session, ctx, f.tags),
+            *_attribute_extra(session, ctx, f),
         )
         .order_by(Attribute.id)
     )
@@ -334,6 +404,27 @@ def event_query(session: Session, ctx: Ctx, f: SearchFilter) -> sa.Select:
         *_event_filters(session, ctx, f),
         *_event_tag_conditions(session, ctx, f.tags),
     )
+    if f.sharing_group:
+        q = q.where(Event.sharing_group_id.in_(_sharing_group_ids(session, f.sharing_group)))
+    if f.quick:
+        # The event's own fields, or any attribute of it the principal may read.
+        _check_pattern(f.quick, "quickFilter")
+        tags = _visible_tag_match(ctx, f.quick)
+        own = sa.or_(
+            _contains(Event.info, f.quick),
+            Event.uuid == f.quick.strip(),
+            sa.exists(sa.select(1).where(EventTag.event_id == Event.id, EventTag.tag_id.in_(tags))),
+        )
+        inner = (
+            sa.select(Attribute.event_id)
+            .join(Event, Event.id == Attribute.event_id)
+            .where(
+                attribute_condition(ctx.principal, ctx.opts, include_deleted=f.include_deleted),
+                _quick_attribute(ctx, f.quick),
+            )
+            .correlate(None)
+        )
+        q = q.where(sa.or_(own, Event.id.in_(inner)))
     attr_conds = _attribute_filters(replace(f, timestamp_from=None, timestamp_to=None))
     if attr_conds:
         # Events holding at least one matching attribute the principal may read. The

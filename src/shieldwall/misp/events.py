@@ -122,11 +122,6 @@ def unpublish_event(request: Request, ref: str, ctx: CurrentCtx, db: WriteDB) ->
     return misp_ok("Event unpublished.", request.url.path, id=str(event.id))
 
 
-# MISP's index filters Shieldwall does not apply yet: refused by name rather than ignored,
-# so a script never takes an unfiltered answer for a filtered one.
-_UNSUPPORTED_INDEX = ("sharinggroup",)
-
-
 def _levels(value: Any, field: str, low: int, high: int) -> tuple[list[int], list[int]]:
     """MISP's numeric index filter: values, a list, or "!"-prefixed ones to exclude."""
     wanted: list[int] = []
@@ -142,9 +137,6 @@ def _levels(value: Any, field: str, low: int, high: int) -> tuple[list[int], lis
 
 
 def _index_filter(q: dict[str, Any]) -> SearchFilter:
-    for name in _UNSUPPORTED_INDEX:
-        if q.get(name) not in (None, "", []):
-            raise InvalidInput(f"the events/index filter {name} is not supported", field=name)
     tags = tag_filter(q.get("tags") or q.get("tag"))
     ts_from, ts_to = time_range(q.get("timestamp"), "timestamp")
     pts_from, pts_to = time_range(q.get("publish_timestamp"), "publish_timestamp")
@@ -174,6 +166,7 @@ def _index_filter(q: dict[str, Any]) -> SearchFilter:
         publish_timestamp_from=pts_from,
         publish_timestamp_to=pts_to,
         published=flag(q.get("published")),
+        sharing_group=as_list(q.get("sharinggroup")),
         limit=whole(q.get("limit"), "limit", default=10000, low=1, high=100000),
     )
 

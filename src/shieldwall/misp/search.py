@@ -76,11 +76,7 @@ def return_format(q: dict[str, Any]) -> str:
 # MISP parameters Shieldwall does not apply yet: refused by name when set, never ignored, so
 # a script cannot take an unfiltered answer for a filtered one.
 _NOT_YET = (
-    "quickFilter",
-    "searchall",
     "event_tags",
-    "event_timestamp",
-    "sharinggroup",
     "includeDecayScore",
     "excludeDecayed",
     "withAttachments",
@@ -101,6 +97,8 @@ def misp_filter(q: dict[str, Any], *, default_limit: int = 10000) -> SearchFilte
         if q.get(name) not in (None, "", [], 0, "0", False):
             raise InvalidInput(f"restSearch parameter {name} is not supported yet", field=name)
     ts_from, ts_to = time_range(q.get("timestamp") or q.get("attribute_timestamp"), "timestamp")
+    ets_from, ets_to = time_range(q.get("event_timestamp"), "event_timestamp")
+    quick = q.get("quickFilter") or q.get("searchall")
     pub = q.get("publish_timestamp") or q.get("last")
     pts_from, pts_to = time_range(pub, "publish_timestamp")
     from_ = parse_time(q.get("from"), "from") if q.get("from") else None
@@ -123,6 +121,10 @@ def misp_filter(q: dict[str, Any], *, default_limit: int = 10000) -> SearchFilte
         published=flag(q.get("published")),
         to_ids=flag(q.get("to_ids")),
         include_deleted=bool(flag(q.get("deleted"))),
+        quick=text_param(quick, "quickFilter") if quick not in (None, "") else None,
+        event_timestamp_from=ets_from,
+        event_timestamp_to=ets_to,
+        sharing_group=as_list(q.get("sharinggroup")),
         limit=whole(q.get("limit"), "limit", default=default_limit, low=1, high=1_000_000),
     )
 
