@@ -6,6 +6,7 @@ disable_correlation flags."""
 from __future__ import annotations
 
 import random
+from collections.abc import Iterator
 from typing import Any
 
 import ppdeep
@@ -501,3 +502,49 @@ def test_disable_correlation_on_attribute_and_event(make_user) -> None:
     # A deleted attribute does not correlate either.
     assert b.api.delete(f"/api/v1/attributes/{target['id']}").status_code == 204
     assert _pairs(_correlations(a.api, here)) == {("b.example", "exact", "b.example", there["id"])}
+
+
+# ---------------------------------------------------------------- over-correlation
+
+
+@pytest.fixture
+def low_cap(monkeypatch: pytest.MonkeyPatch) -> Iterator[int]:
+    """A correlation cap of 2 (the setting is read on every correlation request)."""
+    monkeypatch.setenv("SHIELDWALL_CORRELATION_CAP", "2")
+    get_settings.cache_clear()
+    yield 2
+    monkeypatch.undo()
+    get_settings.cache_clear()
+
+
+def test_over_correlating_values_agree_between_event_and_attribute(admin, low_cap) -> None:
+    """A value held by more attributes than the cap (the event's own included) is reported
+    as over-correlating instead of linked, whether the event or one attribute is asked."""
+    here = _event(
+        admin,
+        "here",
+        ("domain", "popular.example"),
+        ("hostname", "popular.example"),
+        ("domain", "pair.example"),
+    )
+    there = _event(admin, "there", ("domain", "popular.example"), ("domain", "pair.example"))
+    by_type = {a["type"]: a for a in here["attributes"] if a["value"] == "popular.example"}
+    domain, hostname = by_type["domain"], by_type["hostname"]
+
+    body = _correlations(admin, here)
+    assert body["over_correlating"] == [
+        {"value": "popular.example", "attribute_ids": sorted([domain["id"], hostname["id"]])}
+    ]
+    # Exactly at the cap still links.
+    assert _pairs(body) == {("pair.example", "exact", "pair.example", there["id"])}
+    other = _correlations(admin, there)
+    assert other["over_correlating"] == [
+        {"value": "popular.example", "attribute_ids": [_attr(there, "popular.example")["id"]]}
+    ]
+    assert _pairs(other) == {("pair.example", "exact", "pair.example", here["id"])}
+
+    one = admin.get(f"/api/v1/attributes/{domain['id']}/correlations").json()
+    assert one["correlations"] == [], one["correlations"]
+    assert one["over_correlating"] == [
+        {"value": "popular.example", "attribute_ids": [domain["id"]]}
+    ]

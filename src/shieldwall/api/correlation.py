@@ -40,7 +40,9 @@ def list_exclusions(ctx: CurrentCtx, db: ReadDB) -> list[dict[str, Any]]:
 
 @router.post("/correlation-exclusions", status_code=201)
 def add_exclusion(body: ExclusionIn, ctx: CurrentCtx, db: WriteDB) -> dict[str, Any]:
-    return service.add_exclusion(db, ctx, body.value, body.comment)
+    out = service.add_exclusion(db, ctx, body.value, body.comment)
+    db.commit()
+    return out
 
 
 @router.get("/correlation-exclusions/{ref}")
@@ -51,4 +53,5 @@ def get_exclusion(ref: str, ctx: CurrentCtx, db: ReadDB) -> dict[str, Any]:
 @router.delete("/correlation-exclusions/{ref}", status_code=204)
 def delete_exclusion(ref: str, ctx: CurrentCtx, db: WriteDB) -> Response:
     service.delete_exclusion(db, ctx, ref)
+    db.commit()
     return Response(status_code=204)

@@ -405,9 +405,13 @@ def correlate(
     opts: ReadOptions,
     sources: Sequence[Source],
     options: Options | None = None,
+    *,
+    whole_event: int | None = None,
 ) -> Correlations:
     """Correlations of `sources` with attributes of other events, as `principal` may read
-    them (both the source and the match must be readable)."""
+    them (both the source and the match must be readable). `whole_event`: the sources are
+    every correlating attribute of that event (event_sources), so the event's own holders
+    of a value are counted from them instead of being read again."""
     o = options or Options.from_settings()
     result = Correlations()
     if not sources:
@@ -416,9 +420,7 @@ def correlate(
         # Many short index probes: parallel workers cost more to start than they save.
         session.execute(sa.text("SET LOCAL max_parallel_workers_per_gather = 0"))
     excluded = exclusions(session)
-    events = {s.event_id for s in sources}
-    own_event = next(iter(events)) if len(events) == 1 else None
-    _exact(session, sources, excluded, o.cap, result, own_event)
+    _exact(session, sources, excluded, o.cap, result, whole_event)
     if o.advanced:
         _networks(session, sources, excluded, o.cap, result)
         _ssdeep(session, sources, excluded, o.ssdeep_threshold, result)
@@ -446,4 +448,6 @@ def for_event(
     event_id: int,
     options: Options | None = None,
 ) -> Correlations:
-    return correlate(session, principal, opts, event_sources(session, event_id), options)
+    return correlate(
+        session, principal, opts, event_sources(session, event_id), options, whole_event=event_id
+    )

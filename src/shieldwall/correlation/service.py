@@ -162,7 +162,7 @@ def event_correlations(session: Session, ctx: Ctx, ref: str | int) -> dict[str, 
     each related event, an edge weighted by the number of shared values)."""
     event = get_event(session, ctx, ref)
     event_sources = engine.event_sources(session, event.id)
-    found = engine.correlate(session, ctx.principal, ctx.opts, event_sources)
+    found = engine.correlate(session, ctx.principal, ctx.opts, event_sources, whole_event=event.id)
     out = _native(session, found, {s.id: s.uuid for s in event_sources})
     nodes = [{"id": event.id, "uuid": event.uuid, "info": event.info, "root": True}]
     nodes += [
@@ -273,13 +273,18 @@ def stats(session: Session, *, top: int = 10) -> dict[str, Any]:
         Attribute.deleted.is_(False),
         Attribute.disable_correlation.is_(False),
         Attribute.type.not_in(sorted(NON_CORRELATING_TYPES)),
+        Event.disable_correlation.is_(False),
     )
     attributes = session.execute(
-        sa.select(sa.func.count()).select_from(Attribute).where(correlating)
+        sa.select(sa.func.count())
+        .select_from(Attribute)
+        .join(Event, Event.id == Attribute.event_id)
+        .where(correlating)
     ).scalar_one()
     count = sa.func.count().label("n")
     shared = session.execute(
         sa.select(Attribute.value1, count)
+        .join(Event, Event.id == Attribute.event_id)
         .where(correlating)
         .group_by(Attribute.value1)
         .having(sa.func.count() > 1)
@@ -289,6 +294,7 @@ def stats(session: Session, *, top: int = 10) -> dict[str, Any]:
     over = session.execute(
         sa.select(sa.func.count()).select_from(
             sa.select(Attribute.value1)
+            .join(Event, Event.id == Attribute.event_id)
             .where(correlating)
             .group_by(Attribute.value1)
             .having(sa.func.count() > cap)
