@@ -47,6 +47,10 @@ class Settings(BaseSettings):
     # from cron), and whether feeds may read paths on this machine (as MISP's may).
     feed_scheduler: bool = True
     local_feeds: bool = True
+    # Indicator lifecycle: mark expired indicators inside the server every so many minutes
+    # (off: run `shieldwall indicators expire` from cron).
+    lifecycle_job: bool = True
+    lifecycle_interval_minutes: int = Field(default=60, ge=1, le=10080)
     # The key read from (or generated into) var_dir/secret_key; SHIELDWALL_SECRET_KEY wins.
     _file_secret: str | None = PrivateAttr(default=None)
 
@@ -108,6 +112,8 @@ class Settings(BaseSettings):
             "SHIELDWALL_AUTH_FAILURE_WINDOW_SECONDS": str(self.auth_failure_window_seconds),
             "SHIELDWALL_FEED_SCHEDULER": str(self.feed_scheduler).lower(),
             "SHIELDWALL_LOCAL_FEEDS": str(self.local_feeds).lower(),
+            "SHIELDWALL_LIFECYCLE_JOB": str(self.lifecycle_job).lower(),
+            "SHIELDWALL_LIFECYCLE_INTERVAL_MINUTES": str(self.lifecycle_interval_minutes),
         }
 
 

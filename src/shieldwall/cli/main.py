@@ -24,6 +24,7 @@ from shieldwall.auth import service as auth
 from shieldwall.auth.models import Organisation, User
 from shieldwall.cli.common import admin_ctx, console, database, domain_errors, err, fail
 from shieldwall.cli.feeds import feed_app
+from shieldwall.cli.indicators import indicators_app
 from shieldwall.config import get_settings
 
 app = typer.Typer(
@@ -48,6 +49,7 @@ for sub, name in (
     (audit_app, "audit"),
     (config_app, "config"),
     (feed_app, "feed"),
+    (indicators_app, "indicators"),
 ):
     app.add_typer(sub, name=name)
 
