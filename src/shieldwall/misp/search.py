@@ -54,6 +54,7 @@ from shieldwall.misp.common import (
     whole,
     with_after,
 )
+from shieldwall.misp.decay import DecayRequest, attach_to_event, decay_request, decay_scores
 from shieldwall.misp.shapes import attribute_shape, event_shape, object_shape
 from shieldwall.misp.views import complete
 
@@ -81,8 +82,6 @@ _NOT_YET = (
     "event_tags",
     "event_timestamp",
     "sharinggroup",
-    "includeDecayScore",
-    "excludeDecayed",
     "withAttachments",
     "sgReferenceOnly",
 )
@@ -122,6 +121,8 @@ def misp_filter(q: dict[str, Any], *, default_limit: int = 10000) -> SearchFilte
         publish_timestamp_to=pts_to,
         published=flag(q.get("published")),
         to_ids=flag(q.get("to_ids")),
+        # Expired indicators leave to_ids exports unless asked for (shieldwall.lifecycle).
+        exclude_expired=bool(flag(q.get("to_ids"))) and not flag(q.get("includeExpired")),
         include_deleted=bool(flag(q.get("deleted"))),
         limit=whole(q.get("limit"), "limit", default=default_limit, low=1, high=1_000_000),
     )
@@ -142,7 +143,14 @@ def _csv_columns(q: dict[str, Any]) -> tuple[str, ...]:
     return columns
 
 
-def _flat_export(ctx: Ctx, f: SearchFilter, fmt: str, q: dict[str, Any], events: bool) -> Any:
+def _flat_export(
+    ctx: Ctx,
+    f: SearchFilter,
+    fmt: str,
+    q: dict[str, Any],
+    events: bool,
+    decay: DecayRequest | None = None,
+) -> Any:
     """text or csv, streamed from its own session (the response outlives the request's)."""
     if "limit" not in q:
         f = replace(f, limit=10**12)  # MISP's flat exports return every match
@@ -155,12 +163,25 @@ def _flat_export(ctx: Ctx, f: SearchFilter, fmt: str, q: dict[str, Any], events:
             yield f
             return
         for batch in stream_events(session, ctx, f):
-            yield SearchFilter(event=[str(e.id) for e in batch], limit=f.limit)
+            yield SearchFilter(
+                event=[str(e.id) for e in batch], limit=f.limit, exclude_expired=f.exclude_expired
+            )
 
     enforce = bool(flag(q.get("enforceWarninglist")))
+    undecayed = decay is not None and decay.exclude_decayed
+
+    def kept(session: Any, rows: list[Any]) -> list[Any]:
+        if decay is None or not decay.exclude_decayed:
+            return rows
+        found = decay_scores(session, ctx, decay, [a for a, _ in rows])
+        return [r for r in rows if not found[r[0].id]["decayed"]]
 
     def checked_values(session: Any, af: SearchFilter) -> Iterator[list[str]]:
         for rows in stream_attributes(session, ctx, af):
+            rows = kept(session, rows)
+            if not enforce:
+                yield [f"{a.value1}|{a.value2}" if a.value2 else a.value1 for a, _ in rows]
+                continue
             pairs = [(a.type, f"{a.value1}|{a.value2}" if a.value2 else a.value1) for a, _ in rows]
             hits = warninglists.warned(session, pairs)
             yield [v for (_, v), hit in zip(pairs, hits, strict=True) if not hit]
@@ -168,12 +189,17 @@ def _flat_export(ctx: Ctx, f: SearchFilter, fmt: str, q: dict[str, Any], events:
     def text() -> Iterator[bytes]:
         with get_database().read_session() as session:
             for af in list(attribute_filters(session)):
-                values = checked_values(session, af) if enforce else stream_values(session, ctx, af)
+                values = (
+                    checked_values(session, af)
+                    if enforce or undecayed
+                    else stream_values(session, ctx, af)
+                )
                 yield from text_lines(values)
 
     def batches(session: Any) -> Iterator[tuple[list[dict[str, Any]], dict[int, Any]]]:
         for af in list(attribute_filters(session)):
             for rows in stream_attributes(session, ctx, af):
+                rows = kept(session, rows)
                 uuids = {a.event_id: u for a, u in rows}
                 attrs = attributes_with_tags(session, ctx, [a for a, _ in rows], uuids)
                 if enforce:
@@ -203,8 +229,9 @@ async def attributes_rest_search(request: Request, ctx: CurrentCtx, db: ReadDB) 
     q = await json_body(request)
     fmt = return_format(q)
     f = misp_filter(q)
+    decay = decay_request(q, attributes=True)
     if fmt != "json":
-        return _flat_export(ctx, f, fmt, q, events=False)
+        return _flat_export(ctx, f, fmt, q, events=False, decay=decay)
     rows = paged(
         lambda after: search_attributes(db, ctx, with_after(f, after)),
         lambda r: r[0].id,
@@ -227,9 +254,14 @@ async def attributes_rest_search(request: Request, ctx: CurrentCtx, db: ReadDB) 
     sightings = (
         sightings_for_attributes(db, ctx, items) if flag(q.get("includeSightings")) else None
     )
+    scores = decay_scores(db, ctx, decay, [a for a, _ in rows]) if decay else {}
     out = []
     for a in items:
+        if decay is not None and decay.exclude_decayed and scores[a["id"]]["decayed"]:
+            continue
         shaped = attribute_shape(a)
+        if decay is not None:
+            shaped["decay_score"] = [scores[a["id"]]]
         if sightings is not None:
             shaped["Sighting"] = [_sighting_shape(x) for x in sightings.get(a["id"], [])]
         for t, src in zip(shaped.get("Tag", []), a["tags"], strict=True):
@@ -245,6 +277,7 @@ async def events_rest_search(request: Request, ctx: CurrentCtx, db: ReadDB) -> A
     q = await json_body(request)
     fmt = return_format(q)
     f = misp_filter(q)
+    decay = decay_request(q, attributes=False)
     if fmt != "json":
         return _flat_export(ctx, f, fmt, q, events=True)
     events = paged(
@@ -269,6 +302,8 @@ async def events_rest_search(request: Request, ctx: CurrentCtx, db: ReadDB) -> A
             shaped = complete(db, ctx, detail, event_shape(detail))
             if flag(q.get("includeSightings")):
                 _attach_sightings(db, ctx, detail, shaped)
+            if decay is not None:
+                attach_to_event(db, ctx, decay, detail, shaped)
             out.append({"Event": shaped})
     return {"response": out}
 
