@@ -389,12 +389,14 @@ def _cutoff(settings: Settings, at: datetime, shift: timedelta = timedelta()) ->
 def _positive_after(since: Any, at: datetime) -> ColumnElement[bool]:
     p = aliased(Sighting)
     return sa.exists(
-        sa.select(1).where(
+        sa.select(1)
+        .where(
             p.attribute_id == Attribute.id,
             p.type == SIGHTING,
             p.date_sighting > since,
             p.date_sighting <= at,
         )
+        .correlate_except(p)
     )
 
 
@@ -408,20 +410,25 @@ def _ended_by_sighting(at: datetime) -> ColumnElement[bool]:
     e = aliased(Sighting)
     p = aliased(Sighting)
     return sa.exists(
-        sa.select(1).where(
+        sa.select(1)
+        .where(
             e.attribute_id == Attribute.id,
             e.type == EXPIRATION,
             e.date_sighting <= at,
             e.date_sighting >= _seen(),
             ~sa.exists(
-                sa.select(1).where(
+                sa.select(1)
+                .where(
                     p.attribute_id == Attribute.id,
                     p.type == SIGHTING,
                     p.date_sighting > e.date_sighting,
                     p.date_sighting <= at,
                 )
+                # Two levels down: the attribute row is the outermost query's.
+                .correlate_except(p)
             ),
         )
+        .correlate_except(e)
     )
 
 
