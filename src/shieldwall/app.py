@@ -13,12 +13,21 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from shieldwall import __version__
-from shieldwall.api import collab, correlation, identity, intel, knowledge, ops, search
+from shieldwall.api import (
+    collab,
+    correlation,
+    identity,
+    intel,
+    knowledge,
+    lifecycle,
+    ops,
+    search,
+)
 from shieldwall.api.errors import install as install_errors
 from shieldwall.api.errors import problem
 from shieldwall.api.responses import OrjsonResponse
 from shieldwall.config import Settings, get_settings
-from shieldwall.jobs.feeds import feed_schedule
+from shieldwall.jobs.schedule import background_jobs
 from shieldwall.metrics import REGISTRY, REQUEST_SECONDS
 from shieldwall.misp import ROUTERS as MISP_ROUTERS
 
@@ -96,11 +105,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         redoc_url=None,
         openapi_url="/api/openapi.json",
         default_response_class=OrjsonResponse,
-        lifespan=feed_schedule,
+        lifespan=background_jobs,
     )
     install_errors(app)
     app.include_router(ops.health)
-    for module in (identity, intel, search, ops, collab, knowledge, correlation):
+    for module in (identity, intel, search, ops, collab, knowledge, correlation, lifecycle):
         app.include_router(module.router, prefix="/api/v1")
     for misp_router in MISP_ROUTERS:
         app.include_router(misp_router)

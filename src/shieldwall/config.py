@@ -53,6 +53,10 @@ class Settings(BaseSettings):
     correlation_cap: int = Field(default=100, ge=1, le=100_000)
     ssdeep_threshold: int = Field(default=40, ge=1, le=100)
     advanced_correlations: bool = True
+    # Indicator lifecycle: mark expired indicators inside the server every so many minutes
+    # (off: run `shieldwall indicators expire` from cron).
+    lifecycle_job: bool = True
+    lifecycle_interval_minutes: int = Field(default=60, ge=1, le=10080)
     # The key read from (or generated into) var_dir/secret_key; SHIELDWALL_SECRET_KEY wins.
     _file_secret: str | None = PrivateAttr(default=None)
 
@@ -117,6 +121,8 @@ class Settings(BaseSettings):
             "SHIELDWALL_CORRELATION_CAP": str(self.correlation_cap),
             "SHIELDWALL_SSDEEP_THRESHOLD": str(self.ssdeep_threshold),
             "SHIELDWALL_ADVANCED_CORRELATIONS": str(self.advanced_correlations).lower(),
+            "SHIELDWALL_LIFECYCLE_JOB": str(self.lifecycle_job).lower(),
+            "SHIELDWALL_LIFECYCLE_INTERVAL_MINUTES": str(self.lifecycle_interval_minutes),
         }
 
 

@@ -42,6 +42,7 @@ from shieldwall.intel.serialize import (
     sighting_out,
     tag_out,
 )
+from shieldwall.lifecycle import service as lifecycle
 
 router = APIRouter()
 
@@ -151,8 +152,12 @@ def add_attributes(
 def get_attribute_route(
     ref: str, ctx: CurrentCtx, db: ReadDB, include_deleted: bool = False
 ) -> dict[str, Any]:
+    """An attribute with its tags and its lifecycle (score, decayed, expiry), the score
+    computed from the sightings and tags the caller may read."""
     attr, event = get_attribute(db, ctx, ref, include_deleted=include_deleted)
-    return attributes_with_tags(db, ctx, [attr], {event.id: event.uuid})[0]
+    out = attributes_with_tags(db, ctx, [attr], {event.id: event.uuid})[0]
+    out["lifecycle"] = lifecycle.attribute_lifecycle(db, ctx, attr)
+    return out
 
 
 @router.patch("/attributes/{ref}", tags=["attributes"])

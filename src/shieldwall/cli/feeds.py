@@ -210,13 +210,20 @@ def feed_export(
     directory: Annotated[Path, typer.Argument(help="directory to write the feed into")],
     user: Annotated[str, typer.Option("--user", help="export what this user may see (e-mail)")],
     quiet: Annotated[bool, typer.Option("--quiet", "-q")] = False,
+    include_expired: Annotated[
+        bool,
+        typer.Option(
+            "--include-expired", help="keep to_ids on expired indicators (the lifecycle's mark)"
+        ),
+    ] = False,
 ) -> None:
     """Write a MISP feed (manifest.json, hashes.csv, <uuid>.json) of the events USER may see.
 
     Only published events are exported, as MISP's feed generator does. Events marked
     tlp:red or tlp:amber+strict are withheld, and so are attributes so marked; local and
-    non-exportable tags are left out. Event files of an earlier export into DIRECTORY that
-    are no longer in the feed are removed."""
+    non-exportable tags are left out. Expired indicators are written with to_ids false
+    unless --include-expired. Event files of an earlier export into DIRECTORY that are no
+    longer in the feed are removed."""
     from shieldwall.misp.feed_export import export_feed
 
     db = database()
@@ -236,7 +243,13 @@ def feed_export(
         disable=quiet,
     ) as progress:
         task = progress.add_task("export", total=None)
-        report = export_feed(db, reader, directory, on_event=lambda _: progress.advance(task))
+        report = export_feed(
+            db,
+            reader,
+            directory,
+            on_event=lambda _: progress.advance(task),
+            include_expired=include_expired,
+        )
     console.print(
         f"{report.events} events ({report.attributes} attributes) written to {directory}"
         + (f", {report.withheld} withheld by the TLP guard" if report.withheld else "")

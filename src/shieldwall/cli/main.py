@@ -25,6 +25,7 @@ from shieldwall.auth.models import Organisation, User
 from shieldwall.cli.common import admin_ctx, console, database, domain_errors, err, fail
 from shieldwall.cli.correlate import correlate_app
 from shieldwall.cli.feeds import feed_app
+from shieldwall.cli.indicators import indicators_app
 from shieldwall.config import get_settings
 
 app = typer.Typer(
@@ -50,6 +51,7 @@ for sub, name in (
     (config_app, "config"),
     (feed_app, "feed"),
     (correlate_app, "correlate"),
+    (indicators_app, "indicators"),
 ):
     app.add_typer(sub, name=name)
 

@@ -25,6 +25,7 @@ from shieldwall.intel.models import (
     Tag,
 )
 from shieldwall.knowledge.models import Galaxy, GalaxyCluster, Taxonomy, Warninglist  # noqa: F401
+from shieldwall.lifecycle.models import LifecycleSetting  # noqa: F401
 
 metadata = Base.metadata
 

@@ -165,6 +165,8 @@ class Attribute(Base):
     last_seen: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
     deleted: Mapped[bool] = mapped_column(default=False)
     disable_correlation: Mapped[bool] = mapped_column(default=False)
+    # When the lifecycle marked the indicator expired (shieldwall.lifecycle); None while live.
+    expired_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None, index=True)
 
     @property
     def value(self) -> str:

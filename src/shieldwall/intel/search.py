@@ -141,6 +141,8 @@ class SearchFilter:
     published: bool | None = None
     to_ids: bool | None = None
     include_deleted: bool = False
+    # Leave out attributes the lifecycle marked expired (to_ids exports do by default).
+    exclude_expired: bool = False
     # Event fields: MISP's index filters (values; a leading ! excludes).
     threat_level: list[int] = field(default_factory=list)
     distribution: list[int] = field(default_factory=list)
@@ -339,6 +341,8 @@ def _attribute_filters(f: SearchFilter) -> list[ColumnElement[bool]]:
         conds.append(Attribute.uuid.in_(f.uuid))
     if f.to_ids is not None:
         conds.append(Attribute.to_ids.is_(f.to_ids))
+    if f.exclude_expired:
+        conds.append(Attribute.expired_at.is_(None))
     if f.timestamp_from:
         conds.append(Attribute.timestamp >= f.timestamp_from)
     if f.timestamp_to:

@@ -104,6 +104,7 @@ def attribute_out(
         "last_seen": iso(a.last_seen),
         "deleted": a.deleted,
         "disable_correlation": a.disable_correlation,
+        "expired_at": iso(a.expired_at),
     }
     if event_uuid is not None:
         out["event_uuid"] = event_uuid
@@ -126,6 +127,7 @@ def _attribute_row_out(
     out["timestamp"] = iso(out["timestamp"])
     out["first_seen"] = iso(out["first_seen"])
     out["last_seen"] = iso(out["last_seen"])
+    out["expired_at"] = iso(out["expired_at"])
     if event_uuid is not None:
         out["event_uuid"] = event_uuid
     if tags is not None:

@@ -24,6 +24,7 @@ from shieldwall.intel.models import VALUE_KEY_LEN, Attribute, Event, Sighting
 from shieldwall.intel.schemas import SightingCreate
 from shieldwall.intel.search import candidates
 from shieldwall.intel.visibility import attribute_condition, sighting_condition
+from shieldwall.lifecycle import service as lifecycle
 
 EXPIRATION = 2
 # Values per query: their OR stays well under SQLite's expression depth (1000) and bound
@@ -80,7 +81,8 @@ def add_sightings(session: Session, ctx: Ctx, data: SightingCreate) -> list[tupl
     """Sight one attribute (by id or uuid), or every readable attribute holding the values;
     returns each sighting with its attribute's uuid, as list_sightings does, in attribute
     order. An expiration (type 2) replaces the organisation's earlier expiration of the same
-    attribute, as in MISP: an indicator expires once per organisation."""
+    attribute, as in MISP: an indicator expires once per organisation. The expiry marks of
+    the sighted attributes are brought up to date (shieldwall.lifecycle)."""
     require(ctx, Permission.SIGHTING_ADD)
     when = data.date_sighting or now()
     if when > now():
@@ -129,6 +131,8 @@ def add_sightings(session: Session, ctx: Ctx, data: SightingCreate) -> list[tupl
     ]
     session.add_all(sightings)
     session.flush()
+    # A sighting revives an expired indicator; an expiration sighting expires it now.
+    lifecycle.refresh(session, [a for a, _, _ in targets])
     change: dict[str, object] = {
         "attribute_ids": [s.attribute_id for s in sightings][:100],
         "type": data.type,
@@ -311,4 +315,5 @@ def delete_sighting(session: Session, ctx: Ctx, sighting_ref: int | str) -> Sigh
     )
     session.delete(sighting)
     session.flush()
+    lifecycle.refresh(session, [sighting.attribute_id])
     return sighting

@@ -1,1 +1,2 @@
-"""Background work that runs inside the server process (scheduled feed fetching)."""
+"""Background work that runs inside the server process (scheduled feed fetching, the
+indicator expiry pass)."""

@@ -5,6 +5,10 @@ What leaves follows the access rules (intel/visibility.py) and the TLP guard: ev
 tlp:red or tlp:amber+strict are left out, as are attributes so marked; local and
 non-exportable tags are dropped; ids, distributions and sharing groups that only mean
 something on this instance are removed, as MISP's own feed output does.
+
+Expired indicators (shieldwall.lifecycle) stay in their events as context but leave the
+detection set: they are written with to_ids false and their timestamp (and the event's)
+moved to the time they expired, so a MISP instance that pulled them before takes the change.
 """
 
 from __future__ import annotations
@@ -14,6 +18,7 @@ import os
 import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import IO, Any
 
@@ -67,7 +72,29 @@ def _clean_attribute(a: dict[str, Any]) -> dict[str, Any] | None:
     return a
 
 
-def feed_event(session: Session, ctx: Ctx, event: Any) -> dict[str, Any] | None:
+def _retire(attrs: list[dict[str, Any]]) -> datetime | None:
+    """Expired indicators leave the detection set: to_ids false, timestamp at least their
+    expiry. Returns the latest timestamp so moved, if any."""
+    latest: datetime | None = None
+    for a in attrs:
+        if a.get("expired_at") and a["to_ids"]:
+            stamp = max(
+                datetime.fromisoformat(a["timestamp"]), datetime.fromisoformat(a["expired_at"])
+            )
+            a["to_ids"], a["timestamp"] = False, stamp.isoformat()
+            latest = stamp if latest is None or stamp > latest else latest
+    return latest
+
+
+def _later(item: dict[str, Any], stamp: datetime | None) -> datetime | None:
+    if stamp is not None and stamp > datetime.fromisoformat(item["timestamp"]):
+        item["timestamp"] = stamp.isoformat()
+    return stamp
+
+
+def feed_event(
+    session: Session, ctx: Ctx, event: Any, *, include_expired: bool = False
+) -> dict[str, Any] | None:
     """One event as its feed file holds it ({"Event": ...}); None when the TLP guard keeps
     it on this instance."""
     detail = event_detail(session, ctx, event)
@@ -77,6 +104,12 @@ def feed_event(session: Session, ctx: Ctx, event: Any) -> dict[str, Any] | None:
     detail["attributes"] = [a for a in map(_clean_attribute, detail["attributes"]) if a]
     for o in detail["objects"]:
         o["attributes"] = [a for a in map(_clean_attribute, o["attributes"]) if a]
+    if not include_expired:
+        # MISP takes an attribute, object or event change only when its timestamp is newer.
+        moved = [_retire(detail["attributes"])]
+        for o in detail["objects"]:
+            moved.append(_later(o, _retire(o["attributes"])))
+        _later(detail, max((m for m in moved if m is not None), default=None))
     shaped = event_shape(detail)
     for name in _LOCAL_EVENT_FIELDS:
         shaped.pop(name, None)
@@ -134,10 +167,12 @@ def export_feed(
     directory: Path,
     *,
     on_event: Callable[[str], None] | None = None,
+    include_expired: bool = False,
 ) -> ExportReport:
     """Write the feed of the published events the principal may read into `directory`.
     manifest.json and hashes.csv are replaced when complete; event files of an earlier
-    export that are not in this one are removed."""
+    export that are not in this one are removed. Expired indicators are written with
+    to_ids false unless include_expired."""
     directory.mkdir(parents=True, exist_ok=True)
     report = ExportReport()
     written: set[str] = set()
@@ -151,7 +186,7 @@ def export_feed(
         manifest.write(b"{")
         for batch in stream_events(session, ctx, SearchFilter(published=True)):
             for event in batch:
-                doc = feed_event(session, ctx, event)
+                doc = feed_event(session, ctx, event, include_expired=include_expired)
                 if doc is None:
                     report.withheld += 1
                     continue

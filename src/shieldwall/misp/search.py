@@ -55,6 +55,7 @@ from shieldwall.misp.common import (
     with_after,
 )
 from shieldwall.misp.correlation import attach_related_attributes
+from shieldwall.misp.decay import DecayRequest, attach_to_event, decay_request, decay_scores
 from shieldwall.misp.shapes import attribute_shape, event_shape, object_shape
 from shieldwall.misp.views import complete
 
@@ -77,8 +78,6 @@ def return_format(q: dict[str, Any]) -> str:
 # a script cannot take an unfiltered answer for a filtered one.
 _NOT_YET = (
     "event_tags",
-    "includeDecayScore",
-    "excludeDecayed",
     "withAttachments",
     "sgReferenceOnly",
 )
@@ -120,6 +119,8 @@ def misp_filter(q: dict[str, Any], *, default_limit: int = 10000) -> SearchFilte
         publish_timestamp_to=pts_to,
         published=flag(q.get("published")),
         to_ids=flag(q.get("to_ids")),
+        # Expired indicators leave to_ids exports unless asked for (shieldwall.lifecycle).
+        exclude_expired=bool(flag(q.get("to_ids"))) and not flag(q.get("includeExpired")),
         include_deleted=bool(flag(q.get("deleted"))),
         quick=text_param(quick, "quickFilter") if quick not in (None, "") else None,
         event_timestamp_from=ets_from,
@@ -144,7 +145,14 @@ def _csv_columns(q: dict[str, Any]) -> tuple[str, ...]:
     return columns
 
 
-def _flat_export(ctx: Ctx, f: SearchFilter, fmt: str, q: dict[str, Any], events: bool) -> Any:
+def _flat_export(
+    ctx: Ctx,
+    f: SearchFilter,
+    fmt: str,
+    q: dict[str, Any],
+    events: bool,
+    decay: DecayRequest | None = None,
+) -> Any:
     """text or csv, streamed from its own session (the response outlives the request's)."""
     if "limit" not in q:
         f = replace(f, limit=10**12)  # MISP's flat exports return every match
@@ -157,12 +165,25 @@ def _flat_export(ctx: Ctx, f: SearchFilter, fmt: str, q: dict[str, Any], events:
             yield f
             return
         for batch in stream_events(session, ctx, f):
-            yield SearchFilter(event=[str(e.id) for e in batch], limit=f.limit)
+            yield SearchFilter(
+                event=[str(e.id) for e in batch], limit=f.limit, exclude_expired=f.exclude_expired
+            )
 
     enforce = bool(flag(q.get("enforceWarninglist")))
+    undecayed = decay is not None and decay.exclude_decayed
+
+    def kept(session: Any, rows: list[Any]) -> list[Any]:
+        if decay is None or not decay.exclude_decayed:
+            return rows
+        found = decay_scores(session, ctx, decay, [a for a, _ in rows])
+        return [r for r in rows if not found[r[0].id]["decayed"]]
 
     def checked_values(session: Any, af: SearchFilter) -> Iterator[list[str]]:
         for rows in stream_attributes(session, ctx, af):
+            rows = kept(session, rows)
+            if not enforce:
+                yield [f"{a.value1}|{a.value2}" if a.value2 else a.value1 for a, _ in rows]
+                continue
             pairs = [(a.type, f"{a.value1}|{a.value2}" if a.value2 else a.value1) for a, _ in rows]
             hits = warninglists.warned(session, pairs)
             yield [v for (_, v), hit in zip(pairs, hits, strict=True) if not hit]
@@ -170,12 +191,17 @@ def _flat_export(ctx: Ctx, f: SearchFilter, fmt: str, q: dict[str, Any], events:
     def text() -> Iterator[bytes]:
         with get_database().read_session() as session:
             for af in list(attribute_filters(session)):
-                values = checked_values(session, af) if enforce else stream_values(session, ctx, af)
+                values = (
+                    checked_values(session, af)
+                    if enforce or undecayed
+                    else stream_values(session, ctx, af)
+                )
                 yield from text_lines(values)
 
     def batches(session: Any) -> Iterator[tuple[list[dict[str, Any]], dict[int, Any]]]:
         for af in list(attribute_filters(session)):
             for rows in stream_attributes(session, ctx, af):
+                rows = kept(session, rows)
                 uuids = {a.event_id: u for a, u in rows}
                 attrs = attributes_with_tags(session, ctx, [a for a, _ in rows], uuids)
                 if enforce:
@@ -205,8 +231,9 @@ async def attributes_rest_search(request: Request, ctx: CurrentCtx, db: ReadDB) 
     q = await json_body(request)
     fmt = return_format(q)
     f = misp_filter(q)
+    decay = decay_request(q, attributes=True)
     if fmt != "json":
-        return _flat_export(ctx, f, fmt, q, events=False)
+        return _flat_export(ctx, f, fmt, q, events=False, decay=decay)
     rows = paged(
         lambda after: search_attributes(db, ctx, with_after(f, after)),
         lambda r: r[0].id,
@@ -229,15 +256,20 @@ async def attributes_rest_search(request: Request, ctx: CurrentCtx, db: ReadDB) 
     sightings = (
         sightings_for_attributes(db, ctx, items) if flag(q.get("includeSightings")) else None
     )
-    related = None
+    scores = decay_scores(db, ctx, decay, [a for a, _ in rows]) if decay else {}
+    related: dict[int, dict[str, Any]] | None = None
     if flag(q.get("includeCorrelations")):
-        related = [{"id": a["id"]} for a in items]
-        attach_related_attributes(db, ctx, related)
+        related = {a["id"]: {"id": a["id"]} for a in items}
+        attach_related_attributes(db, ctx, list(related.values()))
     out = []
-    for i, a in enumerate(items):
+    for a in items:
+        if decay is not None and decay.exclude_decayed and scores[a["id"]]["decayed"]:
+            continue
         shaped = attribute_shape(a)
         if related is not None:
-            shaped["RelatedAttribute"] = related[i]["RelatedAttribute"]
+            shaped["RelatedAttribute"] = related[a["id"]]["RelatedAttribute"]
+        if decay is not None:
+            shaped["decay_score"] = [scores[a["id"]]]
         if sightings is not None:
             shaped["Sighting"] = [_sighting_shape(x) for x in sightings.get(a["id"], [])]
         for t, src in zip(shaped.get("Tag", []), a["tags"], strict=True):
@@ -253,6 +285,7 @@ async def events_rest_search(request: Request, ctx: CurrentCtx, db: ReadDB) -> A
     q = await json_body(request)
     fmt = return_format(q)
     f = misp_filter(q)
+    decay = decay_request(q, attributes=False)
     if fmt != "json":
         return _flat_export(ctx, f, fmt, q, events=True)
     events = paged(
@@ -287,6 +320,8 @@ async def events_rest_search(request: Request, ctx: CurrentCtx, db: ReadDB) -> A
             )
             if flag(q.get("includeSightings")):
                 _attach_sightings(db, ctx, detail, shaped)
+            if decay is not None:
+                attach_to_event(db, ctx, decay, detail, shaped)
             out.append({"Event": shaped})
     return {"response": out}
 

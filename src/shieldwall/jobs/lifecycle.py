@@ -1,0 +1,68 @@
+"""The scheduled expiry pass in the server: an asyncio task, started with the application,
+that marks expired indicators every SHIELDWALL_LIFECYCLE_INTERVAL_MINUTES in a worker
+thread. The pass is idempotent, so several server processes may each run it.
+`shieldwall indicators expire` does the same from cron."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager, suppress
+from typing import Any
+
+from shieldwall.audit.service import Actor
+from shieldwall.config import get_settings
+from shieldwall.db.engine import Database, get_database
+from shieldwall.db.migrate import is_current
+from shieldwall.lifecycle.service import ExpiryReport, run_expiry
+
+log = logging.getLogger("shieldwall.jobs.lifecycle")
+
+ACTOR = Actor(label="lifecycle job")
+
+
+def run_expiry_job(db: Database | None = None) -> ExpiryReport | None:
+    """One expiry pass in its own transaction; nothing before the schema is current."""
+    db = db or get_database()
+    if not is_current(db.engine):
+        return None
+    with db.writing() as session:
+        return run_expiry(session, ACTOR)
+
+
+async def expiry_scheduler(interval: float, stop: threading.Event | None = None) -> None:
+    stop = stop or threading.Event()
+    while not stop.is_set():
+        await asyncio.sleep(interval)
+        try:
+            report = await asyncio.to_thread(run_expiry_job)
+        except Exception:
+            log.exception("scheduled expiry pass failed")
+            continue
+        if report is not None and (report.expired or report.revived):
+            log.info(
+                "expiry pass: %d indicators expired, %d live again", report.expired, report.revived
+            )
+
+
+@asynccontextmanager
+async def expiry_schedule(app: Any) -> AsyncIterator[None]:
+    """Runs the expiry pass while the application serves, unless SHIELDWALL_LIFECYCLE_JOB
+    is off."""
+    settings = get_settings()
+    if not settings.lifecycle_job:
+        yield
+        return
+    stop = threading.Event()
+    task = asyncio.create_task(
+        expiry_scheduler(settings.lifecycle_interval_minutes * 60.0, stop), name="expiry-job"
+    )
+    try:
+        yield
+    finally:
+        stop.set()
+        task.cancel()
+        with suppress(asyncio.CancelledError):
+            await task
