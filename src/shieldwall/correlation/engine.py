@@ -17,6 +17,7 @@ from typing import Any
 
 import ppdeep
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.orm import Session
 
 from shieldwall.config import get_settings
@@ -191,6 +192,37 @@ def _exact(
         Attribute.value2,
         Attribute.to_ids,
     )
+    if session.get_bind().dialect.name == "postgresql":
+        q = _exact_lateral(session, cols, values, elsewhere, cap)
+    else:
+        q = _exact_ranked(session, cols, values, keys, elsewhere, cap)
+    found: dict[str, list[tuple[int, int]]] = defaultdict(list)
+    for row in session.execute(q):
+        attr_id, event_id = row[0], row[1]
+        found[row[-1]].append((attr_id, event_id))
+        result.details[attr_id] = row[:-1]
+    for v, sources_v in wanted.items():
+        hits = found.get(v, [])
+        own = len(sources_v) if own_event is not None else 0
+        if len(hits) + own > cap:
+            result.over[v] = sorted({s.id for s in sources_v})
+            continue
+        for s in sources_v:
+            for attr_id, event_id in hits:
+                if event_id != s.event_id:
+                    result.matches.append(Match(s.id, attr_id, event_id, v, "exact"))
+
+
+def _exact_ranked(
+    session: Session,
+    cols: tuple[Any, ...],
+    values: list[str],
+    keys: list[str],
+    elsewhere: list[sa.ColumnElement[bool]],
+    cap: int,
+) -> sa.Select[Any]:
+    """Holders of the values, at most cap + 1 a value (enough to know it over-correlates),
+    ranked with a window over all of them (SQLite)."""
     first = (
         sa.select(*cols, Attribute.value1.label("v"))
         .join(Event, Event.id == Attribute.event_id)
@@ -214,27 +246,53 @@ def _exact(
         )
     )
     both = sa.union_all(first, second).subquery()
-    # At most cap + 1 rows per value: enough to know it over-correlates.
     ranked = sa.select(
         both,
         sa.func.row_number().over(partition_by=both.c.v, order_by=both.c.id).label("n"),
     ).subquery()
-    q = sa.select(*(c for c in ranked.c if c.name != "n")).where(ranked.c.n <= cap + 1)
-    found: dict[str, list[tuple[int, int]]] = defaultdict(list)
-    for row in session.execute(q):
-        attr_id, event_id = row[0], row[1]
-        found[row[-1]].append((attr_id, event_id))
-        result.details[attr_id] = row[:-1]
-    for v, sources_v in wanted.items():
-        hits = found.get(v, [])
-        own = len(sources_v) if own_event is not None else 0
-        if len(hits) + own > cap:
-            result.over[v] = sorted({s.id for s in sources_v})
-            continue
-        for s in sources_v:
-            for attr_id, event_id in hits:
-                if event_id != s.event_id:
-                    result.matches.append(Match(s.id, attr_id, event_id, v, "exact"))
+    return sa.select(*(c for c in ranked.c if c.name != "n")).where(ranked.c.n <= cap + 1)
+
+
+def _exact_lateral(
+    session: Session,
+    cols: tuple[Any, ...],
+    values: list[str],
+    elsewhere: list[sa.ColumnElement[bool]],
+    cap: int,
+) -> sa.Select[Any]:
+    """The same on PostgreSQL, reading at most cap + 1 holders a value and half (a LATERAL
+    probe per value): a value held by thousands costs what one held by a hundred does."""
+    listed = (
+        sa.func.unnest(sa.bindparam(None, values, type_=postgresql.ARRAY(sa.Text())))
+        .table_valued("val")
+        .render_derived()
+    )
+    first = (
+        sa.select(*cols)
+        .join(Event, Event.id == Attribute.event_id)
+        .where(
+            _key(Attribute.value1) == _key(listed.c.val),
+            Attribute.value1 == listed.c.val,
+            *elsewhere,
+            *_correlating(),
+        )
+        .limit(cap + 1)
+    )
+    second = (
+        sa.select(*cols)
+        .join(Event, Event.id == Attribute.event_id)
+        .where(
+            _key(Attribute.value2) == _key(listed.c.val),
+            Attribute.value2 == listed.c.val,
+            Attribute.value2 != Attribute.value1,
+            Attribute.type.not_in(sorted(PRIMARY_ONLY_TYPES)),
+            *elsewhere,
+            *_correlating(),
+        )
+        .limit(cap + 1)
+    )
+    holders = sa.union_all(first, second).lateral("holders")
+    return sa.select(*holders.c, listed.c.val).select_from(listed).join(holders, sa.true())
 
 
 def _candidates(session: Session, ids: Iterable[int]) -> dict[int, tuple[int, str, str]]:
