@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 import ppdeep
 import sqlalchemy as sa
@@ -45,9 +45,9 @@ from shieldwall.intel.visibility import Principal, ReadOptions, attribute_condit
 CHUNK = 500
 
 
-@dataclass(frozen=True, slots=True)
-class Source:
-    """An attribute whose correlations are asked for."""
+class Source(NamedTuple):
+    """An attribute whose correlations are asked for (a tuple: events bring tens of
+    thousands)."""
 
     id: int
     event_id: int
@@ -57,8 +57,7 @@ class Source:
     uuid: str = ""
 
 
-@dataclass(frozen=True, slots=True)
-class Match:
+class Match(NamedTuple):
     source_id: int
     attribute_id: int
     event_id: int
