@@ -57,7 +57,9 @@ def child(path: Path, out: Path, profile: Path | None = None) -> None:
     from shieldwall.exchange.misp_json import import_file
     from shieldwall.intel.templates import templates
     from shieldwall.intel.types import type_table
+    from shieldwall.runtime import tune_gc
 
+    tune_gc()  # as the `shieldwall` command does
     db = database()
     ctx = admin_ctx(db)
     type_table(), templates()  # one-off table loads, not per-attribute work

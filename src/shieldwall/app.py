@@ -30,6 +30,7 @@ from shieldwall.config import Settings, get_settings
 from shieldwall.jobs.schedule import background_jobs
 from shieldwall.metrics import REGISTRY, REQUEST_SECONDS
 from shieldwall.misp import ROUTERS as MISP_ROUTERS
+from shieldwall.runtime import tune_gc
 
 log = logging.getLogger("shieldwall.http")
 
@@ -97,6 +98,7 @@ def _route_template(request: Request) -> str:
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
     settings.ensure_secret_key()
+    tune_gc()
     app = FastAPI(
         title="Shieldwall",
         version=__version__,

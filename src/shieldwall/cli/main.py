@@ -487,6 +487,10 @@ def main() -> None:
     """Entry point: settings errors are reported as one clear line, not a traceback."""
     from pydantic import ValidationError
 
+    from shieldwall.runtime import tune_gc
+
+    tune_gc()
+
     try:
         get_settings()
     except ValidationError as exc:
