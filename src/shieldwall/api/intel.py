@@ -42,6 +42,7 @@ from shieldwall.intel.serialize import (
     sighting_out,
     tag_out,
 )
+from shieldwall.knowledge import warninglists
 
 router = APIRouter()
 
@@ -81,8 +82,12 @@ def create_event(data: EventIn, ctx: CurrentCtx, db: WriteDB) -> dict[str, Any]:
 def get_event_route(
     ref: str, ctx: CurrentCtx, db: ReadDB, include_deleted: bool = False
 ) -> dict[str, Any]:
+    """The event with its attributes and objects; each attribute carries `warninglist_hits`,
+    the enabled warninglists that hold its value."""
     event = get_event(db, ctx, ref)
-    return event_detail(db, ctx, event, include_deleted=include_deleted)
+    return warninglists.flag_event(
+        db, event_detail(db, ctx, event, include_deleted=include_deleted)
+    )
 
 
 @router.patch("/events/{ref}", tags=["events"])
@@ -151,8 +156,11 @@ def add_attributes(
 def get_attribute_route(
     ref: str, ctx: CurrentCtx, db: ReadDB, include_deleted: bool = False
 ) -> dict[str, Any]:
+    """The attribute, with `warninglist_hits`: the enabled warninglists that hold its value."""
     attr, event = get_attribute(db, ctx, ref, include_deleted=include_deleted)
-    return attributes_with_tags(db, ctx, [attr], {event.id: event.uuid})[0]
+    out = attributes_with_tags(db, ctx, [attr], {event.id: event.uuid})
+    warninglists.flag_attributes(db, out)
+    return out[0]
 
 
 @router.patch("/attributes/{ref}", tags=["attributes"])

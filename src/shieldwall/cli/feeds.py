@@ -210,6 +210,13 @@ def feed_export(
     directory: Annotated[Path, typer.Argument(help="directory to write the feed into")],
     user: Annotated[str, typer.Option("--user", help="export what this user may see (e-mail)")],
     quiet: Annotated[bool, typer.Option("--quiet", "-q")] = False,
+    enforce_warninglist: Annotated[
+        bool,
+        typer.Option(
+            "--enforce-warninglist",
+            help="leave out attributes on an enabled warninglist that applies to their type",
+        ),
+    ] = False,
 ) -> None:
     """Write a MISP feed (manifest.json, hashes.csv, <uuid>.json) of the events USER may see.
 
@@ -236,7 +243,13 @@ def feed_export(
         disable=quiet,
     ) as progress:
         task = progress.add_task("export", total=None)
-        report = export_feed(db, reader, directory, on_event=lambda _: progress.advance(task))
+        report = export_feed(
+            db,
+            reader,
+            directory,
+            on_event=lambda _: progress.advance(task),
+            enforce_warninglist=enforce_warninglist,
+        )
     console.print(
         f"{report.events} events ({report.attributes} attributes) written to {directory}"
         + (f", {report.withheld} withheld by the TLP guard" if report.withheld else "")

@@ -280,17 +280,15 @@ class Matcher:
                 if parsed:
                     host = parsed
                     hit &= ~hostname_bits
-                    if parsed != value:
-                        found = names.get(parsed, 0)
-                        hit |= found & hostname_bits
+                    hit |= names.get(parsed, 0) & hostname_bits
             # Proper suffixes of the host, shortest first.
             width = self._width
             dot = host.rfind(".")
             while dot != -1:
-                found = names.get(host[dot + 1 :])
-                if found is None:
+                suffix = names.get(host[dot + 1 :])
+                if suffix is None:
                     break
-                hit |= found >> width
+                hit |= suffix >> width
                 dot = host.rfind(".", 0, dot)
         cidr_bits = self._cidr_bits
         if cidr_bits & wanted:
@@ -307,11 +305,11 @@ class Matcher:
                 for _, bits in self._automaton.iter(value):
                     hit |= bits
             hit |= self._always
-        if self._regex_bits & wanted and self._any_regex is not None:
-            if self._any_regex.search(value):
-                for pattern, bit in self._regexes:
-                    if pattern.search(value):
-                        hit |= bit
+        prefilter = self._any_regex
+        if self._regex_bits & wanted and prefilter is not None and prefilter.search(value):
+            for pattern, bit in self._regexes:
+                if pattern.search(value):
+                    hit |= bit
         return hit & wanted
 
     def applicable(self, attr_type: str) -> int:

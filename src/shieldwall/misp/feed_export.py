@@ -4,7 +4,9 @@ the published events a principal may read, written event by event so memory stay
 What leaves follows the access rules (intel/visibility.py) and the TLP guard: events marked
 tlp:red or tlp:amber+strict are left out, as are attributes so marked; local and
 non-exportable tags are dropped; ids, distributions and sharing groups that only mean
-something on this instance are removed, as MISP's own feed output does.
+something on this instance are removed, as MISP's own feed output does. With
+enforce_warninglist, attributes on an enabled warninglist that applies to their type are left
+out too (restSearch's enforceWarninglist, which MISP's feed generator can pass).
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from shieldwall.db.engine import Database
 from shieldwall.intel.search import SearchFilter, stream_events
 from shieldwall.intel.serialize import event_detail
 from shieldwall.intel.visibility import tlp_level
+from shieldwall.knowledge import warninglists
 from shieldwall.misp.shapes import event_shape
 
 _EVENT_FILE = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\.json$")
@@ -67,7 +70,14 @@ def _clean_attribute(a: dict[str, Any]) -> dict[str, Any] | None:
     return a
 
 
-def feed_event(session: Session, ctx: Ctx, event: Any) -> dict[str, Any] | None:
+def _unwarned(session: Session, attrs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    hits = warninglists.warned(session, [(a["type"], a["value"]) for a in attrs])
+    return [a for a, hit in zip(attrs, hits, strict=True) if not hit]
+
+
+def feed_event(
+    session: Session, ctx: Ctx, event: Any, *, enforce_warninglist: bool = False
+) -> dict[str, Any] | None:
     """One event as its feed file holds it ({"Event": ...}); None when the TLP guard keeps
     it on this instance."""
     detail = event_detail(session, ctx, event)
@@ -77,6 +87,10 @@ def feed_event(session: Session, ctx: Ctx, event: Any) -> dict[str, Any] | None:
     detail["attributes"] = [a for a in map(_clean_attribute, detail["attributes"]) if a]
     for o in detail["objects"]:
         o["attributes"] = [a for a in map(_clean_attribute, o["attributes"]) if a]
+    if enforce_warninglist:
+        detail["attributes"] = _unwarned(session, detail["attributes"])
+        for o in detail["objects"]:
+            o["attributes"] = _unwarned(session, o["attributes"])
     shaped = event_shape(detail)
     for name in _LOCAL_EVENT_FIELDS:
         shaped.pop(name, None)
@@ -134,10 +148,12 @@ def export_feed(
     directory: Path,
     *,
     on_event: Callable[[str], None] | None = None,
+    enforce_warninglist: bool = False,
 ) -> ExportReport:
     """Write the feed of the published events the principal may read into `directory`.
     manifest.json and hashes.csv are replaced when complete; event files of an earlier
-    export that are not in this one are removed."""
+    export that are not in this one are removed. enforce_warninglist leaves out the
+    attributes on an enabled warninglist (as restSearch's enforceWarninglist)."""
     directory.mkdir(parents=True, exist_ok=True)
     report = ExportReport()
     written: set[str] = set()
@@ -151,7 +167,7 @@ def export_feed(
         manifest.write(b"{")
         for batch in stream_events(session, ctx, SearchFilter(published=True)):
             for event in batch:
-                doc = feed_event(session, ctx, event)
+                doc = feed_event(session, ctx, event, enforce_warninglist=enforce_warninglist)
                 if doc is None:
                     report.withheld += 1
                     continue
