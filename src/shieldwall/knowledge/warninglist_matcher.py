@@ -28,7 +28,7 @@ import socket
 from bisect import bisect_right
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple, Protocol
 from urllib.parse import urlsplit
 
 import ahocorasick
@@ -125,8 +125,11 @@ class ListInfo:
     category: str = "false_positive"
 
 
-@dataclass(frozen=True)
-class Hit:
+class MaskFunction(Protocol):
+    def __call__(self, value: str, wanted: int = -1) -> int: ...
+
+
+class Hit(NamedTuple):
     """A value on a warninglist: the part of the value that hit and the entry it hit."""
 
     warninglist: ListInfo
@@ -253,64 +256,81 @@ class Matcher:
         if substrings:
             automaton = ahocorasick.Automaton()
             for entry, bits in substrings.items():
-                automaton.add_word(entry, bits)
+                automaton.add_word(entry, (bits, entry))
             automaton.make_automaton()
             self._automaton = automaton
         self._regexes = regexes
         self._any_regex = _prefilter([p for p, _ in regexes]) if regexes else None
-        self._network_entries: dict[int, dict[tuple[int, int, int], str]] = {}
+        self._network_entries: dict[
+            int, tuple[dict[tuple[int, int, int], str], dict[int, list[int]]]
+        ] = {}
         self._regex_bits = 0
         for _, bit in regexes:
             self._regex_bits |= bit
+        self.mask: MaskFunction = self._compile()
+        """The lists (as a mask, within `wanted`, default all) that hold the value."""
 
     # ------------------------------------------------------------------ matching
 
-    def mask(self, value: str, wanted: int = -1) -> int:
-        """The lists (as a mask, within `wanted`) that hold the value."""
-        # Run for every attribute at import: the cheap tests that rule a stage out come
-        # first, and most values never reach the parsers.
+    def _compile(self) -> MaskFunction:
+        """mask() as a closure over the tables: it runs for every attribute at import, and
+        reading closure cells costs less than reading attributes."""
         names = self._names
-        found = names.get(value, 0)
-        hit = found & self._low
+        low = self._low
+        width = self._width
         hostname_bits = self._hostname_bits
-        if hostname_bits & wanted:
-            host = value
-            if value.count("/") > 1:
-                parsed = url_host(value)
-                if parsed:
-                    host = parsed
-                    hit &= ~hostname_bits
-                    hit |= names.get(parsed, 0) & hostname_bits
-            # Proper suffixes of the host, shortest first.
-            width = self._width
-            dot = host.rfind(".")
-            while dot != -1:
-                suffix = names.get(host[dot + 1 :])
-                if suffix is None:
-                    break
-                hit |= suffix >> width
-                dot = host.rfind(".", 0, dot)
         cidr_bits = self._cidr_bits
-        if cidr_bits & wanted:
-            if "0" <= value[-1:] <= "9":  # an IPv4 address ends with a digit
-                address = ipv4_int(value)
-                if address is not None:
-                    hit = (hit & ~cidr_bits) | self._v4(address)
-            if ":" in value:
-                address = ipv6_int(value)
-                if address is not None:
-                    hit = (hit & ~cidr_bits) | self._v6(address)
-        if self._substring_bits & wanted:
-            if self._automaton is not None:
-                for _, bits in self._automaton.iter(value):
-                    hit |= bits
-            hit |= self._always
+        substring_bits = self._substring_bits
+        regex_bits = self._regex_bits
+        v4_starts, v4_masks = self._v4.starts, self._v4.masks
+        v6_starts, v6_masks = self._v6.starts, self._v6.masks
+        automaton = self._automaton
+        always = self._always
         prefilter = self._any_regex
-        if self._regex_bits & wanted and prefilter is not None and prefilter.search(value):
-            for pattern, bit in self._regexes:
-                if pattern.search(value):
-                    hit |= bit
-        return hit & wanted
+        regexes = self._regexes
+
+        def mask(value: str, wanted: int = -1) -> int:
+            # The cheap tests that rule a stage out come first: most values never reach
+            # the parsers.
+            hit = names.get(value, 0) & low
+            if hostname_bits & wanted:
+                host = value
+                if value.count("/") > 1:
+                    parsed = url_host(value)
+                    if parsed:
+                        host = parsed
+                        hit = (hit & ~hostname_bits) | (names.get(parsed, 0) & hostname_bits)
+                # Proper suffixes of the host, shortest first.
+                dot = host.rfind(".")
+                while dot != -1:
+                    suffix = names.get(host[dot + 1 :])
+                    if suffix is None:
+                        break
+                    hit |= suffix >> width
+                    dot = host.rfind(".", 0, dot)
+            if cidr_bits & wanted:
+                if "0" <= value[-1:] <= "9":  # an IPv4 address ends with a digit
+                    address = ipv4_int(value)
+                    if address is not None:
+                        i = bisect_right(v4_starts, address) - 1
+                        hit = (hit & ~cidr_bits) | (v4_masks[i] if i >= 0 else 0)
+                if ":" in value:
+                    address = ipv6_int(value)
+                    if address is not None:
+                        i = bisect_right(v6_starts, address) - 1
+                        hit = (hit & ~cidr_bits) | (v6_masks[i] if i >= 0 else 0)
+            if substring_bits & wanted:
+                if automaton is not None:
+                    for _, found in automaton.iter(value):
+                        hit |= found[0]
+                hit |= always
+            if regex_bits & wanted and prefilter is not None and prefilter.search(value):
+                for pattern, bit in regexes:
+                    if pattern.search(value):
+                        hit |= bit
+            return hit & wanted
+
+        return mask
 
     def applicable(self, attr_type: str) -> int:
         """The lists that apply to an attribute type."""
@@ -330,45 +350,49 @@ class Matcher:
 
     # ------------------------------------------------------------------ reporting
 
-    def hits(self, value: str, mask: int, parts: Sequence[str] | None = None) -> list[Hit]:
-        """The hits behind a mask: per list, the part that hit and the entry it hit."""
-        out = []
-        for i in _bits(mask):
-            for part in parts or (value,):
-                entry = self._entry(i, part)
-                if entry is not None:
-                    out.append(Hit(self.infos[i], part, entry))
-                    break
-        return out
+    def hits(self, value: str, mask: int) -> list[Hit]:
+        """The hits behind a value's mask: per list, the entry the value hit."""
+        return [Hit(self.infos[i], value, self._entry(i, value)) for i in _bits(mask)]
 
     def typed_hits(self, attr_type: str, value: str) -> list[Hit]:
+        """The hits of typed_mask: per list, the part of the value that hit (the first half
+        of a composite value first, as MISP reports it) and the entry it hit."""
         mask = self.typed_mask(attr_type, value)
         if not mask:
             return []
-        composite = "|" in attr_type or attr_type == "malware-sample"
-        parts = value.split("|", 1) if composite else [value]
-        return self.hits(value, mask, parts)
+        if "|" not in attr_type and attr_type != "malware-sample":
+            return self.hits(value, mask)
+        first, _, second = value.partition("|")
+        first_mask = self.mask(first, mask)
+        out = []
+        for i in _bits(mask):
+            part = first if first_mask >> i & 1 else second
+            out.append(Hit(self.infos[i], part, self._entry(i, part)))
+        return out
 
-    def _networks(self, i: int) -> dict[tuple[int, int, int], str]:
-        """List i's networks (version, first address, prefix length) to their entries, read
-        the first time a hit on the list is explained."""
+    def _networks(self, i: int) -> tuple[dict[tuple[int, int, int], str], dict[int, list[int]]]:
+        """List i's networks (version, first address, prefix length) to their entries, and
+        per IP version the prefix lengths it has, longest first; read the first time a hit
+        on the list is explained."""
         found = self._network_entries.get(i)
         if found is None:
-            found = {}
+            table: dict[tuple[int, int, int], str] = {}
             for entry in self.lists[i].list:
                 try:
                     net = ipaddress.ip_network(entry)
                 except ValueError:
                     continue
-                key = (net.version, int(net.network_address), net.prefixlen)
-                found.setdefault(key, entry)
+                table.setdefault((net.version, int(net.network_address), net.prefixlen), entry)
+            prefixes = {
+                version: sorted({key[2] for key in table if key[0] == version}, reverse=True)
+                for version in (4, 6)
+            }
+            found = (table, prefixes)
             self._network_entries[i] = found
         return found
 
-    def _entry(self, i: int, part: str) -> str | None:
-        """The entry of list i that the value hits (None if it hits none)."""
-        if not (self.mask(part, 1 << i)):
-            return None
+    def _entry(self, i: int, part: str) -> str:
+        """The entry of list i that a value on that list hit."""
         data = self.lists[i]
         if data.type == "hostname":
             host = url_host(part) or part
@@ -390,15 +414,20 @@ class Matcher:
                 if address is None:
                     return part  # a value that is no address hits an entry as it is
                 version, width = 6, 128
-            networks = self._networks(i)
-            for prefix in range(width, -1, -1):
+            networks, prefixes = self._networks(i)
+            for prefix in prefixes[version]:  # the longest first: the most specific entry
                 start = address & (((1 << prefix) - 1) << (width - prefix))
                 entry = networks.get((version, start, prefix))
                 if entry is not None:
                     return entry
             return part
         if data.type == "substring":
-            return next((e for e in data.list if e in part), part)
+            bit = 1 << i
+            if self._automaton is not None:
+                for _, (bits, entry) in self._automaton.iter(part):
+                    if bits & bit:
+                        return str(entry)
+            return part  # the empty entry
         if data.type == "regex":
             for entry in data.list:
                 compiled = pcre(entry)
