@@ -4,8 +4,8 @@ lookups per value instead of one scan per list.
 Each list is a bit of an integer mask, and every structure answers with the mask of the
 lists it found:
 
-- exact values (string lists; hostname and cidr entries compared as they are): one dict;
-- hostname lists: one dict of their entries, looked up with each domain suffix of the host;
+- exact values (string lists; hostname and cidr entries compared as they are) and hostname
+  suffixes: one dict, looked up with the value and with each domain suffix of the host;
 - cidr lists: the address space cut into ranges that each carry the mask of the lists
   covering all of it, searched by bisection (one table for IPv4, one for IPv6);
 - substring lists: one Aho-Corasick automaton;
@@ -176,10 +176,6 @@ class _Ranges:
             self.starts.append(point)
             self.masks.append(mask)
 
-    def __call__(self, address: int) -> int:
-        i = bisect_right(self.starts, address) - 1
-        return self.masks[i] if i >= 0 else 0
-
 
 class Matcher:
     """The given warninglists compiled together; `infos[i]` describes `lists[i]`."""
@@ -331,10 +327,6 @@ class Matcher:
             return hit & wanted
 
         return mask
-
-    def applicable(self, attr_type: str) -> int:
-        """The lists that apply to an attribute type."""
-        return self.type_bits.get(attr_type, 0) | self.all_types
 
     def typed_mask(self, attr_type: str, value: str) -> int:
         """The lists that apply to the type and hold the value, or either half of a composite
