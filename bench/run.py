@@ -1,9 +1,11 @@
-"""Run Shieldwall's benchmarks: bulk import rate, exact search latency, import memory.
+"""Run Shieldwall's benchmarks: bulk import rate, exact search latency, import memory, MISP
+API figures, warninglist checks.
 
     .venv/bin/python bench/run.py                    # everything, SQLite and PostgreSQL
     .venv/bin/python bench/run.py --quick            # small sizes, a smoke run (~1 minute)
     .venv/bin/python bench/run.py --backend sqlite   # one backend
-    .venv/bin/python bench/run.py --only search      # one benchmark (import, search, memory, misp)
+    .venv/bin/python bench/run.py --only search      # one benchmark (import, search, memory,
+                                                     # misp, warninglists)
 
 PostgreSQL: BENCH_PG_URL names a server database to connect to for CREATE/DROP DATABASE
 (default postgresql+psycopg://postgres@127.0.0.1:5432/postgres); every run uses its own
@@ -31,6 +33,7 @@ import bench_import
 import bench_memory
 import bench_misp
 import bench_search
+import bench_warninglists
 from common import OUT, PG_ADMIN_URL, log
 
 FULL = {
@@ -40,6 +43,7 @@ FULL = {
     "memory": [25_000, 50_000, 100_000, 200_000],
     "misp": {"total": 1_000_000, "urls": 250_000, "big_event": 43_000},
     "correlation": {"sqlite": 1_000_000, "postgres": 10_000_000, "import": 100_000},
+    "warninglists": 1_000_000,
 }
 QUICK = {
     "import": 10_000,
@@ -48,6 +52,7 @@ QUICK = {
     "memory": [5_000, 10_000, 20_000, 40_000],
     "misp": {"total": 50_000, "urls": 10_000, "big_event": 2_000},
     "correlation": {"sqlite": 50_000, "postgres": 50_000, "import": 10_000},
+    "warninglists": 100_000,
 }
 
 
@@ -241,6 +246,40 @@ def report(results: dict[str, Any]) -> str:
                 rows,
             )
         )
+    if results.get("warninglists"):
+        w = results["warninglists"]
+        rows = [
+            [
+                label,
+                f"{w[key + '_per_s']:,}",
+                " / ".join(f"{x:,}" for x in w[key + "_runs_per_s"]),
+                " / ".join(f"{x:,}" for x in w[key + "_cpu_per_s"]),
+                f"{w[key + '_hit_share']:.0%}",
+                f">= {w['target_per_s']:,}",
+                "yes" if w[key + "_per_s"] >= w["target_per_s"] else "NO",
+            ]
+            for label, key in (
+                ("typed (import, enforce)", "typed"),
+                ("untyped (checkValue)", "untyped"),
+            )
+        ]
+        parts.append(
+            _table(
+                f"Warninglist checks, all {w['lists']} lists enabled ({w['entries']:,} entries), "
+                f"{w['values']:,} values; compiled in {w['build_seconds']} s, "
+                f"peak RSS {w['peak_rss_mb']} MB",
+                [
+                    "check",
+                    "values/s (median)",
+                    "3 runs (wall)",
+                    "3 runs (CPU)",
+                    "hit",
+                    "target",
+                    "met",
+                ],
+                rows,
+            )
+        )
     return "\n\n".join(parts)
 
 
@@ -256,7 +295,7 @@ def main() -> int:
     ap.add_argument("--backend", choices=["sqlite", "postgres", "both"], default="both")
     ap.add_argument(
         "--only",
-        choices=["import", "search", "memory", "misp", "correlation"],
+        choices=["import", "search", "memory", "misp", "correlation", "warninglists"],
         action="append",
         help="run only these benchmarks (repeatable)",
     )
@@ -264,7 +303,7 @@ def main() -> int:
     args = ap.parse_args()
     sizes = QUICK if args.quick else FULL
     backends = ["sqlite", "postgres"] if args.backend == "both" else [args.backend]
-    which = args.only or ["import", "search", "memory", "misp", "correlation"]
+    which = args.only or ["import", "search", "memory", "misp", "correlation", "warninglists"]
     OUT.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix="work-", dir=OUT))
     started = time.perf_counter()
@@ -278,6 +317,7 @@ def main() -> int:
         "memory": [],
         "misp": [],
         "correlation": [],
+        "warninglists": None,
     }
     try:
         for backend in backends:
@@ -306,6 +346,8 @@ def main() -> int:
                 results["correlation"].append(
                     bench_correlation.run(backend, work, c[backend], c["import"])
                 )
+        if "warninglists" in which:  # no database work: one run, whatever the backends
+            results["warninglists"] = bench_warninglists.run(work, sizes["warninglists"])
     finally:
         shutil.rmtree(work, ignore_errors=True)
     results["total_seconds"] = round(time.perf_counter() - started, 1)

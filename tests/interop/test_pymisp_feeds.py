@@ -312,3 +312,37 @@ def test_feed_export_is_read_back_by_pymisp(
     }
     with instance.db.reading() as s:
         assert s.execute(sa.select(AuditEntry.id).where(AuditEntry.model == "Feed")).first() is None
+
+
+def test_feed_export_enforces_warninglists_when_asked(misp: PyMISP, tmp_path: Path) -> None:
+    e = MISPEvent()
+    e.info, e.distribution = "resolver traffic", 1
+    for t, v in (("ip-dst", "8.8.8.8"), ("ip-dst", "192.0.2.80"), ("domain", "8.8.8.8.example")):
+        e.add_attribute(t, v)
+    event = misp.add_event(e, pythonify=True)
+    assert isinstance(event, MISPEvent), event
+    assert misp.publish(event)["success"] is True
+    resolvers = next(
+        w["Warninglist"]
+        for w in misp.warninglists()
+        if w["Warninglist"]["name"] == "List of known IPv4 public DNS resolvers"
+    )
+    assert misp.enable_warninglist(resolvers["id"])["saved"] is True
+
+    def export(name: str, *extra: str) -> tuple[list[str], list[str]]:
+        out = tmp_path / name
+        args = ["feed", "export", str(out), "--user", "admin@host.test", "-q", *extra]
+        result = CliRunner().invoke(cli, args)
+        assert result.exit_code == 0, result.output
+        loaded = MISPEvent()
+        loaded.load_file(str(out / f"{event.uuid}.json"))
+        hashes = (out / "hashes.csv").read_text().split()
+        return sorted(a.value for a in loaded.attributes), hashes
+
+    values, hashes = export("all")
+    assert values == ["192.0.2.80", "8.8.8.8", "8.8.8.8.example"] and len(hashes) == 3
+    values, hashes = export("enforced", "--enforce-warninglist")
+    assert values == ["192.0.2.80", "8.8.8.8.example"]
+    assert sorted(hashes) == sorted(
+        f"{hashlib.md5(v.encode()).hexdigest()},{event.uuid}" for v in values
+    )

@@ -42,6 +42,7 @@ from shieldwall.intel.serialize import (
     sighting_out,
     tag_out,
 )
+from shieldwall.knowledge import warninglists
 from shieldwall.lifecycle import service as lifecycle
 
 router = APIRouter()
@@ -82,8 +83,12 @@ def create_event(data: EventIn, ctx: CurrentCtx, db: WriteDB) -> dict[str, Any]:
 def get_event_route(
     ref: str, ctx: CurrentCtx, db: ReadDB, include_deleted: bool = False
 ) -> dict[str, Any]:
+    """The event with its attributes and objects; each attribute carries `warninglist_hits`,
+    the enabled warninglists that hold its value."""
     event = get_event(db, ctx, ref)
-    return event_detail(db, ctx, event, include_deleted=include_deleted)
+    return warninglists.flag_event(
+        db, event_detail(db, ctx, event, include_deleted=include_deleted)
+    )
 
 
 @router.patch("/events/{ref}", tags=["events"])
@@ -152,12 +157,14 @@ def add_attributes(
 def get_attribute_route(
     ref: str, ctx: CurrentCtx, db: ReadDB, include_deleted: bool = False
 ) -> dict[str, Any]:
-    """An attribute with its tags and its lifecycle (score, decayed, expiry), the score
-    computed from the sightings and tags the caller may read."""
+    """An attribute with its tags, its lifecycle (score, decayed, expiry; the score computed
+    from the sightings and tags the caller may read) and `warninglist_hits`: the enabled
+    warninglists that hold its value."""
     attr, event = get_attribute(db, ctx, ref, include_deleted=include_deleted)
-    out = attributes_with_tags(db, ctx, [attr], {event.id: event.uuid})[0]
-    out["lifecycle"] = lifecycle.attribute_lifecycle(db, ctx, attr)
-    return out
+    out = attributes_with_tags(db, ctx, [attr], {event.id: event.uuid})
+    warninglists.flag_attributes(db, out)
+    out[0]["lifecycle"] = lifecycle.attribute_lifecycle(db, ctx, attr)
+    return out[0]
 
 
 @router.patch("/attributes/{ref}", tags=["attributes"])

@@ -91,11 +91,20 @@ class CheckIn(BaseModel):
 
 @router.post("/warninglists/check")
 def check_values(body: CheckIn, ctx: CurrentCtx, db: ReadDB) -> dict[str, Any]:
-    """The enabled warninglists each value hits (values with no hit are left out)."""
+    """The enabled warninglists each value hits, whatever the lists' attribute types, with
+    the entry it matched (values with no hit are left out)."""
     hits = warninglists.check_values(db, list(body.values))
     return {
         "hits": {
-            value: [{"id": row.id, "name": row.name, "type": kind} for row, kind in found]
+            value: [
+                {
+                    "id": h.warninglist.id,
+                    "name": h.warninglist.name,
+                    "type": h.warninglist.type,
+                    "match": h.match,
+                }
+                for h in found
+            ]
             for value, found in hits.items()
         }
     }

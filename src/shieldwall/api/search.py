@@ -27,6 +27,7 @@ from shieldwall.intel.search import (
     stream_events,
 )
 from shieldwall.intel.serialize import attributes_with_tags, event_summary
+from shieldwall.knowledge import warninglists
 from shieldwall.text import Text
 
 router = APIRouter()
@@ -215,7 +216,9 @@ def _stream(ctx: Ctx, f: SearchFilter, kind: str) -> Iterator[bytes]:
         if kind == "attributes":
             for batch in stream_attributes(session, ctx, f):
                 uuids = {a.event_id: u for a, u in batch}
-                for item in attributes_with_tags(session, ctx, [a for a, _ in batch], uuids):
+                items = attributes_with_tags(session, ctx, [a for a, _ in batch], uuids)
+                warninglists.flag_attributes(session, items)
+                for item in items:
                     yield orjson.dumps(item) + b"\n"
         else:
             for events in stream_events(session, ctx, f):
@@ -231,6 +234,7 @@ def _attribute_page(db: Any, ctx: Ctx, f: SearchFilter) -> dict[str, Any]:
     rows = search_attributes(db, ctx, f)
     uuids = {a.event_id: u for a, u in rows}
     items = attributes_with_tags(db, ctx, [a for a, _ in rows], uuids)
+    warninglists.flag_attributes(db, items)
     return {"items": items, "next": items[-1]["id"] if len(items) == f.limit else None}
 
 

@@ -216,6 +216,13 @@ def feed_export(
             "--include-expired", help="keep to_ids on expired indicators (the lifecycle's mark)"
         ),
     ] = False,
+    enforce_warninglist: Annotated[
+        bool,
+        typer.Option(
+            "--enforce-warninglist",
+            help="leave out attributes on an enabled warninglist that applies to their type",
+        ),
+    ] = False,
 ) -> None:
     """Write a MISP feed (manifest.json, hashes.csv, <uuid>.json) of the events USER may see.
 
@@ -249,6 +256,7 @@ def feed_export(
             directory,
             on_event=lambda _: progress.advance(task),
             include_expired=include_expired,
+            enforce_warninglist=enforce_warninglist,
         )
     console.print(
         f"{report.events} events ({report.attributes} attributes) written to {directory}"

@@ -237,15 +237,16 @@ def apply_warninglists(session: Session, found: list[Indicator], adhere: Adhere)
     """Drop (true) or mark not for IDS ("soft") the values on an enabled warninglist."""
     if not adhere or not found:
         return found
-    from shieldwall.knowledge.warninglists import check_values
+    from shieldwall.knowledge.warninglists import warned
 
-    hits = check_values(session, [i.value for i in found])
+    # As MISP does: a list counts for the attribute types it names.
+    hits = warned(session, [(i.type, i.value) for i in found])
     if adhere == "soft":
         return [
-            Indicator(i.value, i.type, i.types, i.category, False) if i.value in hits else i
-            for i in found
+            Indicator(i.value, i.type, i.types, i.category, False) if hit else i
+            for i, hit in zip(found, hits, strict=True)
         ]
-    return [i for i in found if i.value not in hits]
+    return [i for i, hit in zip(found, hits, strict=True) if not hit]
 
 
 def import_freetext(

@@ -1,9 +1,13 @@
-"""Warninglists from pymispwarninglists; which are enabled is stored per instance. Checking
-a value runs the enabled lists held in memory (loaded once per process)."""
+"""Warninglists from pymispwarninglists; which are enabled is stored per instance. Values are
+checked by a matcher compiled from the enabled lists (knowledge/warninglist_matcher.py), built
+once per process and again when the enabled lists or their versions change."""
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Sequence
 from functools import lru_cache
+from typing import Any
 
 import sqlalchemy as sa
 from pymispwarninglists import WarningList, WarningLists
@@ -16,6 +20,7 @@ from shieldwall.context import Ctx
 from shieldwall.ids import as_id
 from shieldwall.intel.errors import InvalidInput, NotFound
 from shieldwall.knowledge.models import Warninglist
+from shieldwall.knowledge.warninglist_matcher import Hit, ListInfo, Matcher
 
 
 @lru_cache(maxsize=1)
@@ -81,14 +86,15 @@ def set_enabled(
     return changed
 
 
-def check_values(session: Session, values: list[str]) -> dict[str, list[tuple[Warninglist, str]]]:
-    """For each value, the enabled warninglists it hits, with the list's matching rule."""
-    enabled = list_warninglists(session, enabled=True)
-    out: dict[str, list[tuple[Warninglist, str]]] = {}
+def check_values(session: Session, values: Sequence[str]) -> dict[str, list[Hit]]:
+    """For each value, the enabled warninglists that hold it, whatever the lists' attribute
+    types (MISP's checkValue); values that hit nothing are left out."""
+    m = matcher(session)
+    out: dict[str, list[Hit]] = {}
     for value in values:
-        hits = [(row, data.type) for row, data in enabled if value in data]
-        if hits:
-            out[value] = hits
+        mask = m.mask(value)
+        if mask:
+            out[value] = m.hits(value, mask)
     return out
 
 
@@ -101,25 +107,69 @@ def update(session: Session, ctx: Ctx) -> int:
     return added
 
 
-def warned(session: Session, items: list[tuple[str, str]]) -> list[bool]:
+def warned(session: Session, items: Sequence[tuple[str, str]]) -> list[bool]:
     """For each (attribute type, value): whether an enabled warninglist that applies to the
-    type holds the value (either half of a composite value), as MISP's enforceWarninglist
-    decides."""
-    enabled = [
-        (data, set(data.matching_attributes or []))
-        for _, data in list_warninglists(session, enabled=True)
-    ]
-    if not enabled:
-        return [False] * len(items)
-    out = []
-    for attr_type, value in items:
-        parts = [value, *value.split("|")] if "|" in value else [value]
-        hit = False
-        for data, types in enabled:
-            if types and attr_type not in types:
-                continue
-            if any(part in data for part in parts):
-                hit = True
-                break
-        out.append(hit)
-    return out
+    type holds the value, or either half of a composite value (MISP's enforceWarninglist)."""
+    m = matcher(session)
+    typed = m.typed_mask
+    return [bool(typed(t, v)) for t, v in items]
+
+
+def hits(session: Session, items: Sequence[tuple[str, str]]) -> list[list[Hit]]:
+    """For each (attribute type, value): the enabled warninglists applying to the type that
+    hold the value (or a half of a composite value), with the entry each one matched."""
+    m = matcher(session)
+    return [m.typed_hits(t, v) for t, v in items]
+
+
+def flag_attributes(session: Session, attrs: Sequence[dict[str, Any]]) -> None:
+    """Add `warninglist_hits` ([{id, name}] of the enabled lists the value is on) to each
+    serialised attribute (dicts with "type" and "value")."""
+    found = hits(session, [(a["type"], a["value"]) for a in attrs])
+    for a, hit_list in zip(attrs, found, strict=True):
+        a["warninglist_hits"] = [
+            {"id": h.warninglist.id, "name": h.warninglist.name} for h in hit_list
+        ]
+
+
+def flag_event(session: Session, detail: dict[str, Any]) -> dict[str, Any]:
+    """flag_attributes over a serialised event's attributes, its objects' included."""
+    flag_attributes(
+        session, [*detail["attributes"], *(a for o in detail["objects"] for a in o["attributes"])]
+    )
+    return detail
+
+
+# ---------------------------------------------------------------- the compiled matcher
+
+_build_lock = threading.Lock()
+_compiled: tuple[tuple[tuple[int, str, int], ...], Matcher] | None = None
+
+
+def matcher(session: Session) -> Matcher:
+    """The matcher of the enabled warninglists, rebuilt when they or their versions change
+    (one per process: compiling every list takes seconds, checking then costs microseconds)."""
+    global _compiled
+    key = tuple(
+        (row.id, row.name, row.version)
+        for row in session.execute(
+            sa.select(Warninglist.id, Warninglist.name, Warninglist.version)
+            .where(Warninglist.enabled.is_(True))
+            .order_by(Warninglist.id)
+        )
+    )
+    current = _compiled
+    if current is not None and current[0] == key:
+        return current[1]
+    with _build_lock:
+        current = _compiled
+        if current is not None and current[0] == key:
+            return current[1]
+        lib = library()
+        chosen = [(ident, name) for ident, name, _ in key if name in lib]
+        built = Matcher(
+            [ListInfo(ident, name, lib[name].type) for ident, name in chosen],
+            [lib[name] for _, name in chosen],
+        )
+        _compiled = (key, built)
+        return built

@@ -29,6 +29,7 @@ from shieldwall.misp.common import (
     whole,
     with_after,
 )
+from shieldwall.misp.knowledge import attach_warnings, event_attributes
 from shieldwall.misp.shapes import event_shape, tag_shape
 from shieldwall.misp.views import complete
 
@@ -75,7 +76,10 @@ async def view_event(
     granular = body.get("includeGranularCorrelations", params.get("includeGranularCorrelations"))
     event = get_event(db, ctx, ref)
     detail = event_detail(db, ctx, event, include_deleted=bool(flag(deleted)))
-    return {"Event": complete(db, ctx, detail, event_shape(detail), granular=bool(flag(granular)))}
+    shaped = complete(db, ctx, detail, event_shape(detail), granular=bool(flag(granular)))
+    if flag(body.get("includeWarninglistHits", params.get("includeWarninglistHits"))):
+        attach_warnings(db, event_attributes(shaped))
+    return {"Event": shaped}
 
 
 @router.head("/events/view/{ref}")

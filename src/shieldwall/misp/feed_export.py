@@ -4,7 +4,9 @@ the published events a principal may read, written event by event so memory stay
 What leaves follows the access rules (intel/visibility.py) and the TLP guard: events marked
 tlp:red or tlp:amber+strict are left out, as are attributes so marked; local and
 non-exportable tags are dropped; ids, distributions and sharing groups that only mean
-something on this instance are removed, as MISP's own feed output does.
+something on this instance are removed, as MISP's own feed output does. With
+enforce_warninglist, attributes on an enabled warninglist that applies to their type are left
+out too (restSearch's enforceWarninglist, which MISP's feed generator can pass).
 
 Expired indicators (shieldwall.lifecycle) stay in their events as context but leave the
 detection set: they are written with to_ids false and their timestamp (and the event's)
@@ -30,6 +32,7 @@ from shieldwall.db.engine import Database
 from shieldwall.intel.search import SearchFilter, stream_events
 from shieldwall.intel.serialize import event_detail
 from shieldwall.intel.visibility import tlp_level
+from shieldwall.knowledge import warninglists
 from shieldwall.misp.shapes import event_shape
 
 _EVENT_FILE = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\.json$")
@@ -92,8 +95,18 @@ def _later(item: dict[str, Any], stamp: datetime | None) -> datetime | None:
     return stamp
 
 
+def _unwarned(session: Session, attrs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    hits = warninglists.warned(session, [(a["type"], a["value"]) for a in attrs])
+    return [a for a, hit in zip(attrs, hits, strict=True) if not hit]
+
+
 def feed_event(
-    session: Session, ctx: Ctx, event: Any, *, include_expired: bool = False
+    session: Session,
+    ctx: Ctx,
+    event: Any,
+    *,
+    include_expired: bool = False,
+    enforce_warninglist: bool = False,
 ) -> dict[str, Any] | None:
     """One event as its feed file holds it ({"Event": ...}); None when the TLP guard keeps
     it on this instance."""
@@ -104,6 +117,10 @@ def feed_event(
     detail["attributes"] = [a for a in map(_clean_attribute, detail["attributes"]) if a]
     for o in detail["objects"]:
         o["attributes"] = [a for a in map(_clean_attribute, o["attributes"]) if a]
+    if enforce_warninglist:
+        detail["attributes"] = _unwarned(session, detail["attributes"])
+        for o in detail["objects"]:
+            o["attributes"] = _unwarned(session, o["attributes"])
     if not include_expired:
         # MISP takes an attribute, object or event change only when its timestamp is newer.
         moved = [_retire(detail["attributes"])]
@@ -168,11 +185,13 @@ def export_feed(
     *,
     on_event: Callable[[str], None] | None = None,
     include_expired: bool = False,
+    enforce_warninglist: bool = False,
 ) -> ExportReport:
     """Write the feed of the published events the principal may read into `directory`.
     manifest.json and hashes.csv are replaced when complete; event files of an earlier
     export that are not in this one are removed. Expired indicators are written with
-    to_ids false unless include_expired."""
+    to_ids false unless include_expired; enforce_warninglist leaves out the attributes on an
+    enabled warninglist (as restSearch's enforceWarninglist)."""
     directory.mkdir(parents=True, exist_ok=True)
     report = ExportReport()
     written: set[str] = set()
@@ -186,7 +205,13 @@ def export_feed(
         manifest.write(b"{")
         for batch in stream_events(session, ctx, SearchFilter(published=True)):
             for event in batch:
-                doc = feed_event(session, ctx, event, include_expired=include_expired)
+                doc = feed_event(
+                    session,
+                    ctx,
+                    event,
+                    include_expired=include_expired,
+                    enforce_warninglist=enforce_warninglist,
+                )
                 if doc is None:
                     report.withheld += 1
                     continue

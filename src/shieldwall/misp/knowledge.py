@@ -206,9 +206,39 @@ async def warninglist_check(ctx: CurrentCtx, db: ReadDB, request: Request) -> An
     if not hits:
         return []  # MISP's answer when nothing matches
     return {
-        value: [{"id": str(row.id), "name": row.name, "matched": value} for row, _ in found]
+        value: [
+            {"id": str(h.warninglist.id), "name": h.warninglist.name, "matched": h.match}
+            for h in found
+        ]
         for value, found in hits.items()
     }
+
+
+def attach_warnings(db: ReadDB, attrs: list[dict[str, Any]]) -> None:
+    """includeWarninglistHits: MISP's `warnings` on each MISP-shaped attribute that is on an
+    enabled warninglist applying to its type (the part of the value that hit, the entry it
+    matched, the list). Every attribute is checked, whatever its to_ids flag."""
+    found = warninglists.hits(db, [(a["type"], a["value"]) for a in attrs])
+    for a, hit_list in zip(attrs, found, strict=True):
+        if hit_list:
+            a["warnings"] = [
+                {
+                    "value": h.value,
+                    "match": h.match,
+                    "warninglist_id": str(h.warninglist.id),
+                    "warninglist_name": h.warninglist.name,
+                    "warninglist_category": h.warninglist.category,
+                }
+                for h in hit_list
+            ]
+
+
+def event_attributes(shaped: dict[str, Any]) -> list[dict[str, Any]]:
+    """The attributes of a MISP-shaped event, its objects' included."""
+    return [
+        *shaped.get("Attribute", []),
+        *(a for o in shaped.get("Object", []) for a in o["Attribute"]),
+    ]
 
 
 @router.post("/warninglists/update")

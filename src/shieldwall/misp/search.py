@@ -56,6 +56,7 @@ from shieldwall.misp.common import (
 )
 from shieldwall.misp.correlation import attach_related_attributes
 from shieldwall.misp.decay import DecayRequest, attach_to_event, decay_request, decay_scores
+from shieldwall.misp.knowledge import attach_warnings, event_attributes
 from shieldwall.misp.shapes import attribute_shape, event_shape, object_shape
 from shieldwall.misp.views import complete
 
@@ -84,7 +85,8 @@ _NOT_YET = (
 
 
 def _without_warned(db: Any, attrs: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """enforceWarninglist: drop attributes whose value an enabled warninglist holds."""
+    """enforceWarninglist: drop attributes whose value an enabled warninglist applying to
+    their type holds (every attribute, whatever its to_ids flag)."""
     hits = warninglists.warned(db, [(a["type"], a["value"]) for a in attrs])
     return [a for a, hit in zip(attrs, hits, strict=True) if not hit]
 
@@ -276,6 +278,8 @@ async def attributes_rest_search(request: Request, ctx: CurrentCtx, db: ReadDB) 
             if src.get("inherited"):
                 t["inherited"] = 1
         out.append(shaped)
+    if flag(q.get("includeWarninglistHits")):
+        attach_warnings(db, out)
     return {"response": {"Attribute": out}}
 
 
@@ -322,6 +326,8 @@ async def events_rest_search(request: Request, ctx: CurrentCtx, db: ReadDB) -> A
                 _attach_sightings(db, ctx, detail, shaped)
             if decay is not None:
                 attach_to_event(db, ctx, decay, detail, shaped)
+            if flag(q.get("includeWarninglistHits")):
+                attach_warnings(db, event_attributes(shaped))
             out.append({"Event": shaped})
     return {"response": out}
 
