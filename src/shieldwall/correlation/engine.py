@@ -116,6 +116,16 @@ def exclusions(session: Session) -> Exclusions:
     return Exclusions(session.execute(sa.select(CorrelationExclusion.value)).scalars())
 
 
+_SOURCE_COLUMNS = (
+    Attribute.id,
+    Attribute.event_id,
+    Attribute.type,
+    Attribute.value1,
+    Attribute.value2,
+    Attribute.uuid,
+)
+
+
 def event_sources(session: Session, event_id: int) -> list[Source]:
     """The attributes of an event that take part in correlation."""
     disabled = session.execute(
@@ -124,14 +134,7 @@ def event_sources(session: Session, event_id: int) -> list[Source]:
     if disabled is None or disabled:
         return []
     rows = session.execute(
-        sa.select(
-            Attribute.id,
-            Attribute.event_id,
-            Attribute.type,
-            Attribute.value1,
-            Attribute.value2,
-            Attribute.uuid,
-        ).where(
+        sa.select(*_SOURCE_COLUMNS).where(
             Attribute.event_id == event_id,
             Attribute.deleted.is_(False),
             Attribute.disable_correlation.is_(False),
@@ -147,14 +150,7 @@ def attribute_sources(session: Session, attribute_ids: Iterable[int]) -> list[So
     if not ids:
         return []
     rows = session.execute(
-        sa.select(
-            Attribute.id,
-            Attribute.event_id,
-            Attribute.type,
-            Attribute.value1,
-            Attribute.value2,
-            Attribute.uuid,
-        )
+        sa.select(*_SOURCE_COLUMNS)
         .join(Event, Event.id == Attribute.event_id)
         .where(in_values(session, Attribute.id, ids), *_correlating())
     ).all()
