@@ -17,7 +17,7 @@ import json
 from collections.abc import Callable, Iterator
 from typing import IO, Any
 
-CHUNK = 1 << 22  # characters (bytes) read at a time
+CHUNK = 1 << 22  # bytes read at a time
 
 _WS = " \t\n\r"
 
@@ -118,7 +118,7 @@ class _Text:
         return got > 0
 
     def where(self, pos: int) -> str:
-        """"line L, column C" of a position in the window (both from 1)."""
+        """Line and column (both from 1) of a position in the window, as "line L, column C"."""
         line_start = self.text.rfind("\n", 0, pos)
         if line_start == -1:
             line = self.lines_before + 1
@@ -166,14 +166,12 @@ class _Text:
                 if not self.eof and self._cut(exc):
                     self.fill(at_least=len(text) - pos)  # doubles what is held: linear overall
                     continue
+                what = exc.msg.removesuffix(" at")  # "Unterminated string starting at"
                 if self.eof and self._cut(exc):
-                    raise self.error(
-                        f"the file ends inside a value (started at {self.where(pos)}): {exc.msg}",
-                        exc.pos,
-                    ) from None
-                raise self.error(exc.msg, exc.pos) from None
-            except ValueError as exc:  # NaN or Infinity
-                raise self.error(str(exc), pos) from None
+                    what = f"the file ends inside a value (started at {self.where(pos)}): {what}"
+                raise self.error(what, exc.pos) from None
+            except ValueError as exc:  # NaN or Infinity; an integer of over 4,300 digits
+                raise self.error(f"{exc}, in the value that starts", pos) from None
             except RecursionError:
                 raise self.error("values nested too deeply", pos) from None
             if end >= len(text) and not self.eof:
