@@ -17,7 +17,7 @@ import json
 from collections.abc import Callable, Iterator
 from typing import IO, Any
 
-CHUNK = 1 << 22  # bytes read at a time
+CHUNK = 1 << 20  # bytes read at a time
 
 _WS = " \t\n\r"
 
