@@ -153,3 +153,17 @@ def test_a_group_is_written_together_and_a_bad_one_event_by_event(instance) -> N
         stored = set(s.scalars(sa.select(Event.uuid)))
     assert {e["uuid"] for e in [*good, mixed[0], mixed[2]]} <= stored
     assert bad["uuid"] not in stored
+
+
+def test_a_cut_file_keeps_the_events_before_and_names_where(instance, tmp_path: Path) -> None:
+    first, second = _event(info='braces } ] { [ and "quotes" \\'), _event()
+    text = orjson.dumps({"response": [{"Event": first}, {"Event": second}]}).decode()
+    path = tmp_path / "cut.json"
+    path.write_text(text[: text.index(second["uuid"])])
+    report = misp_json.import_file(instance.db, system_ctx(instance.host_org_id), path)
+    assert (report.created, report.failed) == (1, 1), report.errors
+    (error,) = report.errors
+    assert error.startswith(f"{path}: not valid JSON: the file ends inside a value"), error
+    assert "line 1, column" in error
+    with instance.db.reading() as s:
+        assert s.scalars(sa.select(Event.info)).all() == [first["info"]]

@@ -13,7 +13,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import ijson
 import sqlalchemy as sa
 from pydantic import ValidationError
 from sqlalchemy.exc import DataError, IntegrityError
@@ -21,7 +20,7 @@ from sqlalchemy.orm import Session
 
 from shieldwall.context import Ctx
 from shieldwall.db.engine import Database
-from shieldwall.exchange.json_stream import CountingReader, iter_events
+from shieldwall.exchange.json_stream import CountingReader, JSONFormatError, iter_events
 from shieldwall.intel.errors import Conflict, DomainError
 from shieldwall.intel.events import create_event, create_events
 from shieldwall.intel.models import SharingGroup
@@ -291,12 +290,12 @@ def import_file(
                     pending = 0
             pending += write_group()
             _commit(session, report)
-        except ijson.JSONError as exc:
+        except JSONFormatError as exc:
             # The events read before the bad JSON are kept.
             write_group()
             _commit(session, report)
             report.failed += 1
-            report.errors.append(f"{path}: not valid JSON ({exc})")
+            report.errors.append(f"{path}: not valid JSON: {exc}")
         finally:
             if session.in_transaction():
                 session.rollback()
