@@ -9,22 +9,27 @@ from fastapi import APIRouter, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from shieldwall.api.deps import CurrentCtx, ReadDB, WriteDB
+from shieldwall.api.responses import OrjsonResponse
 from shieldwall.correlation import service
 from shieldwall.text import Text
 
 router = APIRouter(tags=["correlation"])
 
 
-@router.get("/events/{ref}/correlations")
-def event_correlations(ref: str, ctx: CurrentCtx, db: ReadDB) -> dict[str, Any]:
+# Answers of thousands of correlations are rendered by orjson as they are, without FastAPI
+# walking them first (a fifth of the request's time on a 1,000-attribute event).
+
+
+@router.get("/events/{ref}/correlations", response_model=None)
+def event_correlations(ref: str, ctx: CurrentCtx, db: ReadDB) -> OrjsonResponse:
     """Where the event's values appear elsewhere: each correlation (exact, cidr, ssdeep),
     the related events ranked by shared values, over-correlating values and the graph."""
-    return service.event_correlations(db, ctx, ref)
+    return OrjsonResponse(service.event_correlations(db, ctx, ref))
 
 
-@router.get("/attributes/{ref}/correlations")
-def attribute_correlations(ref: str, ctx: CurrentCtx, db: ReadDB) -> dict[str, Any]:
-    return service.attribute_correlations(db, ctx, ref)
+@router.get("/attributes/{ref}/correlations", response_model=None)
+def attribute_correlations(ref: str, ctx: CurrentCtx, db: ReadDB) -> OrjsonResponse:
+    return OrjsonResponse(service.attribute_correlations(db, ctx, ref))
 
 
 class ExclusionIn(BaseModel):

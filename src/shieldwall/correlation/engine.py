@@ -356,7 +356,7 @@ def _networks(
                     CorrelationNetwork.hi,
                 ).where(
                     CorrelationNetwork.family == family,
-                    CorrelationNetwork.lo.in_(los[i : i + CHUNK]),
+                    in_values(session, CorrelationNetwork.lo, los[i : i + CHUNK]),
                     CorrelationNetwork.hi.is_not(None),
                 )
             ).all()

@@ -13,12 +13,22 @@ from sqlalchemy.dialects import postgresql
 from sqlalchemy.orm import Session
 
 
-def in_values(session: Session, col: Any, values: Sequence[str] | Sequence[int]) -> Any:
+def in_values(
+    session: Session, col: Any, values: Sequence[str] | Sequence[int] | Sequence[bytes]
+) -> Any:
     items = list(values)
-    numeric = bool(items) and isinstance(items[0], int)
+    first = items[0] if items else ""
     if session.get_bind().dialect.name == "postgresql":
-        kind = sa.BigInteger() if numeric else sa.Text()
+        kind: sa.types.TypeEngine[Any] = (
+            sa.BigInteger()
+            if isinstance(first, int)
+            else sa.LargeBinary()
+            if isinstance(first, bytes)
+            else sa.Text()
+        )
         return col == sa.any_(sa.bindparam(None, items, type_=postgresql.ARRAY(kind)))
+    if isinstance(first, bytes):
+        return col.in_(items)  # JSON cannot carry bytes; SQLite binds them one by one
     listed = sa.func.json_each(
         sa.bindparam(None, orjson.dumps(items).decode(), type_=sa.Text)
     ).table_valued("value")
