@@ -12,6 +12,8 @@ from sqlalchemy import event
 from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.orm import Session, sessionmaker
 
+from shieldwall.config import get_settings
+
 
 def _normalise_url(url: str) -> str:
     u = make_url(url)
@@ -45,6 +47,8 @@ def create_engine(url: str, **kwargs: Any) -> Engine:
 
 
 def _configure_sqlite(engine: Engine) -> None:
+    cache_kib = get_settings().sqlite_cache_mb * 1024
+
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_conn: Any, _record: Any) -> None:
         # The driver must not issue its own BEGIN: we issue BEGIN or BEGIN IMMEDIATE below.
@@ -54,7 +58,7 @@ def _configure_sqlite(engine: Engine) -> None:
         cur.execute("PRAGMA synchronous=NORMAL")
         cur.execute("PRAGMA foreign_keys=ON")
         cur.execute("PRAGMA busy_timeout=30000")
-        cur.execute("PRAGMA cache_size=-16384")
+        cur.execute(f"PRAGMA cache_size=-{cache_kib}")
         cur.execute("PRAGMA temp_store=MEMORY")
         cur.close()
 
