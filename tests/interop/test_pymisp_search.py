@@ -238,3 +238,23 @@ def test_quick_filter_event_timestamp_and_sharing_group(
     ]
     assert later.uuid not in {e.uuid for e in misp.search_index(sharinggroup=group.id,
                                                                   pythonify=True)}  # fmt: skip
+
+
+def test_event_tags_match_the_event_only(misp: PyMISP) -> None:
+    """`tags` matches a tag on the attribute or on its event; `event_tags` the event's only."""
+    on_event = _add(misp, "event tagged", ("domain", "et-event.example"), tags=["etag:on-event"])
+    other = _add(misp, "attribute tagged", ("domain", "et-attr.example"))
+    misp.tag(other.attributes[0], "etag:on-event")
+    both = misp.search(controller="attributes", tags=["etag:on-event"], pythonify=True)
+    assert sorted(a.value for a in both) == ["et-attr.example", "et-event.example"]
+    events_only = misp.search(controller="attributes", event_tags=["etag:on-event"], pythonify=True)
+    assert [a.value for a in events_only] == ["et-event.example"]
+    negated = misp.search(
+        controller="attributes", event_tags=["!etag:on-event"], eventid=[on_event.id, other.id],
+        pythonify=True,
+    )  # fmt: skip
+    assert [a.value for a in negated] == ["et-attr.example"]
+    events = misp.search(controller="events", event_tags=["etag:on-event"], pythonify=True)
+    assert [e.uuid for e in events] == [on_event.uuid]
+    text = misp.search(controller="attributes", event_tags=["etag:on-event"], return_format="text")
+    assert text.split() == ["et-event.example"]

@@ -160,6 +160,8 @@ class SearchFilter:
     # Sharing groups by id or uuid: events in one; attributes in one, or inheriting their
     # event's.
     sharing_group: list[str] = field(default_factory=list)
+    # Tags on the event only (MISP's event_tags), where `tags` also matches attribute tags.
+    event_tags: TagFilter = field(default_factory=TagFilter)
     after: int = 0
     limit: int = 100
 
@@ -374,6 +376,7 @@ def attribute_query(session: Session, ctx: Ctx, f: SearchFilter) -> sa.Select:
             *_attribute_filters(f),
             *_event_filters(session, ctx, f),
             *_attribute_tag_conditions(session, ctx, f.tags),
+            *_event_tag_conditions(session, ctx, f.event_tags),
             *_attribute_extra(session, ctx, f),
         )
         .order_by(Attribute.id)
@@ -407,6 +410,7 @@ def event_query(session: Session, ctx: Ctx, f: SearchFilter) -> sa.Select:
         event_condition(ctx.principal, ctx.opts),
         *_event_filters(session, ctx, f),
         *_event_tag_conditions(session, ctx, f.tags),
+        *_event_tag_conditions(session, ctx, f.event_tags),
     )
     if f.sharing_group:
         q = q.where(Event.sharing_group_id.in_(_sharing_group_ids(session, f.sharing_group)))

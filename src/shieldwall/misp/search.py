@@ -78,7 +78,6 @@ def return_format(q: dict[str, Any]) -> str:
 # MISP parameters Shieldwall does not apply yet: refused by name when set, never ignored, so
 # a script cannot take an unfiltered answer for a filtered one.
 _NOT_YET = (
-    "event_tags",
     "withAttachments",
     "sgReferenceOnly",
 )
@@ -109,6 +108,7 @@ def misp_filter(q: dict[str, Any], *, default_limit: int = 10000) -> SearchFilte
         type=as_list(q.get("type")),
         category=as_list(q.get("category")),
         tags=tag_filter(q.get("tags")),
+        event_tags=tag_filter(q.get("event_tags")),
         org=as_list(q.get("org")),
         event=as_list(q.get("eventid")),
         uuid=as_list(q.get("uuid")),
