@@ -10,7 +10,6 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from shieldwall.audit.service import record
-from shieldwall.auth.models import Organisation
 from shieldwall.auth.permissions import Permission
 from shieldwall.auth.service import require
 from shieldwall.context import Ctx
@@ -26,100 +25,59 @@ from shieldwall.ids import as_id
 from shieldwall.intel.common import get_attribute, get_event
 from shieldwall.intel.errors import Conflict, InvalidInput, NotFound
 from shieldwall.intel.models import Attribute, Event
-
-CHUNK = 500
-
+from shieldwall.intel.serialize import event_summary, readable_attributes
+from shieldwall.intel.visibility import event_condition
 
 _DETAIL = ("id", "event_id", "uuid", "type", "category", "value1", "value2", "to_ids")
 
 
 def _attribute_rows(
-    session: Session, ids: set[int], known: dict[int, Any] | None = None
+    session: Session, ctx: Ctx, ids: set[int], known: dict[int, Any]
 ) -> dict[int, dict[str, Any]]:
-    """Attribute fields by id; `known` holds rows the engine read already (_DETAIL order)."""
+    """Related attributes by id: from the rows the engine read already (`known`, _DETAIL
+    order), the others serialised through the access rules."""
     out: dict[int, dict[str, Any]] = {}
-    missing = set()
-    for i in ids:
-        row = (known or {}).get(i)
-        if row is None:
-            missing.add(i)
-            continue
-        d = dict(zip(_DETAIL, row, strict=True))
+    for i in ids & known.keys():
+        d = dict(zip(_DETAIL, known[i], strict=True))
         d["value"] = f"{d['value1']}|{d['value2']}" if d["value2"] else d["value1"]
         out[i] = d
-    if not missing:
-        return out
-    rows = session.execute(
-        sa.select(
-            Attribute.id,
-            Attribute.uuid,
-            Attribute.event_id,
-            Attribute.object_id,
-            Attribute.object_relation,
-            Attribute.category,
-            Attribute.type,
-            Attribute.value1,
-            Attribute.value2,
-            Attribute.to_ids,
-            Attribute.timestamp,
-            Attribute.distribution,
-            Attribute.sharing_group_id,
-            Attribute.comment,
-        ).where(in_values(session, Attribute.id, sorted(missing)))
-    ).all()
-    for r in rows:
-        d = r._asdict()
-        d["value"] = f"{d['value1']}|{d['value2']}" if d["value2"] else d["value1"]
-        out[r.id] = d
+    for a in readable_attributes(session, ctx, sorted(ids - known.keys())):
+        out[a["id"]] = a
     return out
 
 
-def event_rows(session: Session, ids: set[int]) -> dict[int, dict[str, Any]]:
-    """Related events as MISP lists them: the event's fields with Org and Orgc."""
-    wanted = sorted(ids)
-    out: dict[int, dict[str, Any]] = {}
-    if not wanted:
-        return out
-    org = sa.orm.aliased(Organisation)
-    orgc = sa.orm.aliased(Organisation)
-    rows = session.execute(
-        sa.select(
-            Event.id,
-            Event.uuid,
-            Event.info,
-            Event.date,
-            Event.threat_level_id,
-            Event.published,
-            Event.analysis,
-            Event.timestamp,
-            Event.distribution,
-            Event.org_id,
-            Event.orgc_id,
-            org.name.label("org_name"),
-            org.uuid.label("org_uuid"),
-            orgc.name.label("orgc_name"),
-            orgc.uuid.label("orgc_uuid"),
+def related_events(session: Session, ctx: Ctx, found: engine.Correlations) -> list[dict[str, Any]]:
+    """The events of the matches (event_summary), each with the number of values it shares,
+    most shared first."""
+    shared: dict[int, set[str]] = defaultdict(set)
+    for m in found.matches:
+        shared[m.event_id].add(m.value)
+    if not shared:
+        return []
+    events = session.execute(
+        sa.select(Event).where(
+            in_values(session, Event.id, sorted(shared)), event_condition(ctx.principal, ctx.opts)
         )
-        .join(org, org.id == Event.org_id)
-        .join(orgc, orgc.id == Event.orgc_id)
-        .where(in_values(session, Event.id, wanted))
-    ).all()
-    for r in rows:
-        out[r.id] = r._asdict()
+    ).scalars()
+    out = []
+    for e in events:
+        summary = event_summary(e)
+        summary["correlating_values"] = len(shared[e.id])
+        out.append(summary)
+    out.sort(key=lambda e: (-e["correlating_values"], e["id"]))
     return out
 
 
 def _native(
-    session: Session, found: engine.Correlations, sources: dict[int, str]
+    session: Session, ctx: Ctx, found: engine.Correlations, sources: dict[int, str]
 ) -> dict[str, Any]:
-    related = _attribute_rows(session, {m.attribute_id for m in found.matches}, found.details)
-    events = event_rows(session, set(found.event_ids()))
-    per_event: dict[int, set[str]] = defaultdict(set)
+    related = _attribute_rows(session, ctx, {m.attribute_id for m in found.matches}, found.details)
+    events = related_events(session, ctx, found)
+    by_id = {e["id"]: e for e in events}
     items = []
     for m in found.matches:
         r = related[m.attribute_id]
-        e = events[m.event_id]
-        per_event[m.event_id].add(m.value)
+        e = by_id[m.event_id]
         items.append(
             {
                 "attribute": {"id": m.source_id, "uuid": sources[m.source_id], "value": m.value},
@@ -136,25 +94,11 @@ def _native(
                 },
             }
         )
-    related_events = [
-        {
-            "id": e["id"],
-            "uuid": e["uuid"],
-            "info": e["info"],
-            "date": e["date"].isoformat() if e["date"] else None,
-            "published": e["published"],
-            "threat_level_id": e["threat_level_id"],
-            "org": {"id": e["org_id"], "name": e["org_name"], "uuid": e["org_uuid"]},
-            "orgc": {"id": e["orgc_id"], "name": e["orgc_name"], "uuid": e["orgc_uuid"]},
-            "correlating_values": len(per_event[e["id"]]),
-        }
-        for e in sorted(events.values(), key=lambda e: (-len(per_event[e["id"]]), e["id"]))
-    ]
     over = [
         {"value": v, "attribute_ids": ids}
         for v, ids in sorted(found.over.items(), key=lambda x: x[0])
     ]
-    return {"correlations": items, "related_events": related_events, "over_correlating": over}
+    return {"correlations": items, "related_events": events, "over_correlating": over}
 
 
 def event_correlations(session: Session, ctx: Ctx, ref: str | int) -> dict[str, Any]:
@@ -163,7 +107,7 @@ def event_correlations(session: Session, ctx: Ctx, ref: str | int) -> dict[str, 
     event = get_event(session, ctx, ref)
     event_sources = engine.event_sources(session, event.id)
     found = engine.correlate(session, ctx.principal, ctx.opts, event_sources, whole_event=event.id)
-    out = _native(session, found, {s.id: s.uuid for s in event_sources})
+    out = _native(session, ctx, found, {s.id: s.uuid for s in event_sources})
     nodes = [{"id": event.id, "uuid": event.uuid, "info": event.info, "root": True}]
     nodes += [
         {"id": e["id"], "uuid": e["uuid"], "info": e["info"], "root": False}
@@ -187,24 +131,26 @@ def attribute_correlations(session: Session, ctx: Ctx, ref: str | int) -> dict[s
     )
     return {
         "attribute": {"id": attr.id, "uuid": attr.uuid},
-        **_native(session, found, {attr.id: attr.uuid}),
+        **_native(session, ctx, found, {attr.id: attr.uuid}),
     }
 
 
 def related_attributes(
     session: Session, ctx: Ctx, attribute_ids: list[int]
 ) -> tuple[dict[int, list[dict[str, Any]]], dict[int, dict[str, Any]]]:
-    """For restSearch's includeCorrelations: attribute id -> related attribute rows, and the
-    related events by id."""
+    """For restSearch's includeCorrelations: attribute id -> the correlating attributes
+    (serialised as everywhere), and their events (event_summary) by id."""
     found = engine.correlate(
         session, ctx.principal, ctx.opts, engine.attribute_sources(session, attribute_ids)
     )
-    rows = _attribute_rows(session, {m.attribute_id for m in found.matches})
-    events = event_rows(session, set(found.event_ids()))
+    rows = {
+        a["id"]: a
+        for a in readable_attributes(session, ctx, sorted({m.attribute_id for m in found.matches}))
+    }
     out: dict[int, list[dict[str, Any]]] = defaultdict(list)
     for m in found.matches:
         out[m.source_id].append(rows[m.attribute_id])
-    return out, events
+    return out, {e["id"]: e for e in related_events(session, ctx, found)}
 
 
 # Exclusions

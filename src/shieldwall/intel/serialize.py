@@ -14,6 +14,7 @@ from sqlalchemy.sql.elements import ColumnElement
 
 from shieldwall.auth.models import Organisation
 from shieldwall.context import Ctx
+from shieldwall.db.lists import in_values
 from shieldwall.intel.models import (
     Attribute,
     AttributeTag,
@@ -256,6 +257,14 @@ def _readable_attributes(
             .order_by(Attribute.id)
         )
     )
+
+
+def readable_attributes(session: Session, ctx: Ctx, ids: list[int]) -> list[dict[str, Any]]:
+    """The live attributes among `ids` that the caller may read, serialised (no tags)."""
+    if not ids:
+        return []
+    rows = _readable_attributes(session, ctx, in_values(session, Attribute.id, ids), False)
+    return [attribute_out(r) for r in rows]
 
 
 def event_detail(

@@ -10,57 +10,37 @@ from fastapi import Request
 from shieldwall.api.deps import CurrentCtx, ReadDB, WriteDB
 from shieldwall.correlation import engine, service
 from shieldwall.misp.common import json_body, misp_ok, misp_router, unwrap
-from shieldwall.misp.shapes import epoch
+from shieldwall.misp.shapes import attribute_shape, event_shape
 
 router = misp_router()
 
 
-def _org(ident: int, name: str, uuid: str) -> dict[str, Any]:
-    return {"id": str(ident), "name": name, "uuid": uuid}
-
-
 def related_event_shape(e: dict[str, Any]) -> dict[str, Any]:
-    return {
-        "Event": {
-            "id": str(e["id"]),
-            "date": e["date"].isoformat() if e["date"] else None,
-            "threat_level_id": str(e["threat_level_id"]),
-            "info": e["info"],
-            "published": e["published"],
-            "uuid": e["uuid"],
-            "analysis": str(e["analysis"]),
-            "timestamp": epoch(e["timestamp"]),
-            "distribution": str(e["distribution"]),
-            "org_id": str(e["org_id"]),
-            "orgc_id": str(e["orgc_id"]),
-            "Org": _org(e["org_id"], e["org_name"], e["org_uuid"]),
-            "Orgc": _org(e["orgc_id"], e["orgc_name"], e["orgc_uuid"]),
-        }
-    }
+    """A related event as MISP lists it, from the native event summary."""
+    return {"Event": event_shape(e, metadata=True)}
 
 
 def add_related(db: ReadDB, ctx: CurrentCtx, shaped: dict[str, Any], *, granular: bool) -> None:
     """RelatedEvent (the events sharing a value with this one, most shared first) and, when
     asked, RelatedAttribute: source attribute id -> the correlating attributes elsewhere."""
     found = engine.for_event(db, ctx.principal, ctx.opts, int(shaped["id"]))
-    events = service.event_rows(db, set(found.event_ids()))
-    shared: dict[int, set[str]] = {}
-    for m in found.matches:
-        shared.setdefault(m.event_id, set()).add(m.value)
-    order = sorted(events, key=lambda i: (-len(shared[i]), -i))
-    shaped["RelatedEvent"] = [related_event_shape(events[i]) for i in order]
+    events = service.related_events(db, ctx, found)
+    # MISP lists events sharing as many values newest first.
+    ranked = sorted(events, key=lambda e: (-e["correlating_values"], -e["id"]))
+    shaped["RelatedEvent"] = [related_event_shape(e) for e in ranked]
     if granular:
+        by_id = {e["id"]: e for e in events}
         related: dict[str, list[dict[str, Any]]] = {}
         for m in found.matches:
-            e = events[m.event_id]
+            e = by_id[m.event_id]
             related.setdefault(str(m.source_id), []).append(
                 {
                     "id": str(m.event_id),
                     "attribute_id": str(m.attribute_id),
                     "value": m.value,
-                    "org_id": str(e["orgc_id"]),
+                    "org_id": str(e["orgc"]["id"]),
                     "info": e["info"],
-                    "date": e["date"].isoformat() if e["date"] else None,
+                    "date": e["date"],
                 }
             )
         shaped["RelatedAttribute"] = related
@@ -71,37 +51,10 @@ def attach_related_attributes(db: ReadDB, ctx: CurrentCtx, attrs: list[dict[str,
     event."""
     related, events = service.related_attributes(db, ctx, [int(a["id"]) for a in attrs])
     for a in attrs:
-        out = []
-        for r in related.get(int(a["id"]), []):
-            e = events[r["event_id"]]
-            out.append(
-                {
-                    "id": str(r["id"]),
-                    "event_id": str(r["event_id"]),
-                    "object_id": str(r["object_id"] or 0),
-                    "object_relation": r["object_relation"],
-                    "category": r["category"],
-                    "type": r["type"],
-                    "value": r["value"],
-                    "uuid": r["uuid"],
-                    "timestamp": epoch(r["timestamp"]),
-                    "distribution": str(r["distribution"]),
-                    "sharing_group_id": str(r["sharing_group_id"] or 0),
-                    "to_ids": r["to_ids"],
-                    "comment": r["comment"],
-                    "Event": {
-                        "id": str(e["id"]),
-                        "uuid": e["uuid"],
-                        "info": e["info"],
-                        "date": e["date"].isoformat() if e["date"] else None,
-                        "org_id": str(e["org_id"]),
-                        "orgc_id": str(e["orgc_id"]),
-                        "published": e["published"],
-                        "distribution": str(e["distribution"]),
-                    },
-                }
-            )
-        a["RelatedAttribute"] = out
+        a["RelatedAttribute"] = [
+            {**attribute_shape(r), "Event": event_shape(events[r["event_id"]], metadata=True)}
+            for r in related.get(int(a["id"]), [])
+        ]
 
 
 def _exclusion_shape(x: dict[str, Any]) -> dict[str, Any]:
