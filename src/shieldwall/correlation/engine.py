@@ -40,6 +40,7 @@ from shieldwall.correlation.rules import (
 )
 from shieldwall.db.lists import in_values
 from shieldwall.intel.models import VALUE_KEY_LEN, Attribute, Event
+from shieldwall.intel.search import value_key
 from shieldwall.intel.visibility import Principal, ReadOptions, attribute_condition
 
 CHUNK = 500
@@ -75,15 +76,6 @@ class Correlations:
     # value1, value2, to_ids).
     details: dict[int, Any] = field(default_factory=dict)
 
-    def by_source(self) -> dict[int, list[Match]]:
-        out: dict[int, list[Match]] = defaultdict(list)
-        for m in self.matches:
-            out[m.source_id].append(m)
-        return out
-
-    def event_ids(self) -> list[int]:
-        return sorted({m.event_id for m in self.matches})
-
 
 @dataclass(frozen=True)
 class Options:
@@ -97,12 +89,7 @@ class Options:
         return cls(s.correlation_cap, s.ssdeep_threshold, s.advanced_correlations)
 
 
-def _key(col: Any) -> sa.ColumnElement[str]:
-    # Literally the indexed expression, so both engines use the value indexes.
-    return sa.func.substr(col, sa.literal_column("1"), sa.literal_column(str(VALUE_KEY_LEN)))
-
-
-def _correlating() -> list[sa.ColumnElement[bool]]:
+def correlating_conditions() -> list[sa.ColumnElement[bool]]:
     """Conditions on a candidate attribute (Attribute and Event in the FROM clause)."""
     return [
         Attribute.deleted.is_(False),
@@ -128,18 +115,10 @@ _SOURCE_COLUMNS = (
 
 def event_sources(session: Session, event_id: int) -> list[Source]:
     """The attributes of an event that take part in correlation."""
-    disabled = session.execute(
-        sa.select(Event.disable_correlation).where(Event.id == event_id)
-    ).scalar_one_or_none()
-    if disabled is None or disabled:
-        return []
     rows = session.execute(
-        sa.select(*_SOURCE_COLUMNS).where(
-            Attribute.event_id == event_id,
-            Attribute.deleted.is_(False),
-            Attribute.disable_correlation.is_(False),
-            Attribute.type.not_in(sorted(NON_CORRELATING_TYPES)),
-        )
+        sa.select(*_SOURCE_COLUMNS)
+        .join(Event, Event.id == Attribute.event_id)
+        .where(Attribute.event_id == event_id, *correlating_conditions())
     ).all()
     return [Source(*r) for r in rows]
 
@@ -152,7 +131,7 @@ def attribute_sources(session: Session, attribute_ids: Iterable[int]) -> list[So
     rows = session.execute(
         sa.select(*_SOURCE_COLUMNS)
         .join(Event, Event.id == Attribute.event_id)
-        .where(in_values(session, Attribute.id, ids), *_correlating())
+        .where(in_values(session, Attribute.id, ids), *correlating_conditions())
     ).all()
     return [Source(*r) for r in rows]
 
@@ -222,22 +201,22 @@ def _exact_ranked(
         sa.select(*cols, Attribute.value1.label("v"))
         .join(Event, Event.id == Attribute.event_id)
         .where(
-            in_values(session, _key(Attribute.value1), keys),
+            in_values(session, value_key(Attribute.value1), keys),
             in_values(session, Attribute.value1, values),
             *elsewhere,
-            *_correlating(),
+            *correlating_conditions(),
         )
     )
     second = (
         sa.select(*cols, Attribute.value2.label("v"))
         .join(Event, Event.id == Attribute.event_id)
         .where(
-            in_values(session, _key(Attribute.value2), keys),
+            in_values(session, value_key(Attribute.value2), keys),
             in_values(session, Attribute.value2, values),
             Attribute.value2 != Attribute.value1,
             Attribute.type.not_in(sorted(PRIMARY_ONLY_TYPES)),
             *elsewhere,
-            *_correlating(),
+            *correlating_conditions(),
         )
     )
     both = sa.union_all(first, second).subquery()
@@ -266,10 +245,10 @@ def _exact_lateral(
         sa.select(*cols)
         .join(Event, Event.id == Attribute.event_id)
         .where(
-            _key(Attribute.value1) == _key(listed.c.val),
+            value_key(Attribute.value1) == value_key(listed.c.val),
             Attribute.value1 == listed.c.val,
             *elsewhere,
-            *_correlating(),
+            *correlating_conditions(),
         )
         .limit(cap + 1)
     )
@@ -277,12 +256,12 @@ def _exact_lateral(
         sa.select(*cols)
         .join(Event, Event.id == Attribute.event_id)
         .where(
-            _key(Attribute.value2) == _key(listed.c.val),
+            value_key(Attribute.value2) == value_key(listed.c.val),
             Attribute.value2 == listed.c.val,
             Attribute.value2 != Attribute.value1,
             Attribute.type.not_in(sorted(PRIMARY_ONLY_TYPES)),
             *elsewhere,
-            *_correlating(),
+            *correlating_conditions(),
         )
         .limit(cap + 1)
     )
@@ -299,7 +278,7 @@ def _candidates(session: Session, ids: Iterable[int]) -> dict[int, tuple[int, st
     rows = session.execute(
         sa.select(Attribute.id, Attribute.event_id, Attribute.type, Attribute.value1)
         .join(Event, Event.id == Attribute.event_id)
-        .where(in_values(session, Attribute.id, wanted), *_correlating())
+        .where(in_values(session, Attribute.id, wanted), *correlating_conditions())
     ).all()
     for attr_id, event_id, attr_type, value1 in rows:
         out[attr_id] = (event_id, attr_type, value1)

@@ -19,7 +19,6 @@ from shieldwall.correlation.models import (
     CorrelationNetwork,
     CorrelationSsdeep,
 )
-from shieldwall.correlation.rules import NON_CORRELATING_TYPES
 from shieldwall.db.lists import in_values
 from shieldwall.ids import as_id
 from shieldwall.intel.common import get_attribute, get_event
@@ -215,12 +214,7 @@ def stats(session: Session, *, top: int = 10) -> dict[str, Any]:
     """What the correlation indexes hold and the most shared values (a full scan of the
     attribute values: for operators, not for request paths)."""
     cap = engine.Options.from_settings().cap
-    correlating = sa.and_(
-        Attribute.deleted.is_(False),
-        Attribute.disable_correlation.is_(False),
-        Attribute.type.not_in(sorted(NON_CORRELATING_TYPES)),
-        Event.disable_correlation.is_(False),
-    )
+    correlating = sa.and_(*engine.correlating_conditions())
     attributes = session.execute(
         sa.select(sa.func.count())
         .select_from(Attribute)

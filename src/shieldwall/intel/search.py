@@ -24,7 +24,7 @@ from shieldwall.intel.visibility import attribute_condition, event_condition, ta
 Column = QueryableAttribute
 
 
-def _key(col: Column[str]) -> sa.ColumnElement[str]:
+def value_key(col: Any) -> sa.ColumnElement[str]:
     # Literal arguments, not bound ones: both engines use an expression index only when the
     # query's expression is the indexed one to the letter, substr(value1, 1, 200).
     return sa.func.substr(col, sa.literal_column("1"), sa.literal_column(str(VALUE_KEY_LEN)))
@@ -49,10 +49,10 @@ def candidates(value: str) -> set[str]:
     return out
 
 
-def _exact(col: Column[str], values: set[str]) -> ColumnElement[bool]:
+def value_equals(col: Column[str], values: set[str]) -> ColumnElement[bool]:
     # The indexed key narrows the rows; the full comparison settles long values.
     keys = {v[:VALUE_KEY_LEN] for v in values}
-    return sa.and_(_key(col).in_(sorted(keys)), col.in_(sorted(values)))
+    return sa.and_(value_key(col).in_(sorted(keys)), col.in_(sorted(values)))
 
 
 def _successor(prefix: str) -> str:
@@ -67,7 +67,7 @@ def _pattern(col: Column[str], pattern: str) -> ColumnElement[bool]:
     stem = pattern.rstrip("%")
     if stem and "%" not in stem and len(stem) <= VALUE_KEY_LEN:
         # Prefix: a range on the indexed key, which both engines serve from the b-tree.
-        return sa.and_(_key(col) >= stem, _key(col) < _successor(stem))
+        return sa.and_(value_key(col) >= stem, value_key(col) < _successor(stem))
     # Anything else scans; compare case-insensitively so both engines agree (as MISP does).
     return sa.func.lower(col).like(_escape_like(pattern.lower()), escape="\\")
 
@@ -103,13 +103,13 @@ def value_match_condition(values: list[str]) -> ColumnElement[bool]:
                 left, _, right = raw.partition("|")
                 conds.append(
                     sa.and_(
-                        _exact(Attribute.value1, candidates(left)),
-                        _exact(Attribute.value2, candidates(right)),
+                        value_equals(Attribute.value1, candidates(left)),
+                        value_equals(Attribute.value2, candidates(right)),
                     )
                 )
     if exact:
-        conds.append(_exact(Attribute.value1, exact))
-        conds.append(_exact(Attribute.value2, exact))
+        conds.append(value_equals(Attribute.value1, exact))
+        conds.append(value_equals(Attribute.value2, exact))
     if not conds:
         raise InvalidInput("an empty value matches nothing", field="value")
     return sa.or_(*conds)

@@ -20,9 +20,9 @@ from shieldwall.context import Ctx
 from shieldwall.ids import as_id
 from shieldwall.intel.common import get_attribute, get_event, is_uuid, ref_condition
 from shieldwall.intel.errors import Forbidden, InvalidInput, NotFound
-from shieldwall.intel.models import VALUE_KEY_LEN, Attribute, Event, Sighting
+from shieldwall.intel.models import Attribute, Event, Sighting
 from shieldwall.intel.schemas import SightingCreate
-from shieldwall.intel.search import candidates
+from shieldwall.intel.search import candidates, value_equals
 from shieldwall.intel.visibility import attribute_condition, sighting_condition
 from shieldwall.lifecycle import service as lifecycle
 
@@ -37,17 +37,6 @@ MAX_REFS = 1000
 def _chunks(items: list[str], size: int = _CHUNK) -> Iterable[list[str]]:
     for i in range(0, len(items), size):
         yield items[i : i + size]
-
-
-def _key(col: QueryableAttribute[str]) -> ColumnElement[str]:
-    # The expression the attribute value indexes are built on, to the letter (see
-    # intel.search), so both engines narrow the rows from the index.
-    return sa.func.substr(col, sa.literal_column("1"), sa.literal_column(str(VALUE_KEY_LEN)))
-
-
-def _equals_any(col: QueryableAttribute[str], forms: set[str]) -> ColumnElement[bool]:
-    keys = sorted({f[:VALUE_KEY_LEN] for f in forms})
-    return sa.and_(_key(col).in_(keys), col.in_(sorted(forms)))
 
 
 def exact_value_condition(values: list[str]) -> ColumnElement[bool]:
@@ -66,14 +55,14 @@ def exact_value_condition(values: list[str]) -> ColumnElement[bool]:
             left, _, right = raw.partition("|")
             conds.append(
                 sa.and_(
-                    _equals_any(Attribute.value1, candidates(left)),
-                    _equals_any(Attribute.value2, candidates(right)),
+                    value_equals(Attribute.value1, candidates(left)),
+                    value_equals(Attribute.value2, candidates(right)),
                 )
             )
     if not forms:
         raise InvalidInput("an empty value matches nothing", field="value")
-    conds.append(_equals_any(Attribute.value1, forms))
-    conds.append(_equals_any(Attribute.value2, forms))
+    conds.append(value_equals(Attribute.value1, forms))
+    conds.append(value_equals(Attribute.value2, forms))
     return sa.or_(*conds)
 
 
