@@ -3,7 +3,7 @@ write that adds or changes attributes, and rebuilt from the attributes on demand
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import sqlalchemy as sa
@@ -17,7 +17,7 @@ from shieldwall.correlation.rules import (
     parse_network,
     ssdeep_chunks,
 )
-from shieldwall.db.bulk import RowWriter
+from shieldwall.db.bulk import insert_rows
 from shieldwall.db.lists import in_values
 from shieldwall.intel.models import Attribute
 
@@ -27,9 +27,9 @@ _TABLES: tuple[sa.Table, ...] = (CorrelationNetwork.__table__, CorrelationSsdeep
 READ_CHUNK = 20_000
 
 
-def _rows(
-    items: Iterable[tuple[int, str, str]],
-) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]:
+def _index(session: Session, items: Iterable[tuple[int, str, str]]) -> tuple[int, int]:
+    """Write the index rows of (attribute id, type, value1) items; returns how many network
+    rows and ssdeep chunk rows were written."""
     nets: list[tuple[Any, ...]] = []
     chunks: list[tuple[Any, ...]] = []
     for attr_id, attr_type, value1 in items:
@@ -39,21 +39,14 @@ def _rows(
                 nets.append((attr_id, net.family, net.plen, net.lo, net.hi))
         elif attr_type in SSDEEP_TYPES:
             chunks.extend((attr_id, bs, c) for bs, c in ssdeep_chunks(value1))
-    return nets, chunks
-
-
-def _write(
-    session: Session, nets: Sequence[tuple[Any, ...]], chunks: Sequence[tuple[Any, ...]]
-) -> None:
     conn = session.connection()
-    if nets:
-        with RowWriter(conn, CorrelationNetwork.__table__, NETWORK_COLUMNS) as w:  # type: ignore[arg-type]
-            for row in nets:
-                w.write(row)
-    if chunks:
-        with RowWriter(conn, CorrelationSsdeep.__table__, SSDEEP_COLUMNS) as w:  # type: ignore[arg-type]
-            for row in chunks:
-                w.write(row)
+    for table, names, rows in (
+        (CorrelationNetwork.__table__, NETWORK_COLUMNS, nets),
+        (CorrelationSsdeep.__table__, SSDEEP_COLUMNS, chunks),
+    ):
+        if rows:
+            insert_rows(conn, table, names, rows)  # type: ignore[arg-type]
+    return len(nets), len(chunks)
 
 
 def index_new(session: Session, event_ids: Iterable[int], *, fresh: bool = False) -> int:
@@ -74,8 +67,7 @@ def index_new(session: Session, event_ids: Iterable[int], *, fresh: bool = False
             ~sa.exists().where(CorrelationSsdeep.attribute_id == Attribute.id),
         )
     items = conn.execute(q).all()
-    nets, chunks = _rows(items)
-    _write(session, nets, chunks)
+    _index(session, items)
     return len(items)
 
 
@@ -92,8 +84,7 @@ def reindex_attributes(session: Session, attribute_ids: Iterable[int]) -> None:
             Attribute.id.in_(ids), Attribute.type.in_(sorted(INDEXED_TYPES))
         )
     ).all()
-    nets, chunks = _rows(items)
-    _write(session, nets, chunks)
+    _index(session, items)
 
 
 def rebuild(
@@ -120,13 +111,14 @@ def rebuild(
         if not rows:
             break
         last = rows[-1][0]
-        nets, chunks = _rows(rows)
-        _write(session, nets, chunks)
-        counts["networks"] += len(nets)
-        counts["ssdeep_hashes"] += len({c[0] for c in chunks})
-        counts["ssdeep_chunks"] += len(chunks)
+        nets, chunks = _index(session, rows)
+        counts["networks"] += nets
+        counts["ssdeep_chunks"] += chunks
         if on_progress is not None:
             on_progress(last, top)
+    counts["ssdeep_hashes"] = conn.execute(
+        sa.select(sa.func.count(sa.distinct(CorrelationSsdeep.attribute_id)))
+    ).scalar_one()
     if conn.dialect.name == "postgresql":
         # Fresh statistics, so the planner reads the few ranges through their partial index.
         conn.exec_driver_sql("ANALYZE correlation_networks, correlation_ssdeep")

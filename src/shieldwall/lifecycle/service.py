@@ -286,31 +286,26 @@ def _rated_tags(
     session: Session, ctx: Ctx, attribute_ids: list[int], event_ids: list[int]
 ) -> tuple[dict[int, Rated], dict[int, Rated]]:
     """Tags with a numerical value the reader may see, by attribute and by event."""
-    by_attr: dict[int, Rated] = {}
-    by_event: dict[int, Rated] = {}
-    for chunk in _chunks(attribute_ids):
-        for owner, name, value in session.execute(
-            sa.select(AttributeTag.attribute_id, Tag.name, Tag.numerical_value)
-            .join(Tag, Tag.id == AttributeTag.tag_id)
-            .where(
-                AttributeTag.attribute_id.in_(chunk),
-                Tag.numerical_value.is_not(None),
-                tag_condition(ctx.principal),
-            )
-        ).all():
-            by_attr.setdefault(owner, []).append((name, value))
-    for chunk in _chunks(event_ids):
-        for owner, name, value in session.execute(
-            sa.select(EventTag.event_id, Tag.name, Tag.numerical_value)
-            .join(Tag, Tag.id == EventTag.tag_id)
-            .where(
-                EventTag.event_id.in_(chunk),
-                Tag.numerical_value.is_not(None),
-                tag_condition(ctx.principal),
-            )
-        ).all():
-            by_event.setdefault(owner, []).append((name, value))
-    return by_attr, by_event
+
+    def rated(owner: Any, tag_id: Any, ids: list[int]) -> dict[int, Rated]:
+        out: dict[int, Rated] = {}
+        for chunk in _chunks(ids):
+            for key, name, value in session.execute(
+                sa.select(owner, Tag.name, Tag.numerical_value)
+                .join(Tag, Tag.id == tag_id)
+                .where(
+                    owner.in_(chunk),
+                    Tag.numerical_value.is_not(None),
+                    tag_condition(ctx.principal),
+                )
+            ).all():
+                out.setdefault(key, []).append((name, value))
+        return out
+
+    return (
+        rated(AttributeTag.attribute_id, AttributeTag.tag_id, attribute_ids),
+        rated(EventTag.event_id, EventTag.tag_id, event_ids),
+    )
 
 
 def scores(
