@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import Any
 
 import orjson
-from common import instance, log, percentile, run_child, run_cli_measured, serve
+from common import bulk_load, instance, log, percentile, run_child, run_cli_measured, serve
 from datagen import BASE_TS, ORGC, attribute_value
 
 PER_EVENT = 1000
@@ -88,82 +88,12 @@ class Values:
 
 def populate(total: int, out: Path) -> None:
     """Child: load `total` attributes into the instance named by the environment."""
-    import uuid as uuidlib
-    from datetime import UTC, datetime
-
-    import sqlalchemy as sa
-
-    from shieldwall.auth.models import User
-    from shieldwall.auth.service import host_org
-    from shieldwall.cli.common import database
-    from shieldwall.intel.models import Attribute, Event
-
-    db = database()
-    rng = random.Random(42)
-    values = Values(total, UNIQUE_BASE["stored"], 1)
-
-    def new_uuid() -> str:
-        return str(uuidlib.UUID(int=rng.getrandbits(128), version=4))
-
     t0 = time.perf_counter()
-    n_events = (total + PER_EVENT - 1) // PER_EVENT
-    ts = datetime.fromtimestamp(BASE_TS, UTC)
-    with db.reading() as session:
-        org_id = host_org(session).id  # type: ignore[union-attr]
-        user_id = session.execute(sa.select(User.id).order_by(User.id).limit(1)).scalar_one()
-    with db.engine.begin() as conn:
-        conn.execute(
-            sa.insert(Event),
-            [
-                {
-                    "uuid": new_uuid(),
-                    "info": f"Correlation bench {e}",
-                    "date": ts.date(),
-                    "threat_level_id": 2,
-                    "analysis": 1,
-                    "distribution": 1,
-                    "org_id": org_id,
-                    "orgc_id": org_id,
-                    "user_id": user_id,
-                    "published": True,
-                    "publish_timestamp": ts,
-                    "timestamp": ts,
-                }
-                for e in range(n_events)
-            ],
-        )
-        event_ids = list(conn.execute(sa.select(Event.id).order_by(Event.id)).scalars())
-    cols = ["uuid", "event_id", "category", "type", "value1", "value2", "to_ids", "timestamp",
-            "distribution", "comment", "deleted", "disable_correlation"]  # fmt: skip
-
-    def rows(first: int, count: int) -> list[tuple[Any, ...]]:
-        out_rows = []
-        for k in range(first, first + count):
-            t, cat, v1, v2 = values(k)
-            out_rows.append(
-                (new_uuid(), event_ids[k // PER_EVENT], cat, t, v1, v2, True, ts, 5, "",
-                 False, False)
-            )  # fmt: skip
-        return out_rows
-
-    chunk = 50_000
-    if db.is_sqlite:
-        with db.engine.begin() as conn:
-            for first in range(0, total, chunk):
-                batch = rows(first, min(chunk, total - first))
-                conn.execute(
-                    sa.insert(Attribute.__table__), [dict(zip(cols, r, strict=True)) for r in batch]
-                )
-    else:
-        with db.engine.begin() as conn:
-            raw = conn.connection.driver_connection
-            with (
-                raw.cursor() as cur,  # type: ignore[union-attr]
-                cur.copy(f"COPY attributes ({', '.join(cols)}) FROM STDIN") as copy,
-            ):
-                for first in range(0, total, chunk):
-                    for r in rows(first, min(chunk, total - first)):
-                        copy.write_row(r)
+    db, event_ids, _ = bulk_load(
+        total, Values(total, UNIQUE_BASE["stored"], 1), "Correlation bench", seed=42,
+        per_event=PER_EVENT,
+    )  # fmt: skip
+    n_events = len(event_ids)
     with db.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
         conn.exec_driver_sql("ANALYZE")
     out.write_text(

@@ -16,12 +16,11 @@ import json
 import random
 import sys
 import time
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from common import instance, log, percentile, run_child, serve
-from datagen import BASE_TS, attribute_value, miss_value, url_value, value_string
+from common import bulk_load, instance, log, percentile, run_child, serve
+from datagen import attribute_value, miss_value, url_value, value_string
 
 TARGET_P95_MS = 20.0
 URL_BASE = 100_000_000  # URL-only data sets never repeat a mix value
@@ -34,26 +33,20 @@ def populate(total: int, out: Path, kind: str = "mix") -> None:
     kind "mix": the datagen type mix, events tagged tlp:green, 2% of attributes tagged
     tlp:amber. kind "url": URLs only (datagen.url_value), events tagged bench:urls, so a
     query can select exactly these. Runs can be stacked on one instance."""
-    import uuid as uuidlib
-
     import sqlalchemy as sa
 
-    from shieldwall.auth.models import User
-    from shieldwall.auth.service import host_org
-    from shieldwall.cli.common import database
-    from shieldwall.intel.models import Attribute, AttributeTag, Event, EventTag, Tag
+    from shieldwall.intel.models import Attribute, AttributeTag, EventTag, Tag
 
-    db = database()
-    rng = random.Random(42 if kind == "mix" else 43)
-
-    def new_uuid() -> str:
-        return str(uuidlib.UUID(int=rng.getrandbits(128), version=4))
+    def value_of(i: int) -> tuple[str, str, str, str]:
+        if kind == "url":
+            return "url", "Network activity", url_value(URL_BASE + i), ""
+        return attribute_value(i)
 
     t0 = time.perf_counter()
-    n_events = (total + PER_EVENT - 1) // PER_EVENT
-    with db.reading() as session:
-        org_id = host_org(session).id  # type: ignore[union-attr]
-        user_id = session.execute(sa.select(User.id).order_by(User.id).limit(1)).scalar_one()
+    db, event_ids, before_attr = bulk_load(
+        total, value_of, f"Bench {kind} campaign", seed=42 if kind == "mix" else 43
+    )
+    load_s = time.perf_counter() - t0
     event_tag = "bench:urls" if kind == "url" else "tlp:green"
     with db.engine.begin() as conn:
         have = set(conn.execute(sa.select(Tag.name)).scalars())
@@ -61,99 +54,11 @@ def populate(total: int, out: Path, kind: str = "mix") -> None:
         if wanted:
             conn.execute(sa.insert(Tag), [{"name": n, "colour": "#339900"} for n in wanted])
         tag_ids = dict(conn.execute(sa.select(Tag.name, Tag.id)).all())
-        before = conn.execute(sa.select(sa.func.coalesce(sa.func.max(Event.id), 0))).scalar_one()
-        before_attr = conn.execute(
-            sa.select(sa.func.coalesce(sa.func.max(Attribute.id), 0))
-        ).scalar_one()
-        ts = datetime.fromtimestamp(BASE_TS, UTC)
-        conn.execute(
-            sa.insert(Event),
-            [
-                {
-                    "uuid": new_uuid(),
-                    "info": f"Bench {kind} campaign {e}",
-                    "date": ts.date(),
-                    "threat_level_id": 2,
-                    "analysis": 1,
-                    "distribution": 1,
-                    "org_id": org_id,
-                    "orgc_id": org_id,
-                    "user_id": user_id,
-                    "published": True,
-                    "publish_timestamp": ts,
-                    "timestamp": ts,
-                }
-                for e in range(n_events)
-            ],
-        )
-        event_ids = list(
-            conn.execute(sa.select(Event.id).where(Event.id > before).order_by(Event.id)).scalars()
-        )
         conn.execute(
             sa.insert(EventTag),
             [{"event_id": e, "tag_id": tag_ids[event_tag]} for e in event_ids],
         )
-
-    cols = [
-        "uuid",
-        "event_id",
-        "category",
-        "type",
-        "value1",
-        "value2",
-        "to_ids",
-        "timestamp",
-        "distribution",
-        "comment",
-        "deleted",
-        "disable_correlation",
-    ]
-
-    def rows(first: int, count: int) -> list[tuple[Any, ...]]:
-        out_rows = []
-        for i in range(first, first + count):
-            if kind == "url":
-                t, cat, v1, v2 = "url", "Network activity", url_value(URL_BASE + i), ""
-            else:
-                t, cat, v1, v2 = attribute_value(i)
-            out_rows.append(
-                (
-                    new_uuid(),
-                    event_ids[i // PER_EVENT],
-                    cat,
-                    t,
-                    v1,
-                    v2,
-                    t != "filename",
-                    ts,
-                    5,
-                    "",
-                    False,
-                    False,
-                )
-            )
-        return out_rows
-
-    chunk = 50_000
-    if db.is_sqlite:
-        table = Attribute.__table__
-        with db.engine.begin() as conn:
-            for first in range(0, total, chunk):
-                batch = rows(first, min(chunk, total - first))
-                conn.execute(sa.insert(table), [dict(zip(cols, r, strict=True)) for r in batch])
-    else:
-        with db.engine.begin() as conn:
-            raw = conn.connection.driver_connection
-            with (
-                raw.cursor() as cur,
-                cur.copy(f"COPY attributes ({', '.join(cols)}) FROM STDIN") as copy,
-            ):  # type: ignore[union-attr]
-                for first in range(0, total, chunk):
-                    for r in rows(first, min(chunk, total - first)):
-                        copy.write_row(r)
-    load_s = time.perf_counter() - t0
-    if kind == "mix":
-        with db.engine.begin() as conn:
+        if kind == "mix":
             # 2% of attributes carry a tag, as in the import data.
             conn.execute(
                 sa.insert(AttributeTag).from_select(
@@ -173,7 +78,7 @@ def populate(total: int, out: Path, kind: str = "mix") -> None:
         json.dumps(
             {
                 "attributes": count,
-                "events": n_events,
+                "events": len(event_ids),
                 "load_seconds": load_s,
                 "seconds": time.perf_counter() - t0,
             }

@@ -195,3 +195,97 @@ def serve(inst: Instance) -> Iterator[tuple[str, str]]:
             proc.kill()
             proc.wait()
         server_log.close()
+
+
+def bulk_load(
+    total: int,
+    value_of: Any,
+    info: str,
+    seed: int,
+    per_event: int = 1000,
+) -> tuple[Any, list[int], int]:
+    """Child side: fill the instance named by the environment straight through the tables
+    (COPY on PostgreSQL): `total` attributes, `per_event` to an event, attribute k's
+    (type, category, value1, value2) from `value_of(k)`. Returns (the database, the new
+    event ids, the highest attribute id before the load). Stacks on earlier loads."""
+    import random
+    from datetime import UTC, datetime
+
+    import sqlalchemy as sa
+    from datagen import BASE_TS
+
+    from shieldwall.auth.models import User
+    from shieldwall.auth.service import host_org
+    from shieldwall.cli.common import database
+    from shieldwall.intel.models import Attribute, Event
+
+    db = database()
+    rng = random.Random(seed)
+
+    def new_uuid() -> str:
+        return str(uuid.UUID(int=rng.getrandbits(128), version=4))
+
+    n_events = (total + per_event - 1) // per_event
+    ts = datetime.fromtimestamp(BASE_TS, UTC)
+    with db.reading() as session:
+        org_id = host_org(session).id  # type: ignore[union-attr]
+        user_id = session.execute(sa.select(User.id).order_by(User.id).limit(1)).scalar_one()
+    with db.engine.begin() as conn:
+        before = conn.execute(sa.select(sa.func.coalesce(sa.func.max(Event.id), 0))).scalar_one()
+        before_attr = conn.execute(
+            sa.select(sa.func.coalesce(sa.func.max(Attribute.id), 0))
+        ).scalar_one()
+        conn.execute(
+            sa.insert(Event),
+            [
+                {
+                    "uuid": new_uuid(),
+                    "info": f"{info} {e}",
+                    "date": ts.date(),
+                    "threat_level_id": 2,
+                    "analysis": 1,
+                    "distribution": 1,
+                    "org_id": org_id,
+                    "orgc_id": org_id,
+                    "user_id": user_id,
+                    "published": True,
+                    "publish_timestamp": ts,
+                    "timestamp": ts,
+                }
+                for e in range(n_events)
+            ],
+        )
+        event_ids = list(
+            conn.execute(sa.select(Event.id).where(Event.id > before).order_by(Event.id)).scalars()
+        )
+    cols = ["uuid", "event_id", "category", "type", "value1", "value2", "to_ids", "timestamp",
+            "distribution", "comment", "deleted", "disable_correlation"]  # fmt: skip
+
+    def rows(first: int, count: int) -> list[tuple[Any, ...]]:
+        out_rows = []
+        for k in range(first, first + count):
+            t, cat, v1, v2 = value_of(k)
+            out_rows.append(
+                (new_uuid(), event_ids[k // per_event], cat, t, v1, v2, t != "filename", ts,
+                 5, "", False, False)
+            )  # fmt: skip
+        return out_rows
+
+    chunk = 50_000
+    with db.engine.begin() as conn:
+        if db.is_sqlite:
+            for first in range(0, total, chunk):
+                batch = rows(first, min(chunk, total - first))
+                conn.execute(
+                    sa.insert(Attribute.__table__), [dict(zip(cols, r, strict=True)) for r in batch]
+                )
+        else:
+            raw = conn.connection.driver_connection
+            with (
+                raw.cursor() as cur,  # type: ignore[union-attr]
+                cur.copy(f"COPY attributes ({', '.join(cols)}) FROM STDIN") as copy,
+            ):
+                for first in range(0, total, chunk):
+                    for r in rows(first, min(chunk, total - first)):
+                        copy.write_row(r)
+    return db, event_ids, before_attr
