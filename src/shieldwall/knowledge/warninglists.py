@@ -115,6 +115,21 @@ def warned(session: Session, items: Sequence[tuple[str, str]]) -> list[bool]:
     return [bool(typed(t, v)) for t, v in items]
 
 
+def unwarned(session: Session, attrs: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The serialised attributes (dicts with "type" and "value") no enabled warninglist
+    applying to their type holds: MISP's enforceWarninglist."""
+    found = warned(session, [(a["type"], a["value"]) for a in attrs])
+    return [a for a, hit in zip(attrs, found, strict=True) if not hit]
+
+
+def unwarn_event(session: Session, detail: dict[str, Any]) -> dict[str, Any]:
+    """unwarned over a serialised event's attributes and its objects' (in place)."""
+    detail["attributes"] = unwarned(session, detail["attributes"])
+    for o in detail["objects"]:
+        o["attributes"] = unwarned(session, o["attributes"])
+    return detail
+
+
 def hits(session: Session, items: Sequence[tuple[str, str]]) -> list[list[Hit]]:
     """For each (attribute type, value): the enabled warninglists applying to the type that
     hold the value (or a half of a composite value), with the entry each one matched."""

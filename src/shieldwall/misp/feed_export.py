@@ -95,11 +95,6 @@ def _later(item: dict[str, Any], stamp: datetime | None) -> datetime | None:
     return stamp
 
 
-def _unwarned(session: Session, attrs: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    hits = warninglists.warned(session, [(a["type"], a["value"]) for a in attrs])
-    return [a for a, hit in zip(attrs, hits, strict=True) if not hit]
-
-
 def feed_event(
     session: Session,
     ctx: Ctx,
@@ -118,9 +113,7 @@ def feed_event(
     for o in detail["objects"]:
         o["attributes"] = [a for a in map(_clean_attribute, o["attributes"]) if a]
     if enforce_warninglist:
-        detail["attributes"] = _unwarned(session, detail["attributes"])
-        for o in detail["objects"]:
-            o["attributes"] = _unwarned(session, o["attributes"])
+        warninglists.unwarn_event(session, detail)
     if not include_expired:
         # MISP takes an attribute, object or event change only when its timestamp is newer.
         moved = [_retire(detail["attributes"])]

@@ -83,13 +83,6 @@ _NOT_YET = (
 )
 
 
-def _without_warned(db: Any, attrs: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """enforceWarninglist: drop attributes whose value an enabled warninglist applying to
-    their type holds (every attribute, whatever its to_ids flag)."""
-    hits = warninglists.warned(db, [(a["type"], a["value"]) for a in attrs])
-    return [a for a, hit in zip(attrs, hits, strict=True) if not hit]
-
-
 def misp_filter(q: dict[str, Any], *, default_limit: int = 10000) -> SearchFilter:
     """MISP's restSearch parameters as a Shieldwall search filter (enforceWarninglist and
     the include* options are applied by the routes)."""
@@ -207,7 +200,7 @@ def _flat_export(
                 uuids = {a.event_id: u for a, u in rows}
                 attrs = attributes_with_tags(session, ctx, [a for a, _ in rows], uuids)
                 if enforce:
-                    attrs = _without_warned(session, attrs)
+                    attrs = warninglists.unwarned(session, attrs)
                 objects = object_briefs(session, {a["object_id"] for a in attrs if a["object_id"]})
                 for a in attrs:
                     a["object"] = objects.get(a["object_id"]) if a["object_id"] else None
@@ -245,7 +238,7 @@ async def attributes_rest_search(request: Request, ctx: CurrentCtx, db: ReadDB) 
     uuids = {a.event_id: u for a, u in rows}
     items = attributes_with_tags(db, ctx, [a for a, _ in rows], uuids)
     if flag(q.get("enforceWarninglist")):
-        items = _without_warned(db, items)
+        items = warninglists.unwarned(db, items)
     if flag(q.get("includeEventTags")):
         by_event: dict[int, list[dict[str, Any]]] = {}
         for a in items:
@@ -259,17 +252,11 @@ async def attributes_rest_search(request: Request, ctx: CurrentCtx, db: ReadDB) 
         sightings_for_attributes(db, ctx, items) if flag(q.get("includeSightings")) else None
     )
     scores = decay_scores(db, ctx, decay, [a for a, _ in rows]) if decay else {}
-    related: dict[int, dict[str, Any]] | None = None
-    if flag(q.get("includeCorrelations")):
-        related = {a["id"]: {"id": a["id"]} for a in items}
-        attach_related_attributes(db, ctx, list(related.values()))
     out = []
     for a in items:
         if decay is not None and decay.exclude_decayed and scores[a["id"]]["decayed"]:
             continue
         shaped = attribute_shape(a)
-        if related is not None:
-            shaped["RelatedAttribute"] = related[a["id"]]["RelatedAttribute"]
         if decay is not None:
             shaped["decay_score"] = [scores[a["id"]]]
         if sightings is not None:
@@ -278,6 +265,8 @@ async def attributes_rest_search(request: Request, ctx: CurrentCtx, db: ReadDB) 
             if src.get("inherited"):
                 t["inherited"] = 1
         out.append(shaped)
+    if flag(q.get("includeCorrelations")):
+        attach_related_attributes(db, ctx, out)
     if flag(q.get("includeWarninglistHits")):
         attach_warnings(db, out)
     return {"response": {"Attribute": out}}
@@ -308,9 +297,7 @@ async def events_rest_search(request: Request, ctx: CurrentCtx, db: ReadDB) -> A
         else:
             detail = event_detail(db, ctx, e, include_deleted=f.include_deleted)
             if flag(q.get("enforceWarninglist")):
-                detail["attributes"] = _without_warned(db, detail["attributes"])
-                for o in detail["objects"]:
-                    o["attributes"] = _without_warned(db, o["attributes"])
+                warninglists.unwarn_event(db, detail)
             correlations = flag(q.get("includeCorrelations")) or flag(
                 q.get("includeEventCorrelations")
             )
