@@ -46,6 +46,10 @@ from shieldwall.intel.visibility import Principal, ReadOptions, attribute_condit
 CHUNK = 500
 
 
+# The fields of matched attributes the exact query brings back (Correlations.details).
+DETAIL = ("id", "event_id", "uuid", "type", "category", "value1", "value2", "to_ids")
+
+
 class Source(NamedTuple):
     """An attribute whose correlations are asked for (a tuple: events bring tens of
     thousands)."""
@@ -72,8 +76,7 @@ class Correlations:
     matches: list[Match] = field(default_factory=list)
     # Values shared by more attributes than the cap: value -> source attribute ids.
     over: dict[str, list[int]] = field(default_factory=dict)
-    # Matched attributes read along the way: id -> (id, event id, uuid, type, category,
-    # value1, value2, to_ids).
+    # Matched attributes read along the way: id -> their DETAIL fields, in that order.
     details: dict[int, Any] = field(default_factory=dict)
 
 
@@ -156,16 +159,7 @@ def _exact(
     # With one source event, its own attributes are counted from the sources (they are all
     # of its correlating attributes) instead of being read again.
     elsewhere = [Attribute.event_id != own_event] if own_event is not None else []
-    cols = (
-        Attribute.id,
-        Attribute.event_id,
-        Attribute.uuid,
-        Attribute.type,
-        Attribute.category,
-        Attribute.value1,
-        Attribute.value2,
-        Attribute.to_ids,
-    )
+    cols = tuple(getattr(Attribute, name) for name in DETAIL)
     if session.get_bind().dialect.name == "postgresql":
         q = _exact_lateral(session, cols, values, elsewhere, cap)
     else:

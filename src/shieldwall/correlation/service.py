@@ -27,17 +27,15 @@ from shieldwall.intel.models import Attribute, Event
 from shieldwall.intel.serialize import event_summary, readable_attributes
 from shieldwall.intel.visibility import event_condition
 
-_DETAIL = ("id", "event_id", "uuid", "type", "category", "value1", "value2", "to_ids")
-
 
 def _attribute_rows(
     session: Session, ctx: Ctx, ids: set[int], known: dict[int, Any]
 ) -> dict[int, dict[str, Any]]:
-    """Related attributes by id: from the rows the engine read already (`known`, _DETAIL
+    """Related attributes by id: from the rows the engine read already (`known`, engine.DETAIL
     order), the others serialised through the access rules."""
     out: dict[int, dict[str, Any]] = {}
     for i in ids & known.keys():
-        d = dict(zip(_DETAIL, known[i], strict=True))
+        d = dict(zip(engine.DETAIL, known[i], strict=True))
         d["value"] = f"{d['value1']}|{d['value2']}" if d["value2"] else d["value1"]
         out[i] = d
     for a in readable_attributes(session, ctx, sorted(ids - known.keys())):
