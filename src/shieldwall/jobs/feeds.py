@@ -9,8 +9,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager, suppress
+from contextlib import AbstractAsyncContextManager
 from typing import Any
 
 from shieldwall.config import get_settings
@@ -18,6 +17,7 @@ from shieldwall.db.engine import Database, get_database
 from shieldwall.db.migrate import is_current
 from shieldwall.exchange.feeds import FetchReport, fetch_all, scheduler_ctx
 from shieldwall.intel.visibility import ReadOptions
+from shieldwall.jobs.periodic import while_serving
 
 log = logging.getLogger("shieldwall.jobs.feeds")
 
@@ -52,20 +52,11 @@ async def feed_scheduler(interval: float = INTERVAL, stop: threading.Event | Non
             log.info("feed %s fetched on schedule: %s", r.name, r.summary())
 
 
-@asynccontextmanager
-async def feed_schedule(app: Any) -> AsyncIterator[None]:
-    """The application's lifespan: the scheduler runs while the application serves, unless
-    SHIELDWALL_FEED_SCHEDULER is off."""
-    if not get_settings().feed_scheduler:
-        yield
-        return
-    stop = threading.Event()
-    task = asyncio.create_task(feed_scheduler(INTERVAL, stop), name="feed-scheduler")
-    try:
-        yield
-    finally:
-        # A fetch in progress ends after its current feed; the next feeds wait for next time.
-        stop.set()
-        task.cancel()
-        with suppress(asyncio.CancelledError):
-            await task
+def feed_schedule(app: Any) -> AbstractAsyncContextManager[None]:
+    """The scheduler runs while the application serves, unless SHIELDWALL_FEED_SCHEDULER is
+    off. A fetch in progress ends after its current feed; the next feeds wait for next time."""
+    return while_serving(
+        "feed-scheduler",
+        get_settings().feed_scheduler,
+        lambda stop: feed_scheduler(INTERVAL, stop),
+    )

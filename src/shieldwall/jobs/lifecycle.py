@@ -8,14 +8,14 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager, suppress
+from contextlib import AbstractAsyncContextManager
 from typing import Any
 
 from shieldwall.audit.service import Actor
 from shieldwall.config import get_settings
 from shieldwall.db.engine import Database, get_database
 from shieldwall.db.migrate import is_current
+from shieldwall.jobs.periodic import while_serving
 from shieldwall.lifecycle.service import ExpiryReport, run_expiry
 
 log = logging.getLogger("shieldwall.jobs.lifecycle")
@@ -47,22 +47,11 @@ async def expiry_scheduler(interval: float, stop: threading.Event | None = None)
             )
 
 
-@asynccontextmanager
-async def expiry_schedule(app: Any) -> AsyncIterator[None]:
+def expiry_schedule(app: Any) -> AbstractAsyncContextManager[None]:
     """Runs the expiry pass while the application serves, unless SHIELDWALL_LIFECYCLE_JOB
     is off."""
     settings = get_settings()
-    if not settings.lifecycle_job:
-        yield
-        return
-    stop = threading.Event()
-    task = asyncio.create_task(
-        expiry_scheduler(settings.lifecycle_interval_minutes * 60.0, stop), name="expiry-job"
+    interval = settings.lifecycle_interval_minutes * 60.0
+    return while_serving(
+        "expiry-job", settings.lifecycle_job, lambda stop: expiry_scheduler(interval, stop)
     )
-    try:
-        yield
-    finally:
-        stop.set()
-        task.cancel()
-        with suppress(asyncio.CancelledError):
-            await task
