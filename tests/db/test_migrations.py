@@ -7,7 +7,10 @@ import warnings
 import sqlalchemy as sa
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
+from sqlalchemy.orm import Session
 
+from shieldwall.config import get_settings
+from shieldwall.db.engine import Database
 from shieldwall.db.migrate import current_revision, head_revision, is_current
 from shieldwall.db.models import metadata
 
@@ -78,3 +81,31 @@ def test_connection_settings(database) -> None:  # type: ignore[no-untyped-def]
     with database.engine.connect() as conn:
         assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
         assert conn.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
+
+
+def test_bulk_sessions_hold_the_bulk_cache(tmp_path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """An import's connection keeps SQLite's bulk page cache across its commits; the next
+    ordinary transaction on that connection gives it back."""
+    monkeypatch.setenv("SHIELDWALL_SQLITE_CACHE_MB", "3")
+    monkeypatch.setenv("SHIELDWALL_SQLITE_BULK_CACHE_MB", "40")
+    get_settings.cache_clear()
+    db = Database(f"sqlite:///{tmp_path / 'bulk.db'}", pool_size=1, max_overflow=0)
+
+    def cache_kib(session: Session) -> int:
+        return -int(session.execute(sa.text("PRAGMA cache_size")).scalar_one())
+
+    try:
+        with db.reading() as session:
+            assert cache_kib(session) == 3 * 1024
+        session = db.bulk_write_session()
+        for _ in range(2):
+            session.begin()
+            assert cache_kib(session) == 40 * 1024
+            session.execute(sa.text("CREATE TABLE IF NOT EXISTS t (x)"))
+            session.commit()
+        session.close()
+        with db.writing() as session:
+            assert cache_kib(session) == 3 * 1024
+    finally:
+        db.dispose()
+        get_settings.cache_clear()

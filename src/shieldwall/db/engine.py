@@ -47,7 +47,9 @@ def create_engine(url: str, **kwargs: Any) -> Engine:
 
 
 def _configure_sqlite(engine: Engine) -> None:
-    cache_kib = get_settings().sqlite_cache_mb * 1024
+    settings = get_settings()
+    cache_kib = settings.sqlite_cache_mb * 1024
+    bulk_cache_kib = max(settings.sqlite_bulk_cache_mb, settings.sqlite_cache_mb) * 1024
 
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_conn: Any, _record: Any) -> None:
@@ -64,9 +66,19 @@ def _configure_sqlite(engine: Engine) -> None:
 
     @event.listens_for(engine, "begin")
     def _on_begin(conn: sa.Connection) -> None:
+        options = conn.get_execution_options()
+        info = conn.connection.info
+        if bool(options.get("shieldwall_bulk")) != bool(info.get("bulk_cache")):
+            # A bulk write touches index pages all over a large database: with the small
+            # cache every commit writes most of them to the WAL again and the next reads
+            # them back from the file. The connection keeps the large cache across the
+            # import's commits and gives it back at its next ordinary transaction.
+            bulk = bool(options.get("shieldwall_bulk"))
+            conn.exec_driver_sql(f"PRAGMA cache_size=-{bulk_cache_kib if bulk else cache_kib}")
+            info["bulk_cache"] = bulk
         # Write transactions take the write lock up front, so a transaction that read the
         # audit chain head cannot lose a race to another writer half-way through.
-        if conn.get_execution_options().get("shieldwall_write"):
+        if options.get("shieldwall_write"):
             conn.exec_driver_sql("BEGIN IMMEDIATE")
         else:
             conn.exec_driver_sql("BEGIN")
@@ -82,6 +94,9 @@ class Database:
         self._write_engine = self.engine.execution_options(shieldwall_write=True)
         self._read_factory = sessionmaker(self.engine, expire_on_commit=False)
         self._write_factory = sessionmaker(self._write_engine, expire_on_commit=False)
+        self._bulk_factory = sessionmaker(
+            self._write_engine.execution_options(shieldwall_bulk=True), expire_on_commit=False
+        )
 
     @property
     def is_sqlite(self) -> bool:
@@ -92,6 +107,11 @@ class Database:
 
     def write_session(self) -> Session:
         return self._write_factory()
+
+    def bulk_write_session(self) -> Session:
+        """A write session for imports: on SQLite its connection holds the bulk page cache
+        (SHIELDWALL_SQLITE_BULK_CACHE_MB) while the session runs."""
+        return self._bulk_factory()
 
     @contextmanager
     def reading(self) -> Iterator[Session]:
