@@ -49,7 +49,20 @@ def create_engine(url: str, **kwargs: Any) -> Engine:
 def _configure_sqlite(engine: Engine) -> None:
     settings = get_settings()
     cache_kib = settings.sqlite_cache_mb * 1024
-    bulk_cache_kib = max(settings.sqlite_bulk_cache_mb, settings.sqlite_cache_mb) * 1024
+    bulk_cap_kib = max(settings.sqlite_bulk_cache_mb, settings.sqlite_cache_mb) * 1024
+
+    def _bulk_cache_kib(conn: sa.Connection) -> int:
+        # A bulk write lands all over the indexes of a large database: with the small cache
+        # every commit writes most of their pages to the WAL again and the next transaction
+        # reads them back from the file. The import's connection gets a cache of half the
+        # file (about its indexes), within the bulk cap, in steps of the small cache, and keeps it
+        # across the import's commits; its next ordinary transaction gives it back. An
+        # import into a small database keeps the small cache: it would gain nothing.
+        size = conn.exec_driver_sql("PRAGMA page_count").scalar_one() * conn.exec_driver_sql(
+            "PRAGMA page_size"
+        ).scalar_one()
+        half = size // 2048 // cache_kib * cache_kib
+        return max(cache_kib, min(bulk_cap_kib, half))
 
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_conn: Any, _record: Any) -> None:
@@ -68,14 +81,10 @@ def _configure_sqlite(engine: Engine) -> None:
     def _on_begin(conn: sa.Connection) -> None:
         options = conn.get_execution_options()
         info = conn.connection.info
-        if bool(options.get("shieldwall_bulk")) != bool(info.get("bulk_cache")):
-            # A bulk write touches index pages all over a large database: with the small
-            # cache every commit writes most of them to the WAL again and the next reads
-            # them back from the file. The connection keeps the large cache across the
-            # import's commits and gives it back at its next ordinary transaction.
-            bulk = bool(options.get("shieldwall_bulk"))
-            conn.exec_driver_sql(f"PRAGMA cache_size=-{bulk_cache_kib if bulk else cache_kib}")
-            info["bulk_cache"] = bulk
+        want = _bulk_cache_kib(conn) if options.get("shieldwall_bulk") else cache_kib
+        if info.get("cache_kib", cache_kib) != want:
+            conn.exec_driver_sql(f"PRAGMA cache_size=-{want}")
+            info["cache_kib"] = want
         # Write transactions take the write lock up front, so a transaction that read the
         # audit chain head cannot lose a race to another writer half-way through.
         if options.get("shieldwall_write"):
