@@ -58,9 +58,10 @@ def _configure_sqlite(engine: Engine) -> None:
         # file (about its indexes), within the bulk cap, in steps of the small cache, and keeps it
         # across the import's commits; its next ordinary transaction gives it back. An
         # import into a small database keeps the small cache: it would gain nothing.
-        size = conn.exec_driver_sql("PRAGMA page_count").scalar_one() * conn.exec_driver_sql(
-            "PRAGMA page_size"
-        ).scalar_one()
+        size = (
+            conn.exec_driver_sql("PRAGMA page_count").scalar_one()
+            * conn.exec_driver_sql("PRAGMA page_size").scalar_one()
+        )
         half = size // 2048 // cache_kib * cache_kib
         return max(cache_kib, min(bulk_cap_kib, half))
 
