@@ -18,9 +18,11 @@ from sqlalchemy.orm import Session
 
 
 def pg_array(values: Sequence[Any], kind: sa.types.TypeEngine[Any]) -> Any:
-    """The values (all str or all int) as one bound PostgreSQL array of `kind` (Text or
-    BigInteger)."""
-    if values and isinstance(values[0], str):
+    """The values (all str, all int or all bytes) as one bound PostgreSQL array of `kind`
+    (Text, BigInteger or LargeBinary)."""
+    if values and isinstance(values[0], bytes):
+        literal = ",".join('"\\\\x' + v.hex() + '"' for v in values)
+    elif values and isinstance(values[0], str):
         literal = ",".join('"' + v.replace("\\", "\\\\").replace('"', '\\"') + '"' for v in values)
     else:
         literal = ",".join(map(str, values))
@@ -35,10 +37,13 @@ def in_values(
         return sa.false()
     first = items[0]
     if session.get_bind().dialect.name == "postgresql":
-        if isinstance(first, bytes):
-            binary = postgresql.ARRAY(sa.LargeBinary())
-            return col == sa.any_(sa.bindparam(None, items, type_=binary))
-        kind = sa.BigInteger() if isinstance(first, int) else sa.Text()
+        kind: sa.types.TypeEngine[Any] = (
+            sa.BigInteger()
+            if isinstance(first, int)
+            else sa.LargeBinary()
+            if isinstance(first, bytes)
+            else sa.Text()
+        )
         return col == sa.any_(pg_array(items, kind))
     if isinstance(first, bytes):
         return col.in_(items)  # JSON cannot carry bytes; SQLite binds them one by one
