@@ -16,6 +16,7 @@ from shieldwall import __version__
 from shieldwall.api import (
     collab,
     correlation,
+    exports,
     identity,
     intel,
     knowledge,
@@ -111,7 +112,17 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     install_errors(app)
     app.include_router(ops.health)
-    for module in (identity, intel, search, ops, collab, knowledge, correlation, lifecycle):
+    for module in (
+        identity,
+        intel,
+        search,
+        ops,
+        collab,
+        knowledge,
+        correlation,
+        lifecycle,
+        exports,
+    ):
         app.include_router(module.router, prefix="/api/v1")
     for misp_router in MISP_ROUTERS:
         app.include_router(misp_router)
