@@ -29,6 +29,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import bench_correlation
+import bench_exports
 import bench_import
 import bench_memory
 import bench_misp
@@ -44,6 +45,7 @@ FULL = {
     "misp": {"total": 1_000_000, "urls": 250_000, "big_event": 43_000},
     "correlation": {"sqlite": 1_000_000, "postgres": 10_000_000, "import": 100_000},
     "warninglists": 1_000_000,
+    "exports": 1_000_000,
 }
 QUICK = {
     "import": 10_000,
@@ -53,6 +55,7 @@ QUICK = {
     "misp": {"total": 50_000, "urls": 10_000, "big_event": 2_000},
     "correlation": {"sqlite": 50_000, "postgres": 50_000, "import": 10_000},
     "warninglists": 100_000,
+    "exports": 20_000,
 }
 
 
@@ -280,6 +283,37 @@ def report(results: dict[str, Any]) -> str:
                 rows,
             )
         )
+    for e in results.get("exports") or []:
+        rows = [
+            [
+                r["export"],
+                r["warninglists"],
+                f"{r['seconds']:.2f}",
+                f"{r['indicators_per_s']:,}",
+                f"{r['lines']:,}",
+                f"{r['peak_rss_mb']}",
+                f"< {e['target_seconds']:.0f} s",
+                _yes(r["met"]),
+            ]
+            for r in e["runs"]
+        ]
+        parts.append(
+            _table(
+                f"Sensor exports of {e['attributes']:,} attributes ({e['backend']}), "
+                "`shieldwall export` in a fresh process, as a host-organisation user",
+                [
+                    "export",
+                    "warninglists",
+                    "seconds",
+                    "attr/s",
+                    "lines",
+                    "peak RSS MB",
+                    "target",
+                    "met",
+                ],
+                rows,
+            )
+        )
     return "\n\n".join(parts)
 
 
@@ -295,7 +329,7 @@ def main() -> int:
     ap.add_argument("--backend", choices=["sqlite", "postgres", "both"], default="both")
     ap.add_argument(
         "--only",
-        choices=["import", "search", "memory", "misp", "correlation", "warninglists"],
+        choices=["import", "search", "memory", "misp", "correlation", "warninglists", "exports"],
         action="append",
         help="run only these benchmarks (repeatable)",
     )
@@ -303,7 +337,15 @@ def main() -> int:
     args = ap.parse_args()
     sizes = QUICK if args.quick else FULL
     backends = ["sqlite", "postgres"] if args.backend == "both" else [args.backend]
-    which = args.only or ["import", "search", "memory", "misp", "correlation", "warninglists"]
+    which = args.only or [
+        "import",
+        "search",
+        "memory",
+        "misp",
+        "correlation",
+        "warninglists",
+        "exports",
+    ]
     OUT.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix="work-", dir=OUT))
     started = time.perf_counter()
@@ -318,6 +360,7 @@ def main() -> int:
         "misp": [],
         "correlation": [],
         "warninglists": None,
+        "exports": [],
     }
     try:
         for backend in backends:
@@ -341,6 +384,8 @@ def main() -> int:
                 results["misp"].append(
                     bench_misp.run(backend, work, m["total"], m["urls"], m["big_event"])
                 )
+            if "exports" in which:
+                results["exports"].append(bench_exports.run(backend, work, sizes["exports"]))
             if "correlation" in which:
                 c = sizes["correlation"]
                 results["correlation"].append(

@@ -19,7 +19,6 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 import ioc_fanger
-from ioc_finder import find_iocs
 from sqlalchemy.orm import Session
 
 from shieldwall.context import Ctx
@@ -94,6 +93,9 @@ CHUNK = 1 << 16
 
 def _candidates(token: str) -> list[tuple[str, str]]:
     """(kind, raw value) pairs found in one token: the values of its most specific kind."""
+    # Imported here: its grammars take a second to build, and most commands never need them.
+    from ioc_finder import find_iocs
+
     found: Any = find_iocs(
         token,
         included_ioc_types=_KINDS,

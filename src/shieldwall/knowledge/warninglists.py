@@ -107,6 +107,11 @@ def update(session: Session, ctx: Ctx) -> int:
     return added
 
 
+def any_enabled(session: Session) -> bool:
+    """Whether any warninglist is enabled (the matcher is compiled when one is)."""
+    return bool(matcher(session).infos)
+
+
 def warned(session: Session, items: Sequence[tuple[str, str]]) -> list[bool]:
     """For each (attribute type, value): whether an enabled warninglist that applies to the
     type holds the value, or either half of a composite value (MISP's enforceWarninglist)."""
@@ -180,7 +185,8 @@ def matcher(session: Session) -> Matcher:
         current = _compiled
         if current is not None and current[0] == key:
             return current[1]
-        lib = library()
+        # With no list enabled the package's lists are never read (hundreds of MB, seconds).
+        lib = library() if key else {}
         chosen = [(ident, name) for ident, name, _ in key if name in lib]
         built = Matcher(
             [ListInfo(ident, name, lib[name].type) for ident, name in chosen],

@@ -26,6 +26,7 @@ class Format:
     types: frozenset[str]
     write: Callable[[Iterator[list[Indicator]], dict[str, Any]], Iterator[bytes]]
     description: str
+    timestamps: bool = False  # rules carry rev: the attribute's timestamp
 
 
 def _suricata_options() -> suricata.Options:
@@ -47,6 +48,7 @@ FORMATS: dict[str, Format] = {
             suricata.RULE_TYPES,
             lambda b, _o: suricata.rules(_suricata_options(), b, _header("Suricata")),
             "Suricata 7 rules, one per indicator and protocol, stable sids",
+            True,
         ),
         Format(
             "suricata-sidmap",
@@ -55,6 +57,7 @@ FORMATS: dict[str, Format] = {
             suricata.RULE_TYPES,
             lambda b, _o: suricata.sid_map(_suricata_options(), b),
             "the sid map of the Suricata rules (sid || msg || reference)",
+            True,
         ),
         Format(
             "snort",
@@ -63,6 +66,7 @@ FORMATS: dict[str, Format] = {
             snort.TYPES,
             lambda b, _o: snort.rules(_suricata_options(), b, _header("Snort 3")),
             "Snort 3 rules, one per indicator and protocol, stable sids",
+            True,
         ),
         Format(
             "zeek",
@@ -130,7 +134,8 @@ def export(
     """The export as chunks of bytes, read a batch at a time."""
     opts = options or {}
     check_options(opts)
-    return fmt.write(stream_indicators(session, ctx, replace(sel, types=fmt.types)), opts)
+    chosen = replace(sel, types=fmt.types, timestamps=fmt.timestamps)
+    return fmt.write(stream_indicators(session, ctx, chosen), opts)
 
 
 # ---------------------------------------------------------------- Suricata datasets
@@ -174,13 +179,16 @@ def write_datasets(session: Session, ctx: Ctx, sel: Selection, directory: Any) -
     counts: dict[str, int] = {}
     try:
         for batch in stream_indicators(session, ctx, replace(sel, types=suricata.DATASET_TYPES)):
+            lines: dict[str, list[str]] = {}
             for i in batch:
                 for name, line in suricata.dataset_members(i):
-                    fh = handles.get(name)
-                    if fh is None:
-                        fh = handles[name] = (out / f"{name}.lst").open("w")
-                    fh.write(line + "\n")
-                    counts[name] = counts.get(name, 0) + 1
+                    lines.setdefault(name, []).append(line)
+            for name, found in lines.items():
+                fh = handles.get(name)
+                if fh is None:
+                    fh = handles[name] = (out / f"{name}.lst").open("w")
+                fh.write("\n".join(found) + "\n")
+                counts[name] = counts.get(name, 0) + len(found)
     finally:
         for fh in handles.values():
             fh.close()

@@ -4,9 +4,11 @@ the rule parsers accept whatever the indicator holds, and the parts of a URL."""
 from __future__ import annotations
 
 import ipaddress
+import re
 from urllib.parse import urlsplit
 
 from shieldwall.detection.exports.indicators import Indicator
+from shieldwall.knowledge.warninglist_matcher import ipv4_int, ipv6_int
 
 # Each attribute owns a block of sids: sid = base + attribute id * SID_STRIDE + variant, so
 # a rule keeps its sid across exports and attributes never share one. An attribute yields
@@ -50,9 +52,14 @@ def message(indicator: Indicator, what: str) -> str:
 
 def address(value: str) -> str | None:
     """An IP address or network for a rule header ([..] for IPv6), or None when the value
-    is neither."""
+    is neither. Stored addresses are canonical, so most take the C parsers' fast path."""
+    v = value.strip()
+    if ipv4_int(v) is not None:
+        return v
+    if "/" not in v and "%" not in v and ipv6_int(v) is not None:
+        return f"[{v}]"
     try:
-        net = ipaddress.ip_network(value.strip(), strict=False)
+        net = ipaddress.ip_network(v, strict=False)
     except ValueError:
         return None
     text = str(net.network_address) if net.num_addresses == 1 else str(net)
@@ -64,10 +71,13 @@ def port(value: str) -> str | None:
     return v if v.isdigit() and 0 < int(v) < 65536 else None
 
 
+_NOT_IN_NAMES = re.compile(r"[\s/\\\"';|:]")
+
+
 def hostname(value: str) -> str | None:
     """A DNS name as sensors see it (lower case, no trailing dot), or None."""
     v = value.strip().rstrip(".").lower()
-    if not v or len(v) > 253 or any(c in v for c in " \t\r\n/\\\"';|:"):
+    if not v or len(v) > 253 or _NOT_IN_NAMES.search(v):
         return None
     return v
 

@@ -33,7 +33,7 @@ TYPES = frozenset(
 def _tail(o: Options, i: Indicator, variant: int) -> str:
     return (
         f"reference:url,{o.base_url}/events/view/{i.event_id}; classtype:{CLASSTYPE}; "
-        f"sid:{r.sid(o.sid_base, i, variant)}; rev:{max(i.timestamp_epoch, 1)}; "
+        f"sid:{r.sid(o.sid_base, i, variant)}; rev:{max(i.epoch, 1)}; "
         f"metadata:shieldwall_event {i.event_uuid}, shieldwall_attribute {i.uuid};)"
     )
 

@@ -7,7 +7,7 @@ filesha1 / filesha256 lists for file hashes (which have no per-rule form)."""
 
 from __future__ import annotations
 
-import base64
+import binascii
 import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -55,7 +55,7 @@ class Options:
 def _tail(o: Options, i: Indicator, variant: int) -> str:
     return (
         f"reference:url,{o.base_url}/events/view/{i.event_id}; classtype:{CLASSTYPE}; "
-        f"sid:{r.sid(o.sid_base, i, variant)}; rev:{max(i.timestamp_epoch, 1)}; "
+        f"sid:{r.sid(o.sid_base, i, variant)}; rev:{max(i.epoch, 1)}; "
         f"metadata:shieldwall_event {i.event_uuid}, shieldwall_attribute {i.uuid};)"
     )
 
@@ -109,7 +109,7 @@ def _stored_rule(o: Options, i: Indicator) -> list[str]:
     if not text.endswith(")") or "(" not in text:
         return []
     body = _REV.sub("", _SID.sub("", text[:-1])).rstrip().rstrip(";")
-    return [f"{body}; sid:{r.sid(o.sid_base, i)}; rev:{max(i.timestamp_epoch, 1)};)"]
+    return [f"{body}; sid:{r.sid(o.sid_base, i)}; rev:{max(i.epoch, 1)};)"]
 
 
 def indicator_rules(o: Options, i: Indicator) -> list[str]:
@@ -266,7 +266,7 @@ def dataset_members(i: Indicator) -> list[tuple[str, str]]:
 
 
 def _b64(text: str) -> str:
-    return base64.b64encode(text.encode()).decode()
+    return binascii.b2a_base64(text.encode(), newline=False).decode()
 
 
 def dataset_rules(o: Options, counts: dict[str, int], file_prefix: str = "") -> str:

@@ -99,21 +99,27 @@ def _unsafe(text: str) -> bool:
 
 
 def _field(text: str) -> str:
-    text = " ".join(text.split())
+    if "\t" in text or "\n" in text or "\r" in text:
+        text = " ".join(text.split())
     return text if text else "-"
 
 
 def intel_file(batches: Iterable[list[Indicator]], base_url: str) -> Iterator[bytes]:
     yield HEADER.encode()
+    # An event's source, description prefix and link are the same for all its attributes.
+    event_id, source, info, url = -1, "", "", ""
     for batch in batches:
         lines = []
         for i in batch:
             items = intel_items(i)
             if not items:
                 continue
-            source = f"shieldwall e{i.event_id}"
-            desc = _field(f"{i.type} ({i.category}): {i.event_info}")
-            url = f"{base_url}/events/view/{i.event_id}"
+            if i.event_id != event_id:
+                event_id = i.event_id
+                source = f"shieldwall e{event_id}"
+                info = " ".join(i.event_info.split())
+                url = f"{base_url}/events/view/{event_id}"
+            desc = _field(f"{i.type} ({i.category}): {info}")
             for indicator, kind in items:
                 lines.append(f"{indicator}\t{kind}\t{source}\t{desc}\t{url}")
         if lines:
