@@ -48,7 +48,7 @@ def test_text_and_csv_formats(misp: PyMISP) -> None:
     # events/restSearch exports the attributes of the matching events.
     by_event = misp.search(controller="events", eventinfo="flat formats", return_format="text")
     assert sorted(by_event.split()) == ["https://flat.example/a", "https://flat.example/b"]
-    refused = misp.search(controller="attributes", return_format="yara")
+    refused = misp.search(controller="attributes", return_format="openioc")
     assert refused["errors"][0] == 422 and "returnFormat" in refused["errors"][1]["errors"]
 
 

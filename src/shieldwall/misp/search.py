@@ -14,6 +14,8 @@ from shieldwall.api.deps import CurrentCtx, ReadDB
 from shieldwall.api.search import parse_time
 from shieldwall.context import Ctx
 from shieldwall.db.engine import get_database
+from shieldwall.detection import exports as sensor_exports
+from shieldwall.detection.exports.indicators import Selection
 from shieldwall.exchange.attribute_formats import (
     CONTEXT_COLUMNS,
     CSV_COLUMNS,
@@ -63,13 +65,18 @@ from shieldwall.misp.views import complete
 router = misp_router()
 
 FORMATS = ("json", "csv", "text")
+# Sensor formats (shieldwall.detection.exports), by MISP's returnFormat names; `bro` is the
+# name MISP used for Zeek.
+SENSOR_FORMATS = {"suricata": "suricata", "snort": "snort", "zeek": "zeek", "bro": "zeek",
+                  "rpz": "rpz", "yara": "yara", "hosts": "hosts"}  # fmt: skip
 
 
 def return_format(q: dict[str, Any]) -> str:
     fmt = str(q.get("returnFormat") or "json").lower()
-    if fmt not in FORMATS:
+    if fmt not in FORMATS and fmt not in SENSOR_FORMATS:
+        known = [*FORMATS, *SENSOR_FORMATS]
         raise InvalidInput(
-            f"returnFormat {fmt!r} is not available; use one of {', '.join(FORMATS)}",
+            f"returnFormat {fmt!r} is not available; use one of {', '.join(known)}",
             field="returnFormat",
         )
     return fmt
@@ -138,6 +145,41 @@ def _csv_columns(q: dict[str, Any]) -> tuple[str, ...]:
     if flag(q.get("includeContext")):
         columns += tuple(c for c in CONTEXT_COLUMNS if c not in columns)
     return columns
+
+
+def _sensor_export(ctx: Ctx, f: SearchFilter, fmt: str, q: dict[str, Any], events: bool) -> Any:
+    """A sensor format of the to_ids attributes matched (of the events matched, for
+    events/restSearch), streamed from its own session; warninglist hits are left out with
+    enforceWarninglist, expired indicators unless includeExpired."""
+    export_format = sensor_exports.get_format(SENSOR_FORMATS[fmt], "returnFormat")
+    if "limit" not in q:
+        f = replace(f, limit=10**12)
+    session = get_database().read_session()
+
+    def selections() -> Iterator[Selection]:
+        warned = not flag(q.get("enforceWarninglist"))
+        expired = bool(flag(q.get("includeExpired")))
+        if not events:
+            yield Selection(f, include_warninglisted=warned, include_expired=expired)
+            return
+        # The event ids first: the same session then streams their attributes.
+        for ids in [[str(e.id) for e in batch] for batch in stream_events(session, ctx, f)]:
+            af = SearchFilter(event=ids)
+            yield Selection(af, include_warninglisted=warned, include_expired=expired)
+
+    try:
+        chunks = sensor_exports.export_many(session, ctx, export_format, selections())
+    except BaseException:
+        session.close()
+        raise
+
+    def body() -> Iterator[bytes]:
+        try:
+            yield from chunks
+        finally:
+            session.close()
+
+    return StreamingResponse(body(), media_type=f"{export_format.media_type}; charset=utf-8")
 
 
 def _flat_export(
@@ -227,6 +269,8 @@ async def attributes_rest_search(request: Request, ctx: CurrentCtx, db: ReadDB) 
     fmt = return_format(q)
     f = misp_filter(q)
     decay = decay_request(q, attributes=True)
+    if fmt in SENSOR_FORMATS:
+        return _sensor_export(ctx, f, fmt, q, events=False)
     if fmt != "json":
         return _flat_export(ctx, f, fmt, q, events=False, decay=decay)
     rows = paged(
@@ -279,6 +323,8 @@ async def events_rest_search(request: Request, ctx: CurrentCtx, db: ReadDB) -> A
     fmt = return_format(q)
     f = misp_filter(q)
     decay = decay_request(q, attributes=False)
+    if fmt in SENSOR_FORMATS:
+        return _sensor_export(ctx, f, fmt, q, events=True)
     if fmt != "json":
         return _flat_export(ctx, f, fmt, q, events=True)
     events = paged(

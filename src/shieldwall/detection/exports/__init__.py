@@ -138,6 +138,26 @@ def export(
     return fmt.write(stream_indicators(session, ctx, chosen), opts)
 
 
+def export_many(
+    session: Session,
+    ctx: Ctx,
+    fmt: Format,
+    selections: Iterator[Selection],
+    options: dict[str, Any] | None = None,
+) -> Iterator[bytes]:
+    """One export over several selections in turn (MISP's events/restSearch: the attributes
+    of each batch of matching events), with one header."""
+    opts = options or {}
+    check_options(opts)
+
+    def batches() -> Iterator[list[Indicator]]:
+        for sel in selections:
+            chosen = replace(sel, types=fmt.types, timestamps=fmt.timestamps)
+            yield from stream_indicators(session, ctx, chosen)
+
+    return fmt.write(batches(), opts)
+
+
 # ---------------------------------------------------------------- Suricata datasets
 
 
