@@ -3,11 +3,11 @@ and to_ids exports without expired indicators (includeExpired brings them back).
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from pymisp import MISPEvent, PyMISP
+from pymisp import MISPDecayingModel, MISPEvent, PyMISP
 
 from shieldwall.clock import set_clock
 
@@ -97,3 +97,24 @@ def test_bad_decay_parameters_are_refused_by_name(misp: PyMISP) -> None:
         assert isinstance(answer, dict), answer
         status, body = answer["errors"]  # PyMISP's shape of an error answer
         assert status == 422 and field in body["errors"], (kwargs, answer)
+
+
+def test_decaying_model_paths(misp: PyMISP, misp_as: Callable[[str, str], PyMISP]) -> None:
+    models = misp.decaying_models(pythonify=True)
+    assert len(models) == 1
+    model = models[0]
+    assert isinstance(model, MISPDecayingModel)
+    assert str(model.id) == "1" and model.enabled and model.formula == "Polynomial"
+    assert {"lifetime", "decay_speed", "threshold"} <= set(model.parameters)
+    assert "ip-dst" in model.attribute_types
+    viewed = misp.direct_call("decayingModel/view/1")
+    assert viewed["DecayingModel"]["uuid"] == model.uuid
+    missing = misp.direct_call("decayingModel/view/7")
+    assert missing["errors"][0] == 404
+    assert misp.enable_decaying_model(1)["success"] is True
+    refused = misp.disable_decaying_model(1)
+    assert refused["errors"][0] == 403 and "cannot be disabled" in str(refused)
+    assert misp.update_decaying_models()["success"] is True
+    user = misp_as("LIFECYCLE-ORG", "user")
+    assert user.update_decaying_models()["errors"][0] == 403
+    assert len(user.decaying_models()) == 1

@@ -6,6 +6,7 @@ from shieldwall.misp import (
     admin,
     attributes,
     correlation,
+    decay,
     events,
     feeds,
     knowledge,
@@ -32,4 +33,5 @@ ROUTERS: tuple[APIRouter, ...] = (
     feeds.router,
     knowledge.router,
     correlation.router,
+    decay.router,
 )

@@ -5,19 +5,25 @@ clients see as one decaying model covering every attribute type."""
 from __future__ import annotations
 
 import math
+import uuid
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 import orjson
+from fastapi import Request
 from sqlalchemy.orm import Session
 
+from shieldwall.api.deps import CurrentCtx, ReadDB
+from shieldwall.auth.permissions import Permission
+from shieldwall.auth.service import require
 from shieldwall.context import Ctx
-from shieldwall.intel.errors import InvalidInput
+from shieldwall.intel.errors import InvalidInput, NotFound
 from shieldwall.intel.models import Attribute
+from shieldwall.intel.types import type_table
 from shieldwall.lifecycle import service as lifecycle
 from shieldwall.lifecycle.score import Parameters, Score, observed
-from shieldwall.misp.common import as_list, flag
+from shieldwall.misp.common import as_list, flag, misp_error, misp_ok, misp_router
 
 MODEL_ID = "1"
 MODEL_NAME = "Shieldwall lifecycle"
@@ -166,3 +172,78 @@ def attach_to_event(
     ]:
         if int(a["id"]) in entries:
             a["decay_score"] = [entries[int(a["id"])]]
+
+
+# ---------------------------------------------------------------- decayingModel/* paths
+
+router = misp_router()
+
+MODEL_UUID = str(uuid.uuid5(uuid.NAMESPACE_URL, "shieldwall:decaying-model:lifecycle"))
+
+
+def _model_shape(session: Session, ctx: Ctx) -> dict[str, Any]:
+    """The one decaying model MISP clients see: the lifecycle's default parameters; the
+    attribute types it covers are every type (per-type settings refine it)."""
+    params = lifecycle.load(session).default
+    shaped = _model(params, full=True)
+    shaped.update(
+        {
+            "uuid": MODEL_UUID,
+            "org_id": str(ctx.org_id),
+            "all_orgs": True,
+            "ref": [],
+            "attribute_types": sorted(type_table().types),
+            "version": "1",
+            "default": True,
+            "isEditable": False,
+        }
+    )
+    return {"DecayingModel": shaped}
+
+
+def _check_model(ref: str) -> None:
+    if ref.strip() != MODEL_ID:
+        raise NotFound(f"decaying model {ref!r} does not exist; Shieldwall has one, id {MODEL_ID}")
+
+
+@router.get("/decayingModel/index")
+@router.get("/decayingModel/index.json")
+def decaying_model_index(ctx: CurrentCtx, db: ReadDB) -> list[dict[str, Any]]:
+    return [_model_shape(db, ctx)]
+
+
+@router.get("/decayingModel/view/{ref}")
+@router.get("/decayingModel/view/{ref}.json")
+def decaying_model_view(ref: str, ctx: CurrentCtx, db: ReadDB) -> dict[str, Any]:
+    _check_model(ref)
+    return _model_shape(db, ctx)
+
+
+@router.post("/decayingModel/update")
+def decaying_model_update(request: Request, ctx: CurrentCtx) -> dict[str, Any]:
+    """MISP loads its default models from disk; Shieldwall's model is built in, with per-type
+    settings in the lifecycle (PATCH /api/v1/lifecycle/settings)."""
+    require(ctx, Permission.SITE_ADMIN)
+    return misp_ok(
+        "Decaying models are up to date (Shieldwall's lifecycle model is built in)",
+        request.url.path,
+    )
+
+
+@router.post("/decayingModel/enable/{ref}")
+def decaying_model_enable(request: Request, ref: str, ctx: CurrentCtx) -> dict[str, Any]:
+    require(ctx, Permission.SITE_ADMIN)
+    _check_model(ref)
+    return misp_ok("Decaying model enabled", request.url.path, id=MODEL_ID)
+
+
+@router.post("/decayingModel/disable/{ref}")
+def decaying_model_disable(request: Request, ref: str, ctx: CurrentCtx) -> Any:
+    require(ctx, Permission.SITE_ADMIN)
+    _check_model(ref)
+    return misp_error(
+        403,
+        "The lifecycle model cannot be disabled: expired indicators already leave exports only "
+        "when the lifecycle marks them; change lifetimes per type in the lifecycle settings",
+        request.url.path,
+    )
