@@ -20,7 +20,6 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.orm import Session
 
-from shieldwall.config import get_settings
 from shieldwall.correlation.models import (
     CorrelationExclusion,
     CorrelationNetwork,
@@ -42,6 +41,7 @@ from shieldwall.db.lists import in_values
 from shieldwall.intel.models import VALUE_KEY_LEN, Attribute, Event
 from shieldwall.intel.search import value_key
 from shieldwall.intel.visibility import Principal, ReadOptions, attribute_condition
+from shieldwall.server_settings import effective_settings
 
 CHUNK = 500
 
@@ -88,7 +88,7 @@ class Options:
 
     @classmethod
     def from_settings(cls) -> Options:
-        s = get_settings()
+        s = effective_settings()
         return cls(s.correlation_cap, s.ssdeep_threshold, s.advanced_correlations)
 
 

@@ -37,6 +37,11 @@ class Conflict(DomainError):
     title = "Conflict"
 
 
+class TooLarge(DomainError):
+    status = 413
+    title = "Payload too large"
+
+
 class TLPViolation(DomainError):
     status = 422
     title = "TLP guard"
