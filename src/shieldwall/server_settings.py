@@ -8,6 +8,7 @@ import json
 import threading
 import time
 from dataclasses import dataclass
+from functools import lru_cache
 from datetime import datetime
 from typing import Annotated, Any
 
@@ -24,7 +25,7 @@ from shieldwall.config import Settings, get_settings
 from shieldwall.context import Ctx
 from shieldwall.db.base import Base, UTCDateTime
 from shieldwall.db.engine import get_database
-from shieldwall.intel.errors import InvalidInput, NotFound
+from shieldwall.intel.errors import InvalidInput, NotFound, RestartRequired
 
 # How long a process trusts what it read from the table before reading it again.
 CACHE_SECONDS = 5.0
@@ -79,17 +80,22 @@ def env_name(name: str) -> str:
     return f"SHIELDWALL_{name.upper()}"
 
 
+@lru_cache(maxsize=64)
 def _adapter(name: str) -> TypeAdapter[Any]:
+    """The setting's type with its bounds, as Settings declares them."""
     field = Settings.model_fields[name]
-    return TypeAdapter(Annotated[field.annotation, *field.metadata])  # type: ignore[name-defined]
+    if not field.metadata:
+        return TypeAdapter(field.annotation)
+    return TypeAdapter(Annotated[(field.annotation, *field.metadata)])  # type: ignore[valid-type]
 
 
 def check_value(name: str, value: Any) -> Any:
     """The value as the setting's type, or InvalidInput naming the setting and the reason."""
     known(name)
     if name not in RUNTIME:
-        raise InvalidInput(
-            f"{name} cannot change while Shieldwall runs: {RESTART_REASONS.get(name, 'it is read at start-up')}; "
+        reason = RESTART_REASONS.get(name, "it is read at start-up")
+        raise RestartRequired(
+            f"{name} cannot change while Shieldwall runs ({reason}): "
             f"set {env_name(name)} and restart",
             field=name,
         )
@@ -179,10 +185,11 @@ def forget() -> None:
         _cache.clear()
 
 
-def sources(session: Session, base: Settings | None = None) -> dict[str, tuple[Any, str]]:
-    """Every setting's value and where it comes from: default, environment or database."""
+def sources(session: Session | None, base: Settings | None = None) -> dict[str, tuple[Any, str]]:
+    """Every setting's value and where it comes from: default, environment or database
+    (no session: before the database exists)."""
     base = base or get_settings()
-    db_values = stored(session)
+    db_values = stored(session) if session is not None else {}
     out: dict[str, tuple[Any, str]] = {}
     for name in Settings.model_fields:
         if name in db_values:
@@ -237,3 +244,51 @@ def reset_value(session: Session, ctx: Ctx, name: str) -> None:
         change={"name": name, "value": [before, None]},
     )
     session.info[_CHANGED] = True
+
+
+@dataclass(frozen=True)
+class SettingInfo:
+    name: str
+    env: str
+    value: Any  # JSON-safe; secrets masked
+    shown: str  # as `shieldwall config show` prints it
+    source: str  # "default", "environment" or "database"
+    runtime: bool
+    reason: str | None  # why a change needs a restart
+
+
+def _safe(value: Any) -> Any:
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return value
+    return str(value)
+
+
+def describe(session: Session | None, base: Settings | None = None) -> list[SettingInfo]:
+    """Every setting: its value in force, where it comes from, whether it changes at
+    runtime (and if not, why)."""
+    base = base or get_settings()
+    found = sources(session, base)
+    shown = base.model_copy(update={n: v for n, (v, s) in found.items() if s == "database"})
+    printed = shown.shown()
+    out = []
+    for name, (value, source) in found.items():
+        env = env_name(name)
+        text = printed.get(env, str(_safe(value)))
+        masked = name in ("secret_key", "database_url")
+        out.append(
+            SettingInfo(
+                name=name,
+                env=env,
+                value=text if masked else _safe(value),
+                shown=text,
+                source=source,
+                runtime=name in RUNTIME,
+                reason=None if name in RUNTIME else RESTART_REASONS.get(name, "read at start-up"),
+            )
+        )
+    return out
+
+
+def info(session: Session, name: str) -> SettingInfo:
+    known(name)
+    return next(i for i in describe(session) if i.name == name)

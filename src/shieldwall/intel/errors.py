@@ -37,6 +37,10 @@ class Conflict(DomainError):
     title = "Conflict"
 
 
+class RestartRequired(Conflict):
+    """A setting that only changes with a restart."""
+
+
 class TooLarge(DomainError):
     status = 413
     title = "Payload too large"

@@ -14,6 +14,7 @@ from shieldwall.misp import (
     reports,
     routes,
     search,
+    settings,
     sightings,
     tags,
 )
@@ -32,4 +33,5 @@ ROUTERS: tuple[APIRouter, ...] = (
     feeds.router,
     knowledge.router,
     correlation.router,
+    settings.router,
 )

@@ -2,17 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from importlib.metadata import version
 from typing import Any
 
-from shieldwall.api.deps import CurrentCtx, ReadDB, SettingsDep
+from shieldwall.api.deps import CurrentCtx, ReadDB
 from shieldwall.auth.models import User
 from shieldwall.auth.permissions import Permission
-from shieldwall.auth.service import require
-from shieldwall.config import Settings
 from shieldwall.intel import statistics
-from shieldwall.intel.errors import InvalidInput, NotFound
+from shieldwall.intel.errors import InvalidInput
 from shieldwall.intel.types import type_table
 from shieldwall.misp.common import MISP_VERSION, flag, misp_router
 from shieldwall.misp.shapes import user_shape
@@ -50,63 +47,7 @@ def describe_types(ctx: CurrentCtx) -> dict[str, Any]:
     return {"result": type_table().raw}
 
 
-# ---------------------------------------------------------------- settings and statistics
-
-# MISP setting names and the Shieldwall setting (environment variable) behind each.
-_SETTINGS: dict[str, tuple[str, str, Callable[[Settings], Any]]] = {
-    "MISP.baseurl": ("SHIELDWALL_BASE_URL", "string", lambda s: s.effective_base_url),
-    "MISP.unpublishedprivate": (
-        "SHIELDWALL_UNPUBLISHED_PRIVATE",
-        "boolean",
-        lambda s: s.unpublished_private,
-    ),
-    "Plugin.Sightings_policy": (
-        "SHIELDWALL_SIGHTING_POLICY",
-        "numeric",
-        lambda s: 0 if s.sighting_policy == "owner" else 2,
-    ),
-    "MISP.org": ("SHIELDWALL_ORG_NAME", "string", lambda s: s.org_name),
-    "Security.max_body_size": ("SHIELDWALL_MAX_BODY_MB", "numeric", lambda s: s.max_body_mb),
-}
-
-
-def _setting(name: str, settings: Settings) -> dict[str, Any]:
-    env, kind, read = _SETTINGS[name]
-    return {
-        "setting": name,
-        "value": read(settings),
-        "type": kind,
-        "level": 0,
-        "description": f"Set by the environment variable {env} (read at start-up).",
-        "editable": False,
-    }
-
-
-@router.get("/servers/serverSettings")
-@router.get("/servers/serverSettings/{named:path}")
-def server_settings(ctx: CurrentCtx, settings: SettingsDep, named: str = "") -> dict[str, Any]:
-    require(ctx, Permission.SITE_ADMIN)
-    return {"finalSettings": [_setting(name, settings) for name in _SETTINGS]}
-
-
-@router.get("/servers/getSetting/{name}")
-def get_setting(name: str, ctx: CurrentCtx, settings: SettingsDep) -> dict[str, Any]:
-    require(ctx, Permission.SITE_ADMIN)
-    if name not in _SETTINGS:
-        raise NotFound(f"Shieldwall has no setting {name}", field="setting")
-    return _setting(name, settings)
-
-
-@router.post("/servers/serverSettingsEdit/{name}")
-def edit_setting(name: str, ctx: CurrentCtx) -> dict[str, Any]:
-    require(ctx, Permission.SITE_ADMIN)
-    if name not in _SETTINGS:
-        raise NotFound(f"Shieldwall has no setting {name}", field="setting")
-    env = _SETTINGS[name][0]
-    raise InvalidInput(
-        f"{name} is the environment variable {env}: set it there and restart Shieldwall",
-        field="setting",
-    )
+# ---------------------------------------------------------------- statistics
 
 
 @router.get("/users/statistics")
