@@ -8,8 +8,8 @@ import json
 import threading
 import time
 from dataclasses import dataclass
-from functools import lru_cache
 from datetime import datetime
+from functools import lru_cache
 from typing import Annotated, Any
 
 import sqlalchemy as sa
