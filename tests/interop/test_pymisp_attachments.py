@@ -6,11 +6,19 @@ from __future__ import annotations
 import base64
 import hashlib
 import io
+import json
 import zipfile
 from collections.abc import Callable
+from pathlib import Path
+from typing import Any
 
 import httpx
-from pymisp import MISPAttribute, MISPEvent, MISPObject, PyMISP
+from pymisp import MISPAttribute, MISPEvent, MISPFeed, MISPObject, MISPOrganisation, PyMISP
+from pymisp.tools import feed_meta_generator
+from typer.testing import CliRunner
+
+from shieldwall.cli.main import app as cli
+from tests.feed_server import serve_directory
 
 SAMPLE = b"MZ\x90\x00 not really a PE, but bytes all the same \x00\xff" * 20
 NOTE = b"%PDF-1.4 the analyst's report\n"
@@ -150,3 +158,56 @@ def test_bad_files_get_misp_shaped_errors(misp: PyMISP) -> None:
         "errors"
     ]
     assert status == 422 and "hash" in body["errors"]
+
+
+def test_files_travel_through_feeds_out_and_in_and_event_import(
+    misp: PyMISP, make_user: Any, live_url: str, tmp_path: Path
+) -> None:
+    publisher = make_user("ALPHA", "publisher")
+    alpha = PyMISP(live_url, publisher.api.key, ssl=False)
+    created = alpha.add_event(_event("to the feed"), pythonify=True)
+    assert alpha.publish(created)["success"] is True
+    out = tmp_path / "export"
+    out.mkdir()
+    result = CliRunner().invoke(cli, ["feed", "export", str(out), "--user", publisher.email, "-q"])
+    assert result.exit_code == 0, result.output
+    loaded = MISPEvent()
+    loaded.load_file(str(out / f"{created.uuid}.json"))
+    by_type = {a.type: a for a in loaded.attributes}
+    assert by_type["malware-sample"].malware_binary.getvalue() == SAMPLE
+    assert by_type["attachment"].data.getvalue() == NOTE
+
+    # The same file, imported with `shieldwall event import` after the event is gone.
+    assert misp.delete_event(created.id)["success"] is True
+    result = CliRunner().invoke(
+        cli, ["event", "import", "--quiet", str(out / f"{created.uuid}.json")]
+    )
+    assert result.exit_code == 0, result.output
+    back = misp.get_event(created.uuid, pythonify=True)
+    sample = next(a for a in back.attributes if a.type == "malware-sample")
+    assert sample.value == f"dropper.exe|{MD5}" and sample.malware_binary.getvalue() == SAMPLE
+
+    # A feed written by PyMISP's own generator: raw files, packed on the way in.
+    root = tmp_path / "feed"
+    root.mkdir()
+    fresh = MISPEvent()
+    fresh.info, fresh.published = "feed with files", True
+    source = MISPOrganisation()
+    source.name, source.uuid = "SAMPLE-SOURCE", "5cf66e53-b5f8-43e7-be9a-49880a3b4632"
+    fresh.Orgc = source
+    fresh.add_attribute("malware-sample", "feed.bin", data=io.BytesIO(SAMPLE))
+    fresh.add_attribute("attachment", "feed-note.txt", data=io.BytesIO(NOTE))
+    (root / f"{fresh.uuid}.json").write_text(json.dumps(fresh.to_feed()))
+    feed_meta_generator(root)
+    with serve_directory(root) as (base, _):
+        feed = MISPFeed()
+        feed.name, feed.provider, feed.url = "files feed", "test", base
+        feed.source_format, feed.enabled, feed.distribution = "misp", True, 1
+        feed = misp.add_feed(feed, pythonify=True)
+        fetched = misp.fetch_feed(feed.id)
+        assert (fetched["created"], fetched["failed"]) == (1, 0), fetched
+    got = misp.get_event(fresh.uuid, pythonify=True)
+    files = {a.type: a for a in got.attributes}
+    assert files["malware-sample"].value == f"feed.bin|{MD5}"
+    assert files["malware-sample"].malware_binary.getvalue() == SAMPLE
+    assert files["attachment"].data.getvalue() == NOTE

@@ -9,6 +9,7 @@ from typing import Any
 from fastapi import Request, Response
 
 from shieldwall.api.deps import CurrentCtx, ReadDB, WriteDB
+from shieldwall.api.responses import content_disposition
 from shieldwall.intel import attachments
 from shieldwall.intel import events as ev
 from shieldwall.intel.attachments import sample_search
@@ -129,11 +130,10 @@ def view_attribute(ref: str, ctx: CurrentCtx, db: ReadDB) -> dict[str, Any]:
 def download_attribute(ref: str, ctx: CurrentCtx, db: ReadDB) -> Response:
     """The file of an attachment (as sent) or a malware sample (the encrypted zip)."""
     got = attachments.download(db, ctx, ref)
-    quoted = got.filename.replace("\\", "_").replace('"', "_")
     return Response(
         got.data,
         media_type=got.media_type,
-        headers={"Content-Disposition": f'attachment; filename="{quoted}"'},
+        headers={"Content-Disposition": content_disposition(got.filename)},
     )
 
 
