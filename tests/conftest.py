@@ -139,6 +139,9 @@ class Api:
     def patch(self, url: str, **kw: Any) -> Any:
         return self.client.patch(url, headers=self.headers, **kw)
 
+    def put(self, url: str, **kw: Any) -> Any:
+        return self.client.put(url, headers=self.headers, **kw)
+
     def delete(self, url: str, **kw: Any) -> Any:
         return self.client.delete(url, headers=self.headers, **kw)
 
