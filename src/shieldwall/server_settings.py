@@ -84,9 +84,8 @@ def env_name(name: str) -> str:
 def _adapter(name: str) -> TypeAdapter[Any]:
     """The setting's type with its bounds, as Settings declares them."""
     field = Settings.model_fields[name]
-    if not field.metadata:
-        return TypeAdapter(field.annotation)
-    return TypeAdapter(Annotated[(field.annotation, *field.metadata)])  # type: ignore[valid-type]
+    kind: Any = field.annotation
+    return TypeAdapter(Annotated[(kind, *field.metadata)] if field.metadata else kind)
 
 
 def check_value(name: str, value: Any) -> Any:

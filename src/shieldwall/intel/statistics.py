@@ -242,11 +242,11 @@ def attribute_histogram(session: Session, ctx: Ctx) -> list[dict[str, Any]]:
     for orgc_id, attr_type, n in rows:
         everything[attr_type] = everything.get(attr_type, 0) + n
         per_org.setdefault(orgc_id, {})[attr_type] = n
-    out = [{"data": everything, "org_name": "All organisations", "total": sum(everything.values())}]
-    for orgc_id, data in per_org.items():
-        out.append({"data": data, "org_name": names[orgc_id], "total": sum(data.values())})
-    out.sort(key=lambda d: (-d["total"], d["org_name"] != "All organisations", d["org_name"]))
-    return out
+    entries = [("All organisations", everything)] + [
+        (names[orgc_id], data) for orgc_id, data in per_org.items()
+    ]
+    entries.sort(key=lambda e: (-sum(e[1].values()), e[0] != "All organisations", e[0]))
+    return [{"data": data, "org_name": name, "total": sum(data.values())} for name, data in entries]
 
 
 def tag_scores(session: Session, ctx: Ctx, names: list[str]) -> dict[str, int]:

@@ -335,7 +335,8 @@ def matrix(
         .order_by(GalaxyCluster.value)
     ).scalars():
         placed = False
-        for entry in (c.meta or {}).get("kill_chain") or []:
+        chains = (c.meta or {}).get("kill_chain") or []
+        for entry in chains if isinstance(chains, list) else [chains]:
             chain, _, phase = str(entry).partition(":")
             if phase:
                 tabs.setdefault(chain, {}).setdefault(phase, []).append(c)
