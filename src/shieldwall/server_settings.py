@@ -211,17 +211,17 @@ def set_value(session: Session, ctx: Ctx, name: str, value: Any) -> Any:
         session.add(RuntimeSetting(name=name, value=encoded, modified_by=ctx.principal.user_id))
     else:
         row.value, row.modified_at, row.modified_by = encoded, now(), ctx.principal.user_id
-    session.flush()
-    record(
-        session,
-        ctx.actor,
-        "update",
-        "Setting",
-        title=f"{name} set to {checked}",
-        change={"name": name, "value": [before, checked]},
-    )
-    session.info[_CHANGED] = True
+    _changed(session, ctx, "update", name, before, checked)
     return checked
+
+
+def _changed(session: Session, ctx: Ctx, action: str, name: str, before: Any, after: Any) -> None:
+    """Audit a change in its transaction; every process's cache learns of it after commit."""
+    session.flush()
+    title = f"{name} set to {after}" if action == "update" else f"{name} reset"
+    change = {"name": name, "value": [before, after]}
+    record(session, ctx.actor, action, "Setting", title=title, change=change)
+    session.info[_CHANGED] = True
 
 
 def reset_value(session: Session, ctx: Ctx, name: str) -> None:
@@ -233,16 +233,7 @@ def reset_value(session: Session, ctx: Ctx, name: str) -> None:
         return
     before = json.loads(row.value)
     session.delete(row)
-    session.flush()
-    record(
-        session,
-        ctx.actor,
-        "delete",
-        "Setting",
-        title=f"{name} reset",
-        change={"name": name, "value": [before, None]},
-    )
-    session.info[_CHANGED] = True
+    _changed(session, ctx, "delete", name, before, None)
 
 
 @dataclass(frozen=True)

@@ -211,3 +211,20 @@ def test_files_travel_through_feeds_out_and_in_and_event_import(
     assert files["malware-sample"].value == f"feed.bin|{MD5}"
     assert files["malware-sample"].malware_binary.getvalue() == SAMPLE
     assert files["attachment"].data.getvalue() == NOTE
+
+
+def test_a_proposal_with_a_file_is_refused_not_stripped(
+    misp_as: Callable[[str, str], PyMISP],
+) -> None:
+    alpha = misp_as("ALPHA", "user")
+    beta = misp_as("BETA", "user")
+    e = MISPEvent()
+    e.info, e.distribution = "others may propose", 1
+    e.add_attribute("domain", "proposed.example")
+    event = alpha.add_event(e, pythonify=True)
+    sample = MISPAttribute()
+    sample.from_dict(type="malware-sample", value="dropper.exe", data=io.BytesIO(SAMPLE))
+    # PyMISP turns the refused add into a proposal, which cannot carry the file.
+    status, body = beta.add_attribute(event, sample)["errors"]
+    assert status == 422 and "proposal carries no file" in json.dumps(body)
+    assert alpha.get_event(event.id, pythonify=True).shadow_attributes == []
