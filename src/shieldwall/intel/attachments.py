@@ -30,6 +30,7 @@ FILE_TYPES = frozenset({"attachment", "malware-sample"})
 # MISP's (and every malware exchange's) password for zipped samples.
 SAMPLE_PASSWORD = "infected"
 _FILENAME_SUFFIX = ".filename.txt"
+_NAME_MAX = 4096  # a file name, not a payload: larger is no MISP sample zip
 
 
 @dataclass(frozen=True)
@@ -75,7 +76,7 @@ def sample_contents(data: bytes) -> tuple[str, str] | None:
             if meta is None:
                 return None
             md5 = meta[: -len(_FILENAME_SUFFIX)]
-            if md5 not in names:
+            if md5 not in names or z.getinfo(meta).file_size > _NAME_MAX:
                 return None
             filename = z.read(meta, pwd=SAMPLE_PASSWORD.encode()).decode().strip()
     except (zipfile.BadZipFile, RuntimeError, UnicodeDecodeError, KeyError, ValueError):
@@ -100,15 +101,6 @@ def pack_sample(filename: str, content: bytes) -> tuple[bytes, str]:
             6,
         )
         return out.read_bytes(), md5
-
-
-def unpack_sample(data: bytes) -> bytes:
-    """The file inside a stored malware-sample zip."""
-    found = sample_contents(data)
-    if found is None:
-        raise InvalidInput("the stored sample is not a MISP sample zip", field="data")
-    with zipfile.ZipFile(io.BytesIO(data)) as z:
-        return z.read(found[1], pwd=SAMPLE_PASSWORD.encode())
 
 
 def incoming(
@@ -143,13 +135,6 @@ def insert(session: Session, rows: Iterable[tuple[int, bytes]]) -> None:
     batch = [{"attribute_id": i, "data": d, "size": len(d)} for i, d in rows]
     if batch:
         session.execute(sa.insert(AttributeAttachment), batch)
-
-
-def replace(session: Session, attribute_id: int, data: bytes) -> None:
-    session.execute(
-        sa.delete(AttributeAttachment).where(AttributeAttachment.attribute_id == attribute_id)
-    )
-    insert(session, [(attribute_id, data)])
 
 
 def files_for(session: Session, attribute_ids: Iterable[int]) -> dict[int, bytes]:
