@@ -146,3 +146,23 @@ def test_other_processes_read_a_change_through(admin, instance) -> None:  # type
         entry.expires = 0.0  # CACHE_SECONDS have passed
     assert server_settings.effective_settings().ssdeep_threshold == 70
     assert admin.get("/api/v1/settings/ssdeep_threshold").json()["source"] == "database"
+
+
+def test_a_read_only_key_downloads_samples(make_user) -> None:  # type: ignore[no-untyped-def]
+    alpha = make_user("ALPHA", "publisher")
+    assert alpha.api.post("/api/v1/events", json=_files_event(0)).status_code == 201
+    key = alpha.api.post("/api/v1/keys", json={"read_only": True}).json()["key"]
+    client = alpha.api.client
+    r = client.post(
+        "/attributes/downloadSample",
+        headers={"Authorization": key},
+        json={"request": {"hash": MD5}},
+    )
+    assert r.status_code == 200, r.text
+    assert [s["md5"] for s in r.json()["result"]] == [MD5]
+    refused = client.post(
+        "/attributes/add/1",
+        headers={"Authorization": key},
+        json={"type": "domain", "value": "x.example"},
+    )
+    assert refused.status_code == 403

@@ -28,7 +28,8 @@ SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 # POSTs that only read (searches take their filters in a body, as MISP's restSearch does).
 _READ_POST = re.compile(
     r"(^/api/v1/search/|/restSearch(\.json)?$|^/sightings/restSearch/(attribute|event)(/[^/]+)?$"
-    r"|^/sightings/listSightings(/|$)|^/events/view/|^/events/index$|^/tags/(search|index)\b)"
+    r"|^/sightings/listSightings(/|$)|^/events/view/|^/events/index$|^/tags/(search|index)\b"
+    r"|^/attributes/downloadSample(/|$))"
 )
 
 
