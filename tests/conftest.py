@@ -14,6 +14,7 @@ import pytest
 import sqlalchemy as sa
 from fastapi.testclient import TestClient
 
+from shieldwall import server_settings
 from shieldwall.auth import service as auth
 from shieldwall.config import Settings, get_settings
 from shieldwall.context import system_ctx
@@ -90,6 +91,7 @@ def _empty(db: Database) -> None:
                     "TRUNCATE " + ", ".join(f'"{t}"' for t in tables) + " RESTART IDENTITY CASCADE"
                 )
             )
+    server_settings.forget()  # runtime values cached from the previous test's rows
 
 
 @dataclass
@@ -136,6 +138,9 @@ class Api:
 
     def patch(self, url: str, **kw: Any) -> Any:
         return self.client.patch(url, headers=self.headers, **kw)
+
+    def put(self, url: str, **kw: Any) -> Any:
+        return self.client.put(url, headers=self.headers, **kw)
 
     def delete(self, url: str, **kw: Any) -> Any:
         return self.client.delete(url, headers=self.headers, **kw)

@@ -67,6 +67,8 @@ class Settings(BaseSettings):
     # (off: run `shieldwall indicators expire` from cron).
     lifecycle_job: bool = True
     lifecycle_interval_minutes: int = Field(default=60, ge=1, le=10080)
+    # Largest file an attachment or malware-sample attribute may carry (MiB, before base64).
+    attachment_max_mb: int = Field(default=25, ge=1, le=1024)
     # The key read from (or generated into) var_dir/secret_key; SHIELDWALL_SECRET_KEY wins.
     _file_secret: str | None = PrivateAttr(default=None)
 
@@ -84,6 +86,10 @@ class Settings(BaseSettings):
     @property
     def effective_base_url(self) -> str:
         return self.base_url or f"http://{self.host}:{self.port}"
+
+    @property
+    def attachment_max_bytes(self) -> int:
+        return self.attachment_max_mb * 1024 * 1024
 
     @property
     def max_body_bytes(self) -> int:
@@ -136,6 +142,7 @@ class Settings(BaseSettings):
             "SHIELDWALL_ADVANCED_CORRELATIONS": str(self.advanced_correlations).lower(),
             "SHIELDWALL_LIFECYCLE_JOB": str(self.lifecycle_job).lower(),
             "SHIELDWALL_LIFECYCLE_INTERVAL_MINUTES": str(self.lifecycle_interval_minutes),
+            "SHIELDWALL_ATTACHMENT_MAX_MB": str(self.attachment_max_mb),
         }
 
 

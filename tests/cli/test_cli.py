@@ -445,3 +445,36 @@ def test_db_upgrade_is_idempotent(cli_db) -> None:
     # The data is untouched.
     with cli_db.db.reading() as s:
         assert s.scalar(sa.select(User.email)) == "admin@host.test"
+
+
+def _config_rows() -> dict[str, list[str]]:
+    r = run("config", "show")
+    assert r.exit_code == 0, r.output
+    rows = {}
+    for line in r.stdout.splitlines():
+        cells = [c.strip() for c in line.split("│")]
+        cells = [c for c in cells if c]
+        if cells and cells[0].startswith("SHIELDWALL_"):
+            rows[cells[0]] = cells[1:]
+    return rows
+
+
+def test_config_set_show_and_unset_runtime_settings(cli_db) -> None:
+    r = run("config", "set", "correlation_cap", "25")
+    assert r.exit_code == 0, r.output
+    assert "correlation_cap = 25 (database)" in flat(r.stdout)
+    rows = _config_rows()
+    assert rows["SHIELDWALL_CORRELATION_CAP"] == ["25", "database", "at runtime"]
+    assert rows["SHIELDWALL_PORT"][1:] == ["default", "on restart"]
+    assert rows["SHIELDWALL_DATABASE_URL"][1:] == ["environment", "on restart"]
+    r = run("config", "set", "SHIELDWALL_SIGHTING_POLICY", "event")
+    assert r.exit_code == 0, r.output
+    assert _config_rows()["SHIELDWALL_SIGHTING_POLICY"] == ["event", "database", "at runtime"]
+    r = run("config", "set", "port", "9000")
+    assert r.exit_code == 2 and "SHIELDWALL_PORT" in flat(r.output) and "restart" in flat(r.output)
+    r = run("config", "set", "correlation_cap", "zero")
+    assert r.exit_code == 2 and "correlation_cap" in flat(r.output)
+    r = run("config", "set", "no_such_thing", "1")
+    assert r.exit_code == 2 and "no setting no_such_thing" in flat(r.output)
+    assert run("config", "unset", "correlation_cap").exit_code == 0
+    assert _config_rows()["SHIELDWALL_CORRELATION_CAP"] == ["100", "default", "at runtime"]

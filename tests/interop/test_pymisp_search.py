@@ -7,7 +7,7 @@ import csv
 import io
 from collections.abc import Callable
 
-from pymisp import MISPAttribute, MISPEvent, MISPObject, PyMISP
+from pymisp import MISPAttribute, MISPEvent, MISPObject, MISPSharingGroup, PyMISP
 
 
 def _add(misp: PyMISP, info: str, *values: tuple[str, str], **kw: object) -> MISPEvent:
@@ -119,11 +119,51 @@ def test_objects_rest_search(misp: PyMISP) -> None:
     assert misp.search(controller="objects", object_name="file", eventid=event.id) == []
 
 
-def test_unsupported_parameters_are_refused_by_name(misp: PyMISP) -> None:
-    status, body = misp.search(controller="attributes", sg_reference_only=True)["errors"]
-    assert status == 422 and "sgReferenceOnly" in body["errors"]
-    status, body = misp.search(controller="events", with_attachments=True)["errors"]
-    assert status == 422 and "withAttachments" in body["errors"]
+def test_sharing_groups_in_views_and_sg_reference_only(
+    misp_as: Callable[[str, str], PyMISP],
+) -> None:
+    owner = misp_as("KAPPA", "org admin")
+    member = misp_as("MU", "user")
+    group = MISPSharingGroup()
+    group.name = "Rail ISAC"
+    group.releasability = "rail operators"
+    sg = owner.add_sharing_group(group, pythonify=True)
+    assert owner.add_org_to_sharing_group(sg, member._current_user.org_id)["success"] is True
+    e = MISPEvent()
+    e.info, e.distribution, e.sharing_group_id = "rail", 4, sg.id
+    e.add_attribute("domain", "rail.example")
+    e.add_attribute("ip-dst", "192.0.2.77", distribution=4, sharing_group_id=sg.id)
+    made = owner.add_event(e, pythonify=True)
+    assert isinstance(made, MISPEvent), made
+
+    view = member.get_event(made.id)["Event"]
+    assert view["SharingGroup"]["name"] == "Rail ISAC"
+    assert view["SharingGroup"]["releasability"] == "rail operators"
+    assert sorted(o["Organisation"]["name"] for o in view["SharingGroup"]["SharingGroupOrg"]) == [
+        "KAPPA",
+        "MU",
+    ]
+    ip = next(a for a in view["Attribute"] if a["type"] == "ip-dst")
+    assert ip["SharingGroup"]["id"] == str(sg.id)
+    assert "SharingGroup" not in next(a for a in view["Attribute"] if a["type"] == "domain")
+    assert member.get_event(made.id, pythonify=True).SharingGroup.name == "Rail ISAC"
+
+    full = member.search(eventid=made.id)[0]["Event"]
+    assert full["SharingGroup"]["uuid"] == sg.uuid
+    bare = member.search(eventid=made.id, sg_reference_only=True)[0]["Event"]
+    assert "SharingGroup" not in bare and bare["sharing_group_id"] == str(sg.id)
+    assert all("SharingGroup" not in a for a in bare["Attribute"])
+    meta = member.search(eventid=made.id, metadata=True)[0]["Event"]
+    assert meta["SharingGroup"]["name"] == "Rail ISAC"
+    meta_bare = member.search(eventid=made.id, metadata=True, sg_reference_only=True)[0]["Event"]
+    assert "SharingGroup" not in meta_bare
+    named = member._check_json_response(
+        member._prepare_request("GET", f"events/view/{made.id}/sgReferenceOnly:1")
+    )
+    assert "SharingGroup" not in named["Event"]
+    # The attribute search takes the parameter too (it carries ids only either way).
+    found = member.search(controller="attributes", eventid=made.id, sg_reference_only=True)
+    assert {a["sharing_group_id"] for a in found["Attribute"]} == {"0", str(sg.id)}
 
 
 def test_no_format_shows_another_organisations_private_event(

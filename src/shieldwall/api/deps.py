@@ -15,11 +15,12 @@ from shieldwall.audit.service import Actor
 from shieldwall.auth.permissions import Permission
 from shieldwall.auth.ratelimit import guard_address, note_failure
 from shieldwall.auth.service import authenticate_key, principal_for, session_user
-from shieldwall.config import Settings, get_settings
+from shieldwall.config import Settings
 from shieldwall.context import Ctx
 from shieldwall.db.engine import get_database
 from shieldwall.intel.errors import Forbidden, Unauthorized
 from shieldwall.intel.visibility import ReadOptions
+from shieldwall.server_settings import effective_settings
 
 SESSION_COOKIE = "shieldwall_session"
 SESSION_MAX_AGE = 12 * 3600
@@ -27,12 +28,14 @@ SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 # POSTs that only read (searches take their filters in a body, as MISP's restSearch does).
 _READ_POST = re.compile(
     r"(^/api/v1/search/|/restSearch(\.json)?$|^/sightings/restSearch/(attribute|event)(/[^/]+)?$"
-    r"|^/sightings/listSightings(/|$)|^/events/view/|^/events/index$|^/tags/(search|index)\b)"
+    r"|^/sightings/listSightings(/|$)|^/events/view/|^/events/index$|^/tags/(search|index)\b"
+    r"|^/attributes/downloadSample(/|$))"
 )
 
 
 def settings_dep() -> Settings:
-    return get_settings()
+    # The environment's settings with the runtime values a site admin stored over them.
+    return effective_settings()
 
 
 def read_session() -> Iterator[Session]:

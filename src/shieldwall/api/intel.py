@@ -8,7 +8,9 @@ from fastapi import APIRouter, Body, Path, Query, Request, Response
 from pydantic import BaseModel, ConfigDict
 
 from shieldwall.api.deps import CurrentCtx, ReadDB, WriteDB
+from shieldwall.api.responses import content_disposition
 from shieldwall.api.search import MAX_AFTER, QueryFilter, ndjson_wanted, stream_response
+from shieldwall.intel import attachments
 from shieldwall.intel import events as ev
 from shieldwall.intel import sharing_groups as sgs
 from shieldwall.intel import sightings as sights
@@ -165,6 +167,19 @@ def get_attribute_route(
     warninglists.flag_attributes(db, out)
     out[0]["lifecycle"] = lifecycle.attribute_lifecycle(db, ctx, attr)
     return out[0]
+
+
+@router.get("/attributes/{ref}/file", tags=["attributes"])
+def download_attribute_file(ref: str, ctx: CurrentCtx, db: ReadDB) -> Response:
+    """The file of an attachment attribute (as sent) or of a malware sample (the zip
+    encrypted with the password "infected", as MISP keeps it); 404 for anything the caller
+    may not read."""
+    got = attachments.download(db, ctx, ref)
+    return Response(
+        got.data,
+        media_type=got.media_type,
+        headers={"Content-Disposition": content_disposition(got.filename)},
+    )
 
 
 @router.patch("/attributes/{ref}", tags=["attributes"])

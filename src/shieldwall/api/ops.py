@@ -1,4 +1,4 @@
-"""Audit log reading and chain verification, health and readiness."""
+"""Audit log reading and chain verification, server settings, health and readiness."""
 
 from __future__ import annotations
 
@@ -6,12 +6,16 @@ from typing import Any
 
 import sqlalchemy as sa
 from fastapi import APIRouter, Query
+from pydantic import BaseModel, ConfigDict, Field
 
-from shieldwall.api.deps import CurrentCtx, ReadDB
+from shieldwall import server_settings
+from shieldwall.api.deps import CurrentCtx, ReadDB, WriteDB
 from shieldwall.api.responses import OrjsonResponse
 from shieldwall.api.search import MAX_AFTER
 from shieldwall.audit.models import AuditEntry
 from shieldwall.audit.service import list_entries, verify
+from shieldwall.auth.permissions import Permission
+from shieldwall.auth.service import require
 from shieldwall.db.engine import get_database
 from shieldwall.db.migrate import is_current
 from shieldwall.intel.errors import Forbidden
@@ -64,6 +68,53 @@ def verify_audit(ctx: CurrentCtx, db: ReadDB) -> dict[str, Any]:
         raise Forbidden("verifying the audit chain needs admin:site:manage")
     r = verify(db)
     return {"ok": r.ok, "checked": r.checked, "first_bad_id": r.first_bad_id, "reason": r.reason}
+
+
+def setting_out(i: server_settings.SettingInfo) -> dict[str, Any]:
+    return {
+        "name": i.name,
+        "environment_variable": i.env,
+        "value": i.value,
+        "source": i.source,
+        "runtime": i.runtime,
+        "restart_reason": i.reason,
+    }
+
+
+class SettingValue(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    value: Any = Field(description="the new value, as the setting's type")
+
+
+@router.get("/settings", tags=["settings"])
+def list_settings(ctx: CurrentCtx, db: ReadDB) -> dict[str, Any]:
+    """Every setting: the value in force and where it comes from (default, environment,
+    database), and whether it changes at runtime."""
+    require(ctx, Permission.SITE_ADMIN)
+    return {"items": [setting_out(i) for i in server_settings.describe(db)]}
+
+
+@router.get("/settings/{name}", tags=["settings"])
+def get_setting(name: str, ctx: CurrentCtx, db: ReadDB) -> dict[str, Any]:
+    require(ctx, Permission.SITE_ADMIN)
+    return setting_out(server_settings.info(db, name))
+
+
+@router.put("/settings/{name}", tags=["settings"])
+def put_setting(name: str, body: SettingValue, ctx: CurrentCtx, db: WriteDB) -> dict[str, Any]:
+    """Change a runtime setting (stored in the database, audited, in force at once here and
+    within a few seconds in every other process); others answer 409 with the reason."""
+    server_settings.set_value(db, ctx, name, body.value)
+    db.commit()
+    return setting_out(server_settings.info(db, name))
+
+
+@router.delete("/settings/{name}", tags=["settings"])
+def reset_setting(name: str, ctx: CurrentCtx, db: WriteDB) -> dict[str, Any]:
+    """Drop the runtime value: the environment's value (or the default) applies again."""
+    server_settings.reset_value(db, ctx, name)
+    db.commit()
+    return setting_out(server_settings.info(db, name))
 
 
 @health.get("/healthz", tags=["operations"], include_in_schema=True)

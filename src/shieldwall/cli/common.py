@@ -11,12 +11,12 @@ import typer
 from rich.console import Console
 
 from shieldwall.auth.service import host_org
-from shieldwall.config import get_settings
 from shieldwall.context import Ctx, system_ctx
 from shieldwall.db.engine import Database, get_database
 from shieldwall.db.migrate import is_current, upgrade
 from shieldwall.intel.errors import DomainError
 from shieldwall.intel.visibility import ReadOptions
+from shieldwall.server_settings import effective_settings
 
 
 def _width() -> int | None:
@@ -41,7 +41,7 @@ def database(migrate: bool = True) -> Database:
 
 
 def admin_ctx(db: Database) -> Ctx:
-    settings = get_settings()
+    settings = effective_settings()
     with db.reading() as session:
         org = host_org(session)
         if org is None:

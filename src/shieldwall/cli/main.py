@@ -19,6 +19,7 @@ from rich.progress import (
 )
 from rich.table import Table
 
+from shieldwall import server_settings
 from shieldwall.audit.service import verify
 from shieldwall.auth import service as auth
 from shieldwall.auth.models import Organisation, User
@@ -148,11 +149,49 @@ def db_upgrade() -> None:
 
 @config_app.command("show")
 def config_show() -> None:
-    """Print the effective settings (secrets masked)."""
-    table = Table("variable", "value")
-    for k, v in get_settings().shown().items():
-        table.add_row(k, v)
+    """Print the settings in force (secrets masked), where each comes from (default,
+    environment, database) and whether it changes at runtime."""
+    db = database(migrate=False)
+    sqlite_file = db.engine.url.database if db.is_sqlite else None
+    infos = None
+    if not (sqlite_file and not Path(sqlite_file).exists()):  # never create a database here
+        try:
+            with db.reading() as session:
+                infos = server_settings.describe(session)
+        except sa.exc.SQLAlchemyError:  # not set up yet: the environment and defaults
+            infos = None
+    if infos is None:
+        infos = server_settings.describe(None)
+    table = Table("variable", "value", "source", "changes")
+    for i in infos:
+        table.add_row(i.env, i.shown, i.source, "at runtime" if i.runtime else "on restart")
     console.print(table)
+
+
+@config_app.command("set")
+def config_set(
+    name: Annotated[str, typer.Argument(help="setting name, e.g. correlation_cap")],
+    value: Annotated[str, typer.Argument(help="new value")],
+) -> None:
+    """Change a runtime setting: stored in the database, audited, in force at once (other
+    server processes within a few seconds)."""
+    db = database()
+    ctx = admin_ctx(db)
+    with domain_errors(), db.writing() as session:
+        stored = server_settings.set_value(
+            session, ctx, name.lower().removeprefix("shieldwall_"), value
+        )
+    console.print(f"{name} = {stored} (database)")
+
+
+@config_app.command("unset")
+def config_unset(name: Annotated[str, typer.Argument(help="setting name")]) -> None:
+    """Drop a runtime value: the environment's value (or the default) applies again."""
+    db = database()
+    ctx = admin_ctx(db)
+    with domain_errors(), db.writing() as session:
+        server_settings.reset_value(session, ctx, name.lower().removeprefix("shieldwall_"))
+    console.print(f"{name} reset")
 
 
 # ---------------------------------------------------------------- organisations

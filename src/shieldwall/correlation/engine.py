@@ -19,7 +19,6 @@ import ppdeep
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from shieldwall.config import get_settings
 from shieldwall.correlation.models import (
     CorrelationExclusion,
     CorrelationNetwork,
@@ -41,6 +40,7 @@ from shieldwall.db.lists import in_values, pg_array
 from shieldwall.intel.models import VALUE_KEY_LEN, Attribute, Event
 from shieldwall.intel.search import value_key
 from shieldwall.intel.visibility import Principal, ReadOptions, attribute_condition
+from shieldwall.server_settings import effective_settings
 
 CHUNK = 500
 
@@ -87,7 +87,7 @@ class Options:
 
     @classmethod
     def from_settings(cls) -> Options:
-        s = get_settings()
+        s = effective_settings()
         return cls(s.correlation_cap, s.ssdeep_threshold, s.advanced_correlations)
 
 

@@ -13,6 +13,7 @@ from shieldwall.exchange.feed_models import Feed, FeedEventState  # noqa: F401
 from shieldwall.intel.collab_models import EventReport, ShadowAttribute  # noqa: F401
 from shieldwall.intel.models import (
     Attribute,
+    AttributeAttachment,
     AttributeTag,
     Event,
     EventTag,
@@ -26,12 +27,14 @@ from shieldwall.intel.models import (
 )
 from shieldwall.knowledge.models import Galaxy, GalaxyCluster, Taxonomy, Warninglist  # noqa: F401
 from shieldwall.lifecycle.models import LifecycleSetting  # noqa: F401
+from shieldwall.server_settings import RuntimeSetting  # noqa: F401
 
 metadata = Base.metadata
 
 __all__ = [
     "ApiKey",
     "Attribute",
+    "AttributeAttachment",
     "AttributeTag",
     "AuditEntry",
     "AuditHead",

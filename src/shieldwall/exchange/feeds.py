@@ -37,7 +37,6 @@ from shieldwall.auth.models import Organisation
 from shieldwall.auth.permissions import Permission
 from shieldwall.auth.service import get_org, require
 from shieldwall.clock import now
-from shieldwall.config import get_settings
 from shieldwall.context import Ctx
 from shieldwall.db.engine import Database
 from shieldwall.exchange.feed_models import Feed, FeedEventState
@@ -52,6 +51,7 @@ from shieldwall.intel.models import Attribute, Event
 from shieldwall.intel.schemas import AttributeIn, EventIn, Flag, OptFlag, TagRef
 from shieldwall.intel.types import split_and_normalise, type_table
 from shieldwall.intel.visibility import Principal
+from shieldwall.server_settings import effective_settings
 from shieldwall.text import Text
 
 log = logging.getLogger("shieldwall.feeds")
@@ -161,7 +161,7 @@ def _check_url(url: str, source_format: str) -> str:
         return url
     if "://" in url:
         raise InvalidInput("a feed URL is http(s)://... or a path on this machine", field="url")
-    if not get_settings().local_feeds:
+    if not effective_settings().local_feeds:
         raise InvalidInput(
             "feeds from paths on this machine are off (SHIELDWALL_LOCAL_FEEDS)", field="url"
         )

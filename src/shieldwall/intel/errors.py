@@ -37,6 +37,15 @@ class Conflict(DomainError):
     title = "Conflict"
 
 
+class RestartRequired(Conflict):
+    """A setting that only changes with a restart."""
+
+
+class TooLarge(DomainError):
+    status = 413
+    title = "Payload too large"
+
+
 class TLPViolation(DomainError):
     status = 422
     title = "TLP guard"

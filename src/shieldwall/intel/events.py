@@ -21,6 +21,7 @@ from shieldwall.correlation import index as correlation_index
 from shieldwall.correlation.rules import INDEXED_TYPES
 from shieldwall.db.base import new_uuid
 from shieldwall.db.bulk import RowWriter, insert_rows
+from shieldwall.intel import attachments
 from shieldwall.intel.common import (
     CANONICAL_UUID,
     attribute_tag_names,
@@ -92,6 +93,7 @@ class _Batch:
         self.uuids: list[str] = []
         self.attribute_tags: list[tuple[str, str, bool]] = []  # (attribute uuid, tag name, local)
         self.sightings: list[tuple[str, Any]] = []
+        self.files: list[tuple[str, bytes]] = []  # (attribute uuid, stored file)
         self.seen: set[tuple[str, str, str, str]] = set()
         self.groups: dict[int | str, int | None] = {}  # sharing group reference -> id
         self.duplicates = 0
@@ -156,8 +158,13 @@ def _attribute_row(
         category = check_type_and_category(attr_type, a.category)
     except InvalidInput as exc:
         raise InvalidInput(exc.detail, field=f"{field}.{exc.field}") from None
+    value = a.value
+    content = None
+    if a.data:
+        packed = attachments.incoming(attr_type, value, a.data, encrypt=a.encrypt, field=field)
+        value, content = packed.value, packed.data
     try:
-        value1, value2 = split_and_normalise(attr_type, a.value)
+        value1, value2 = split_and_normalise(attr_type, value)
     except InvalidInput as exc:
         raise InvalidInput(exc.detail, field=f"{field}.value") from None
     if object_id is None:
@@ -194,6 +201,8 @@ def _attribute_row(
         to_ids = _default_to_ids().get(attr_type, False)
     for s in a.sightings:
         batch.sightings.append((uuid, s))
+    if content is not None:
+        batch.files.append((uuid, content))
     if attr_type in INDEXED_TYPES:
         batch.indexed = True
     batch.add(
@@ -230,7 +239,11 @@ def _flush_batch(
     """Insert gathered attributes (unless streamed), their tags and sightings; returns
     uuid -> id for tagged ones."""
     ids: dict[str, int] = {}
-    need_ids = {u for u, _, _ in batch.attribute_tags} | {u for u, _ in batch.sightings}
+    need_ids = (
+        {u for u, _, _ in batch.attribute_tags}
+        | {u for u, _ in batch.sightings}
+        | {u for u, _ in batch.files}
+    )
     conn = session.connection()
     if batch.rows:
         # Straight to the driver (COPY on PostgreSQL): bulk import speed.
@@ -245,6 +258,9 @@ def _flush_batch(
             sa.select(Attribute.id, Attribute.uuid).where(Attribute.uuid.in_(wanted[i : i + 500]))
         ):
             ids[uuid] = attr_id
+    if batch.files:
+        attachments.insert(session, [(ids[uuid], data) for uuid, data in batch.files])
+        batch.files = []
     if batch.attribute_tags:
         require(ctx, Permission.TAG_ATTACH)
         tags = ensure_tags(session, ctx, [n for _, n, _ in batch.attribute_tags], tag_field)

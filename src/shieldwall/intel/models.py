@@ -173,6 +173,20 @@ class Attribute(Base):
         return f"{self.value1}|{self.value2}" if self.value2 else self.value1
 
 
+class AttributeAttachment(Base):
+    """The file an attachment or malware-sample attribute carries. A malware sample is kept
+    as MISP keeps it: a zip encrypted with the password "infected" holding the file (named
+    by its md5) and `<md5>.filename.txt`."""
+
+    __tablename__ = "attribute_attachments"
+
+    attribute_id: Mapped[int] = mapped_column(
+        sa.ForeignKey("attributes.id", ondelete="CASCADE"), primary_key=True
+    )
+    data: Mapped[bytes] = mapped_column(sa.LargeBinary)
+    size: Mapped[int]
+
+
 class ObjectReference(Base):
     __tablename__ = "object_references"
 

@@ -12,7 +12,7 @@ from datetime import datetime
 from typing import Any, Literal
 
 import sqlalchemy as sa
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 from sqlalchemy.orm import Session
 
 from shieldwall.audit.service import record
@@ -65,6 +65,18 @@ class ProposalIn(BaseModel):
     first_seen: Timestamp = None
     last_seen: Timestamp = None
     disable_correlation: OptFlag = None
+    # Refused rather than dropped: a proposal accepted without its file would lose it.
+    data: str | None = None
+
+    @field_validator("data")
+    @classmethod
+    def _no_file(cls, v: str | None) -> str | None:
+        if v:
+            raise ValueError(
+                "a proposal carries no file: the event's organisation adds attachment and "
+                "malware-sample files"
+            )
+        return v
 
 
 class ProposalChange(BaseModel):

@@ -127,6 +127,10 @@ class AttributeIn(_In):
     sightings: list[SightingIn] = Field(
         default_factory=list, validation_alias=AliasChoices("sightings", "Sighting")
     )
+    # The file of an attachment or malware-sample attribute, base64 (MISP's `data`);
+    # `encrypt` asks for a malware sample to be packed as MISP packs it.
+    data: str | None = None
+    encrypt: bool = False
 
 
 class AttributeUpdate(_In):

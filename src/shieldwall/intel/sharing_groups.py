@@ -50,6 +50,16 @@ def list_sharing_groups(
     return list(session.execute(q).scalars())
 
 
+def readable_sharing_groups(session: Session, ctx: Ctx, ids: set[int]) -> dict[int, SharingGroup]:
+    """These sharing groups, those the caller may see, by id (event views embed them)."""
+    if not ids:
+        return {}
+    q = sa.select(SharingGroup).where(
+        SharingGroup.id.in_(sorted(ids)), sharing_group_condition(ctx.principal)
+    )
+    return {sg.id: sg for sg in session.execute(q).scalars()}
+
+
 def can_edit(ctx: Ctx, sg: SharingGroup) -> bool:
     """May change the group and its members: site admins; with the sharing-group permission,
     the creating organisation and members holding the extend right."""

@@ -13,7 +13,7 @@ from shieldwall.clock import now
 from shieldwall.context import Ctx
 from shieldwall.intel.collab_models import ShadowAttribute
 from shieldwall.intel.errors import InvalidInput
-from shieldwall.intel.models import Attribute, Event, EventTag, Tag
+from shieldwall.intel.models import Attribute, AttributeTag, Event, EventTag, Sighting, Tag
 from shieldwall.intel.visibility import attribute_condition, event_condition, tag_condition
 
 
@@ -93,3 +93,190 @@ def tag_counts(session: Session, ctx: Ctx) -> dict[str, int]:
         .group_by(Tag.name)
     ).all()
     return {name: n for name, n in rows}
+
+
+def _pairs(session: Session, q: Any) -> dict[Any, Any]:
+    return {k: v for k, v in session.execute(q)}
+
+
+def organisations(session: Session, ctx: Ctx, scope: str = "local") -> dict[str, dict[str, Any]]:
+    """MISP's users/statistics/orgs: each organisation (scope local, external or all) with
+    the events it created and their attributes among those the caller may read, and its
+    user count where the caller may see its users (site admins: every organisation)."""
+    if scope not in ("local", "external", "all"):
+        raise InvalidInput("scope is local, external or all", field="scope")
+    q = sa.select(Organisation)
+    if scope != "all":
+        q = q.where(Organisation.local.is_(scope == "local"))
+    orgs = list(session.execute(q).scalars())
+    ids = [o.id for o in orgs]
+    events = _pairs(
+        session,
+        (
+            sa.select(Event.orgc_id, sa.func.count())
+            .where(event_condition(ctx.principal, ctx.opts), Event.orgc_id.in_(ids))
+            .group_by(Event.orgc_id)
+        ),
+    )
+    attributes = _pairs(
+        session,
+        (
+            sa.select(Event.orgc_id, sa.func.count())
+            .select_from(Attribute)
+            .join(Event, Event.id == Attribute.event_id)
+            .where(
+                attribute_condition(ctx.principal, ctx.opts),
+                Attribute.deleted.is_(False),
+                Event.orgc_id.in_(ids),
+            )
+            .group_by(Event.orgc_id)
+        ),
+    )
+    user_q = sa.select(User.org_id, sa.func.count()).where(User.org_id.in_(ids))
+    if not ctx.principal.is_site_admin:
+        user_q = user_q.where(User.org_id == ctx.org_id)
+    users = _pairs(session, user_q.group_by(User.org_id))
+    out: dict[str, dict[str, Any]] = {}
+    for o in sorted(orgs, key=lambda o: o.name.lower()):
+        entry: dict[str, Any] = {
+            "id": str(o.id),
+            "name": o.name,
+            "description": o.description,
+            "local": o.local,
+            "contacts": o.contacts,
+            "type": o.type,
+            "sector": o.sector,
+            "nationality": o.nationality,
+        }
+        if o.id in users:
+            entry["userCount"] = users[o.id]
+        if o.id in events:
+            entry["eventCount"] = events[o.id]
+            entry["attributeCount"] = attributes.get(o.id, 0)
+        out[o.name] = entry
+    return out
+
+
+def users_and_orgs(session: Session, ctx: Ctx) -> dict[str, Any]:
+    """MISP's users/statistics/users: users, local and external organisations created in
+    total, this month and this year. Users are counted where the caller may see them (site
+    admins: all; others: their organisation's)."""
+    t = now()
+    ranges = {
+        "total": None,
+        "month": t.replace(day=1, hour=0, minute=0, second=0, microsecond=0),
+        "year": t.replace(month=1, day=1, hour=0, minute=0, second=0, microsecond=0),
+    }
+    users = sa.select(sa.func.count()).select_from(User)
+    if not ctx.principal.is_site_admin:
+        users = users.where(User.org_id == ctx.org_id)
+    local = sa.select(sa.func.count()).select_from(Organisation).where(Organisation.local.is_(True))
+    external = (
+        sa.select(sa.func.count()).select_from(Organisation).where(Organisation.local.is_(False))
+    )
+    scopes = {
+        "user": (users, User.created_at),
+        "org_local": (local, Organisation.created_at),
+        "org_external": (external, Organisation.created_at),
+    }
+    out: dict[str, Any] = {}
+    for scope, (q, created) in scopes.items():
+        out[scope] = {
+            "data": {
+                name: session.execute(
+                    q if since is None else q.where(created >= since)
+                ).scalar_one()
+                for name, since in ranges.items()
+            }
+        }
+    return out
+
+
+_SIGHTING_TYPES = ("sighting", "false-positive", "expiration")
+
+
+def own_sightings(session: Session, ctx: Ctx, since: Any = None) -> dict[str, Any]:
+    """MISP's users/statistics/sightings: the caller's organisation's sightings (on events
+    it may still read) by source: `toplist` {source: count}, most first, and `eventids`
+    {source: {type: [event ids]}}. Sightings without a source count as "Undefined"."""
+    q = (
+        sa.select(Sighting.type, Sighting.source, Sighting.event_id)
+        .join(Event, Event.id == Sighting.event_id)
+        .where(Sighting.org_id == ctx.org_id, event_condition(ctx.principal, ctx.opts))
+        .order_by(Sighting.id)
+    )
+    if since is not None:
+        q = q.where(Sighting.date_sighting > since)
+    toplist: dict[str, int] = {}
+    eventids: dict[str, dict[str, list[str]]] = {}
+    for kind, source, event_id in session.execute(q):
+        name = source or "Undefined"
+        toplist[name] = toplist.get(name, 0) + 1
+        ids = eventids.setdefault(name, {}).setdefault(_SIGHTING_TYPES[kind], [])
+        if str(event_id) not in ids:
+            ids.append(str(event_id))
+    ordered = dict(sorted(toplist.items(), key=lambda kv: (-kv[1], kv[0])))
+    return {"toplist": ordered, "eventids": eventids}
+
+
+def attribute_histogram(session: Session, ctx: Ctx) -> list[dict[str, Any]]:
+    """MISP's users/statistics/attributehistogram: readable live attributes per type, for
+    all organisations and for each creator organisation, the largest first."""
+    rows = session.execute(
+        sa.select(Event.orgc_id, Attribute.type, sa.func.count())
+        .select_from(Attribute)
+        .join(Event, Event.id == Attribute.event_id)
+        .where(attribute_condition(ctx.principal, ctx.opts), Attribute.deleted.is_(False))
+        .group_by(Event.orgc_id, Attribute.type)
+    ).all()
+    names = _pairs(
+        session,
+        (
+            sa.select(Organisation.id, Organisation.name).where(
+                Organisation.id.in_({r[0] for r in rows})
+            )
+        ),
+    )
+    everything: dict[str, int] = {}
+    per_org: dict[int, dict[str, int]] = {}
+    for orgc_id, attr_type, n in rows:
+        everything[attr_type] = everything.get(attr_type, 0) + n
+        per_org.setdefault(orgc_id, {})[attr_type] = n
+    entries = [("All organisations", everything)] + [
+        (names[orgc_id], data) for orgc_id, data in per_org.items()
+    ]
+    entries.sort(key=lambda e: (-sum(e[1].values()), e[0] != "All organisations", e[0]))
+    return [{"data": data, "org_name": name, "total": sum(data.values())} for name, data in entries]
+
+
+def tag_scores(session: Session, ctx: Ctx, names: list[str]) -> dict[str, int]:
+    """How often each of these tags is on an event or an attribute the caller may read
+    (MISP's galaxy matrix scores)."""
+    if not names:
+        return {}
+    scores: dict[str, int] = {}
+    for i in range(0, len(names), 500):
+        chunk = names[i : i + 500]
+        on_events = (
+            sa.select(Tag.name, sa.func.count())
+            .join(EventTag, EventTag.tag_id == Tag.id)
+            .join(Event, Event.id == EventTag.event_id)
+            .where(Tag.name.in_(chunk), event_condition(ctx.principal, ctx.opts))
+            .group_by(Tag.name)
+        )
+        on_attributes = (
+            sa.select(Tag.name, sa.func.count())
+            .join(AttributeTag, AttributeTag.tag_id == Tag.id)
+            .join(Attribute, Attribute.id == AttributeTag.attribute_id)
+            .join(Event, Event.id == Attribute.event_id)
+            .where(
+                Tag.name.in_(chunk),
+                attribute_condition(ctx.principal, ctx.opts),
+                Attribute.deleted.is_(False),
+            )
+            .group_by(Tag.name)
+        )
+        for q in (on_events, on_attributes):
+            for name, n in session.execute(q):
+                scores[name] = scores.get(name, 0) + n
+    return scores

@@ -18,6 +18,7 @@ from shieldwall.db.migrate import is_current
 from shieldwall.exchange.feeds import FetchReport, fetch_all, scheduler_ctx
 from shieldwall.intel.visibility import ReadOptions
 from shieldwall.jobs.periodic import while_serving
+from shieldwall.server_settings import effective_settings
 
 log = logging.getLogger("shieldwall.jobs.feeds")
 
@@ -32,7 +33,7 @@ def run_due_feeds(
     db = db or get_database()
     if not is_current(db.engine):
         return []
-    settings = get_settings()
+    settings = effective_settings()
     ctx = scheduler_ctx(db, ReadOptions(settings.unpublished_private, settings.sighting_policy))
     if ctx is None:
         return []

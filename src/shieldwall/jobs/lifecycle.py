@@ -17,6 +17,7 @@ from shieldwall.db.engine import Database, get_database
 from shieldwall.db.migrate import is_current
 from shieldwall.jobs.periodic import while_serving
 from shieldwall.lifecycle.service import ExpiryReport, run_expiry
+from shieldwall.server_settings import effective_settings
 
 log = logging.getLogger("shieldwall.jobs.lifecycle")
 
@@ -32,10 +33,14 @@ def run_expiry_job(db: Database | None = None) -> ExpiryReport | None:
         return run_expiry(session, ACTOR)
 
 
-async def expiry_scheduler(interval: float, stop: threading.Event | None = None) -> None:
+async def expiry_scheduler(interval: float | None, stop: threading.Event | None = None) -> None:
+    """interval None: the runtime setting, read again before every wait."""
     stop = stop or threading.Event()
     while not stop.is_set():
-        await asyncio.sleep(interval)
+        wait = interval
+        if wait is None:
+            wait = effective_settings().lifecycle_interval_minutes * 60.0
+        await asyncio.sleep(wait)
         try:
             report = await asyncio.to_thread(run_expiry_job)
         except Exception:
@@ -50,8 +55,6 @@ async def expiry_scheduler(interval: float, stop: threading.Event | None = None)
 def expiry_schedule(app: Any) -> AbstractAsyncContextManager[None]:
     """Runs the expiry pass while the application serves, unless SHIELDWALL_LIFECYCLE_JOB
     is off."""
-    settings = get_settings()
-    interval = settings.lifecycle_interval_minutes * 60.0
     return while_serving(
-        "expiry-job", settings.lifecycle_job, lambda stop: expiry_scheduler(interval, stop)
+        "expiry-job", get_settings().lifecycle_job, lambda stop: expiry_scheduler(None, stop)
     )

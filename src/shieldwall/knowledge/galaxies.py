@@ -298,3 +298,49 @@ def update(session: Session, ctx: Ctx) -> int:
     added = sync(session)
     record(session, ctx.actor, "update", "Galaxy", title="galaxies", change={"added": added})
     return added
+
+
+MITRE_ATTACK = "mitre-attack-pattern"
+
+
+def matrix_of(
+    session: Session, ref: str | int | None
+) -> tuple[Galaxy, dict[str, dict[str, list[GalaxyCluster]]], list[str]]:
+    """matrix() of a galaxy (by id, uuid or type; MITRE ATT&CK patterns by default). A
+    galaxy not opened before has its clusters stored in a short write session of its own
+    when the caller's session only reads."""
+    galaxy = get_galaxy(session, ref if ref not in (None, "") else MITRE_ATTACK)
+    if galaxy.clusters_loaded or _writes(session):
+        return (galaxy, *matrix(session, galaxy))
+    with get_database().writing() as own:
+        mine = own.get_one(Galaxy, galaxy.id)
+        return (mine, *matrix(own, mine))
+
+
+def matrix(
+    session: Session, galaxy: Galaxy
+) -> tuple[dict[str, dict[str, list[GalaxyCluster]]], list[str]]:
+    """A galaxy as MISP's matrix: {kill chain: {phase: [clusters]}} from each cluster's
+    `kill_chain` entries ("mitre-attack:initial-access"), and the tags of the clusters
+    placed. A galaxy without a kill chain order is no matrix."""
+    data = galaxy_library().get(galaxy.type)
+    if data is None or not getattr(data, "kill_chain_order", None):
+        raise InvalidInput(f"galaxy {galaxy.type} cannot be shown as a matrix", field="galaxy_id")
+    load_clusters(session, galaxy)
+    tabs: dict[str, dict[str, list[GalaxyCluster]]] = {}
+    tags: list[str] = []
+    for c in session.execute(
+        sa.select(GalaxyCluster)
+        .where(GalaxyCluster.galaxy_id == galaxy.id)
+        .order_by(GalaxyCluster.value)
+    ).scalars():
+        placed = False
+        chains = (c.meta or {}).get("kill_chain") or []
+        for entry in chains if isinstance(chains, list) else [chains]:
+            chain, _, phase = str(entry).partition(":")
+            if phase:
+                tabs.setdefault(chain, {}).setdefault(phase, []).append(c)
+                placed = True
+        if placed:
+            tags.append(c.tag_name)
+    return tabs, tags

@@ -15,6 +15,7 @@ from shieldwall.misp import (
     reports,
     routes,
     search,
+    settings,
     sightings,
     tags,
 )
@@ -34,4 +35,5 @@ ROUTERS: tuple[APIRouter, ...] = (
     knowledge.router,
     correlation.router,
     decay.router,
+    settings.router,
 )

@@ -9,7 +9,10 @@ from typing import Any
 from fastapi import Request, Response
 
 from shieldwall.api.deps import CurrentCtx, ReadDB, WriteDB
+from shieldwall.api.responses import content_disposition
+from shieldwall.intel import attachments
 from shieldwall.intel import events as ev
+from shieldwall.intel.attachments import sample_search
 from shieldwall.intel.common import get_attribute, get_event
 from shieldwall.intel.errors import DomainError, Forbidden, InvalidInput, NotEditable
 from shieldwall.intel.models import Attribute
@@ -118,7 +121,51 @@ async def add_attribute(
 @router.get("/attributes/view/{ref}")
 def view_attribute(ref: str, ctx: CurrentCtx, db: ReadDB) -> dict[str, Any]:
     attr, _ = get_attribute(db, ctx, ref)
-    return {"Attribute": _shape(db, ctx, [attr])[0]}
+    shaped = _shape(db, ctx, [attr])
+    attachments.attach_data(db, shaped)  # MISP's API view carries the file
+    return {"Attribute": shaped[0]}
+
+
+@router.get("/attributes/download/{ref}")
+def download_attribute(ref: str, ctx: CurrentCtx, db: ReadDB) -> Response:
+    """The file of an attachment (as sent) or a malware sample (the encrypted zip)."""
+    got = attachments.download(db, ctx, ref)
+    return Response(
+        got.data,
+        media_type=got.media_type,
+        headers={"Content-Disposition": content_disposition(got.filename)},
+    )
+
+
+def _given(value: Any) -> str | None:
+    """A downloadSample parameter; MISP reads "0", "false" and "null" as not given."""
+    text = str(value).strip() if value is not None else ""
+    return None if text.lower() in ("", "0", "false", "null") else text
+
+
+@router.post("/attributes/downloadSample")
+@router.post("/attributes/downloadSample/{named:path}")
+async def download_sample(
+    request: Request, ctx: CurrentCtx, db: ReadDB, named: str = ""
+) -> dict[str, Any]:
+    """MISP's sample download: by md5 (`hash`), by event (`eventID`), or both; with
+    `allSamples` and a hash, every sample of the events holding that hash. Each sample once,
+    as `{"md5", "base64" (the encrypted zip), "filename", "attribute_id", "event_id",
+    "event_info"}`."""
+    body = await json_value(request)
+    req = body.get("request", body) if isinstance(body, dict) else {}
+    if not isinstance(req, dict):
+        raise InvalidInput('send {"request": {"hash": ..., "eventID": ...}}', field="request")
+    parts = named.split("/") if named else []
+    hash_ = _given(req.get("hash", parts[0] if parts else None))
+    all_samples = _given(req.get("allSamples", parts[1] if len(parts) > 1 else None))
+    event_id = _given(req.get("eventID", parts[2] if len(parts) > 2 else None))
+    found = sample_search(
+        db, ctx, md5=hash_, event=event_id, all_samples=bool(all_samples and flag(all_samples))
+    )
+    if not found:
+        return {"message": "No hits with the given parameters."}
+    return {"result": found}
 
 
 @router.head("/attributes/view/{ref}")

@@ -43,7 +43,7 @@ def _answer(db: ReadDB, ctx: CurrentCtx, event: Any, *, metadata: bool) -> dict[
         summary["tags"] = event_tags(db, ctx, event.id)
         return event_shape(summary, metadata=True)
     detail = event_detail(db, ctx, event)
-    return complete(db, ctx, detail, event_shape(detail))
+    return complete(db, ctx, detail, event_shape(detail), attachments=True)
 
 
 @router.post("/events/add")
@@ -76,7 +76,18 @@ async def view_event(
     granular = body.get("includeGranularCorrelations", params.get("includeGranularCorrelations"))
     event = get_event(db, ctx, ref)
     detail = event_detail(db, ctx, event, include_deleted=bool(flag(deleted)))
-    shaped = complete(db, ctx, detail, event_shape(detail), granular=bool(flag(granular)))
+    # As MISP's API does, files come with the view unless includeAttachments:0.
+    files = body.get("includeAttachments", params.get("includeAttachments", True))
+    sg_ref = body.get("sgReferenceOnly", params.get("sgReferenceOnly"))
+    shaped = complete(
+        db,
+        ctx,
+        detail,
+        event_shape(detail),
+        granular=bool(flag(granular)),
+        attachments=bool(flag(files)),
+        sg_reference_only=bool(flag(sg_ref)),
+    )
     if flag(body.get("includeWarninglistHits", params.get("includeWarninglistHits"))):
         attach_warnings(db, event_attributes(shaped))
     return {"Event": shaped}

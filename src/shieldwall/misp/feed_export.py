@@ -2,7 +2,8 @@
 the published events a principal may read, written event by event so memory stays flat.
 
 What leaves follows the access rules (intel/visibility.py) and the TLP guard: events marked
-tlp:red or tlp:amber+strict are left out, as are attributes so marked; local and
+tlp:red or tlp:amber+strict are left out, as are attributes so marked; attachment and
+malware-sample files go inside their attribute (base64 `data`), as in MISP's feeds; local and
 non-exportable tags are dropped; ids, distributions and sharing groups that only mean
 something on this instance are removed, as MISP's own feed output does. With
 enforce_warninglist, attributes on an enabled warninglist that applies to their type are left
@@ -29,6 +30,7 @@ from sqlalchemy.orm import Session
 
 from shieldwall.context import Ctx
 from shieldwall.db.engine import Database
+from shieldwall.intel.attachments import attach_data
 from shieldwall.intel.search import SearchFilter, stream_events
 from shieldwall.intel.serialize import event_detail
 from shieldwall.intel.visibility import tlp_level
@@ -121,6 +123,8 @@ def feed_event(
             moved.append(_later(o, _retire(o["attributes"])))
         _later(detail, max((m for m in moved if m is not None), default=None))
     shaped = event_shape(detail)
+    # Files travel inside the feed, base64 in `data`, as MISP's feed generator writes them.
+    attach_data(session, list(_attributes(shaped)))
     for name in _LOCAL_EVENT_FIELDS:
         shaped.pop(name, None)
     shaped["Orgc"] = {"name": shaped["Orgc"]["name"], "uuid": shaped["Orgc"]["uuid"]}

@@ -2,19 +2,20 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from importlib.metadata import version
 from typing import Any
 
-from shieldwall.api.deps import CurrentCtx, ReadDB, SettingsDep
+from shieldwall.api.deps import CurrentCtx, ReadDB
+from shieldwall.api.search import parse_time
 from shieldwall.auth.models import User
 from shieldwall.auth.permissions import Permission
-from shieldwall.auth.service import require
-from shieldwall.config import Settings
+from shieldwall.auth.service import host_org
 from shieldwall.intel import statistics
-from shieldwall.intel.errors import InvalidInput, NotFound
+from shieldwall.intel.errors import NotFound
 from shieldwall.intel.types import type_table
-from shieldwall.misp.common import MISP_VERSION, flag, misp_router
+from shieldwall.knowledge import galaxies, taxonomies
+from shieldwall.misp.common import MISP_VERSION, flag, misp_router, named_params
+from shieldwall.misp.knowledge import cluster_shape
 from shieldwall.misp.shapes import user_shape
 
 router = misp_router()
@@ -50,73 +51,72 @@ def describe_types(ctx: CurrentCtx) -> dict[str, Any]:
     return {"result": type_table().raw}
 
 
-# ---------------------------------------------------------------- settings and statistics
-
-# MISP setting names and the Shieldwall setting (environment variable) behind each.
-_SETTINGS: dict[str, tuple[str, str, Callable[[Settings], Any]]] = {
-    "MISP.baseurl": ("SHIELDWALL_BASE_URL", "string", lambda s: s.effective_base_url),
-    "MISP.unpublishedprivate": (
-        "SHIELDWALL_UNPUBLISHED_PRIVATE",
-        "boolean",
-        lambda s: s.unpublished_private,
-    ),
-    "Plugin.Sightings_policy": (
-        "SHIELDWALL_SIGHTING_POLICY",
-        "numeric",
-        lambda s: 0 if s.sighting_policy == "owner" else 2,
-    ),
-    "MISP.org": ("SHIELDWALL_ORG_NAME", "string", lambda s: s.org_name),
-    "Security.max_body_size": ("SHIELDWALL_MAX_BODY_MB", "numeric", lambda s: s.max_body_mb),
-}
+# ---------------------------------------------------------------- statistics
 
 
-def _setting(name: str, settings: Settings) -> dict[str, Any]:
-    env, kind, read = _SETTINGS[name]
-    return {
-        "setting": name,
-        "value": read(settings),
-        "type": kind,
-        "level": 0,
-        "description": f"Set by the environment variable {env} (read at start-up).",
-        "editable": False,
-    }
-
-
-@router.get("/servers/serverSettings")
-@router.get("/servers/serverSettings/{named:path}")
-def server_settings(ctx: CurrentCtx, settings: SettingsDep, named: str = "") -> dict[str, Any]:
-    require(ctx, Permission.SITE_ADMIN)
-    return {"finalSettings": [_setting(name, settings) for name in _SETTINGS]}
-
-
-@router.get("/servers/getSetting/{name}")
-def get_setting(name: str, ctx: CurrentCtx, settings: SettingsDep) -> dict[str, Any]:
-    require(ctx, Permission.SITE_ADMIN)
-    if name not in _SETTINGS:
-        raise NotFound(f"Shieldwall has no setting {name}", field="setting")
-    return _setting(name, settings)
-
-
-@router.post("/servers/serverSettingsEdit/{name}")
-def edit_setting(name: str, ctx: CurrentCtx) -> dict[str, Any]:
-    require(ctx, Permission.SITE_ADMIN)
-    if name not in _SETTINGS:
-        raise NotFound(f"Shieldwall has no setting {name}", field="setting")
-    env = _SETTINGS[name][0]
-    raise InvalidInput(
-        f"{name} is the environment variable {env}: set it there and restart Shieldwall",
-        field="setting",
-    )
+_CONTEXTS = ("data", "orgs", "users", "tags", "attributehistogram", "sightings", "galaxyMatrix")
 
 
 @router.get("/users/statistics")
 @router.get("/users/statistics/{context}")
-def user_statistics(ctx: CurrentCtx, db: ReadDB, context: str = "data") -> dict[str, Any]:
-    if context != "data":
-        raise InvalidInput(
-            f"statistics context {context!r} is not available; use data", field="context"
-        )
-    return {"stats": statistics.overview(db, ctx)}
+@router.get("/users/statistics/{context}/{named:path}")
+def user_statistics(ctx: CurrentCtx, db: ReadDB, context: str = "data", named: str = "") -> Any:
+    """MISP's statistics pages as JSON, each over what the caller may read."""
+    params = named_params(named)
+    if context == "data":
+        return {"stats": statistics.overview(db, ctx)}
+    if context == "orgs":
+        return statistics.organisations(db, ctx, params.get("scope", "local"))
+    if context == "users":
+        return statistics.users_and_orgs(db, ctx)
+    if context == "tags":
+        return _tag_graph(db, statistics.tag_counts(db, ctx))
+    if context == "attributehistogram":
+        return statistics.attribute_histogram(db, ctx)
+    if context == "sightings":
+        since = params.get("timestamp")
+        return statistics.own_sightings(db, ctx, parse_time(since, "timestamp") if since else None)
+    if context == "galaxyMatrix":
+        return _galaxy_matrix(db, ctx, params.get("galaxy_id"))
+    raise NotFound(
+        f"Invalid page {context!r}: the statistics are {', '.join(_CONTEXTS)}", field="context"
+    )
+
+
+def _tag_graph(db: ReadDB, counts: dict[str, int]) -> dict[str, Any]:
+    """MISP's tag statistics graph: tags grouped by enabled taxonomy ("custom" otherwise)."""
+    enabled = {t.namespace for t, _ in taxonomies.list_taxonomies(db) if t.enabled}
+    flat: dict[str, dict[str, dict[str, Any]]] = {}
+    for name, n in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])):
+        head = name.split(":", 1)[0] if ":" in name else ""
+        group = head if head in enabled else "custom"
+        flat.setdefault(group, {})[name] = {"name": name, "size": n}
+    treemap = {
+        "name": "tags",
+        "children": [
+            {"name": group, "children": list(tags.values())} for group, tags in flat.items()
+        ],
+    }
+    return {"flatData": flat, "treemap": treemap}
+
+
+def _galaxy_matrix(db: ReadDB, ctx: CurrentCtx, ref: str | None) -> dict[str, Any]:
+    """MISP's galaxyMatrix: the galaxy's clusters by kill chain and phase, and how often
+    each placed cluster's tag is on an event or attribute the caller may read."""
+    galaxy, tabs, tags = galaxies.matrix_of(db, ref)
+    scores = statistics.tag_scores(db, ctx, tags)
+    matrix = {
+        chain: {
+            phase: [
+                {**cluster_shape(c, galaxy), "external_id": (c.meta or {}).get("external_id")}
+                for c in sorted(found, key=lambda c: (-scores.get(c.tag_name, 0), c.value))
+            ]
+            for phase, found in phases.items()
+        }
+        for chain, phases in tabs.items()
+    }
+    host = host_org(db)
+    return {"matrix": matrix, "scores": scores, "instance-uuid": host.uuid if host else None}
 
 
 @router.get("/attributes/attributeStatistics/{context}")

@@ -23,6 +23,7 @@ from shieldwall.exchange.attribute_formats import (
     csv_rows,
     text_lines,
 )
+from shieldwall.intel.attachments import attach_data
 from shieldwall.intel.common import get_object
 from shieldwall.intel.errors import InvalidInput
 from shieldwall.intel.search import (
@@ -60,7 +61,7 @@ from shieldwall.misp.correlation import attach_related_attributes
 from shieldwall.misp.decay import DecayRequest, attach_to_event, decay_request, decay_scores
 from shieldwall.misp.knowledge import attach_warnings, event_attributes
 from shieldwall.misp.shapes import attribute_shape, event_shape, object_shape
-from shieldwall.misp.views import complete
+from shieldwall.misp.views import add_sharing_groups, complete
 
 router = misp_router()
 
@@ -82,20 +83,9 @@ def return_format(q: dict[str, Any]) -> str:
     return fmt
 
 
-# MISP parameters Shieldwall does not apply yet: refused by name when set, never ignored, so
-# a script cannot take an unfiltered answer for a filtered one.
-_NOT_YET = (
-    "withAttachments",
-    "sgReferenceOnly",
-)
-
-
 def misp_filter(q: dict[str, Any], *, default_limit: int = 10000) -> SearchFilter:
     """MISP's restSearch parameters as a Shieldwall search filter (enforceWarninglist and
     the include* options are applied by the routes)."""
-    for name in _NOT_YET:
-        if q.get(name) not in (None, "", [], 0, "0", False):
-            raise InvalidInput(f"restSearch parameter {name} is not supported yet", field=name)
     ts_from, ts_to = time_range(q.get("timestamp") or q.get("attribute_timestamp"), "timestamp")
     ets_from, ets_to = time_range(q.get("event_timestamp"), "event_timestamp")
     quick = q.get("quickFilter") or q.get("searchall")
@@ -313,6 +303,8 @@ async def attributes_rest_search(request: Request, ctx: CurrentCtx, db: ReadDB) 
         attach_related_attributes(db, ctx, out)
     if flag(q.get("includeWarninglistHits")):
         attach_warnings(db, out)
+    if flag(q.get("withAttachments")):
+        attach_data(db, out)
     return {"response": {"Attribute": out}}
 
 
@@ -334,12 +326,16 @@ async def events_rest_search(request: Request, ctx: CurrentCtx, db: ReadDB) -> A
         _page(q),
     )
     metadata = bool(flag(q.get("metadata")))
+    sg_reference_only = bool(flag(q.get("sgReferenceOnly")))
     out = []
     for e in events:
         if metadata:
             summary = event_summary(e)
             summary["tags"] = event_tags(db, ctx, e.id)
-            out.append({"Event": event_shape(summary, metadata=True)})
+            shaped = event_shape(summary, metadata=True)
+            if not sg_reference_only:
+                add_sharing_groups(db, ctx, shaped)
+            out.append({"Event": shaped})
         else:
             detail = event_detail(db, ctx, e, include_deleted=f.include_deleted)
             if flag(q.get("enforceWarninglist")):
@@ -354,6 +350,8 @@ async def events_rest_search(request: Request, ctx: CurrentCtx, db: ReadDB) -> A
                 event_shape(detail),
                 related=bool(correlations),
                 granular=bool(flag(q.get("includeGranularCorrelations"))),
+                sg_reference_only=sg_reference_only,
+                attachments=bool(flag(q.get("withAttachments"))),
             )
             if flag(q.get("includeSightings")):
                 _attach_sightings(db, ctx, detail, shaped)
