@@ -22,6 +22,7 @@ from shieldwall.api import (
     lifecycle,
     ops,
     search,
+    stix,
 )
 from shieldwall.api.errors import install as install_errors
 from shieldwall.api.errors import problem
@@ -111,7 +112,17 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     install_errors(app)
     app.include_router(ops.health)
-    for module in (identity, intel, search, ops, collab, knowledge, correlation, lifecycle):
+    for module in (
+        identity,
+        intel,
+        search,
+        ops,
+        collab,
+        knowledge,
+        correlation,
+        lifecycle,
+        stix,
+    ):
         app.include_router(module.router, prefix="/api/v1")
     for misp_router in MISP_ROUTERS:
         app.include_router(misp_router)

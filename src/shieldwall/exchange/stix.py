@@ -222,8 +222,10 @@ def check_bundle(bundle: Mapping[str, Any] | bytes | str) -> dict[str, Any]:
     if doc.get("type") != "bundle":
         raise StixError(f"type must be 'bundle', not {doc.get('type')!r}")
     bundle_id = doc.get("id")
-    if not isinstance(bundle_id, str) or not _ID.match(bundle_id) or not bundle_id.startswith(
-        "bundle--"
+    if (
+        not isinstance(bundle_id, str)
+        or not _ID.match(bundle_id)
+        or not bundle_id.startswith("bundle--")
     ):
         raise StixError("id must be 'bundle--' followed by a UUID")
     if doc.get("spec_version") not in (None, "2.1"):
@@ -278,7 +280,9 @@ def _event_dict(event: Any) -> dict[str, Any]:
     return loaded
 
 
-def _clean(event: dict[str, Any], identities: Mapping[str, Mapping[str, Any]], internal: bool) -> None:
+def _clean(
+    event: dict[str, Any], identities: Mapping[str, Mapping[str, Any]], internal: bool
+) -> None:
     """What misp-stix adds that is not the event's: its own labels on MISP groupings, and
     for MISP-made bundles the producer tag of the creating organisation, kept as Orgc."""
     tags = event.get("Tag") or []
@@ -304,9 +308,7 @@ def bundle_events(
     intrusion sets as galaxy tags, and TLP markings (1.0 and 2.0) as tlp: tags. Raises
     StixError, naming the object, for a bundle that is not valid STIX 2.1."""
     doc = check_bundle(bundle)
-    identities = {
-        o["id"]: o for o in doc["objects"] if o["type"] == "identity" and o.get("name")
-    }
+    identities = {o["id"]: o for o in doc["objects"] if o["type"] == "identity" and o.get("name")}
     try:
         loaded = load_stix2_content(doc)
     except Exception as exc:

@@ -87,7 +87,14 @@ def _observables(kind: str, uuid: str, value: str) -> tuple[list[dict[str, Any]]
     """The observable objects of one attribute and its pattern's comparison."""
     if kind in _DOMAIN:
         return (
-            [{"type": "domain-name", "spec_version": "2.1", "id": f"domain-name--{uuid}", "value": value}],
+            [
+                {
+                    "type": "domain-name",
+                    "spec_version": "2.1",
+                    "id": f"domain-name--{uuid}",
+                    "value": value,
+                }
+            ],
             f"domain-name:value = '{_escape(value)}'",
         )
     if kind in _URL:

@@ -15,6 +15,7 @@ from shieldwall.misp import (
     routes,
     search,
     sightings,
+    stix,
     tags,
 )
 
@@ -32,4 +33,5 @@ ROUTERS: tuple[APIRouter, ...] = (
     feeds.router,
     knowledge.router,
     correlation.router,
+    stix.router,
 )
