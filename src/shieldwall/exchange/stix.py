@@ -108,10 +108,10 @@ def event_objects(event: Mapping[str, Any], *, fast: bool = True) -> list[dict[s
     # saying so, around which the quick attributes would then be added.
     quick = quick[1:]
     if not quick:
-        return _misp_stix(prepared)
+        return _spec_compliant(_misp_stix(prepared))
     quick_ids = {id(a) for a in quick}
     prepared["Attribute"] = [a for a in attributes if id(a) not in quick_ids]
-    objects = _misp_stix(prepared)
+    objects = _spec_compliant(_misp_stix(prepared))
     grouping = next((o for o in objects if o["type"] in ("grouping", "report")), None)
     orgc = prepared.get("Orgc") or {}
     creator = f"identity--{orgc['uuid']}" if orgc.get("uuid") and orgc.get("name") else None
@@ -124,6 +124,39 @@ def event_objects(event: Mapping[str, Any], *, fast: bool = True) -> list[dict[s
     if grouping is not None:
         grouping["object_refs"] = list(grouping["object_refs"]) + [o["id"] for o in extra]
     return objects + extra
+
+
+# STIX 2.1 names registry hives in full (stix2-validator refuses the abbreviations MISP uses).
+_HIVES = {
+    "HKLM": "HKEY_LOCAL_MACHINE",
+    "HKCC": "HKEY_CURRENT_CONFIG",
+    "HKCR": "HKEY_CLASSES_ROOT",
+    "HKCU": "HKEY_CURRENT_USER",
+    "HKU": "HKEY_USERS",
+}
+_HIVE = re.compile(r"^(HKLM|HKCC|HKCR|HKCU|HKU)(?=\\|$)", re.IGNORECASE)
+
+
+def _full_hive(key: str) -> str:
+    return _HIVE.sub(lambda m: _HIVES[m.group(1).upper()], key)
+
+
+_PATTERN_HIVE = re.compile(
+    r"(windows-registry-key:key\s*=\s*')(HKLM|HKCC|HKCR|HKCU|HKU)(?=\\|')", re.IGNORECASE
+)
+
+
+def _spec_compliant(objects: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Registry keys with their hive in full, in observables and in patterns alike (so an
+    import pairs the indicator with its observation again)."""
+    for o in objects:
+        if o["type"] == "windows-registry-key" and isinstance(o.get("key"), str):
+            o["key"] = _full_hive(o["key"])
+        elif o["type"] == "indicator" and "windows-registry-key" in o.get("pattern", ""):
+            o["pattern"] = _PATTERN_HIVE.sub(
+                lambda m: m.group(1) + _HIVES[m.group(2).upper()], o["pattern"]
+            )
+    return objects
 
 
 # Objects several events of one bundle share: written once.
@@ -280,8 +313,38 @@ def _event_dict(event: Any) -> dict[str, Any]:
     return loaded
 
 
+_MITRE_SOURCES = frozenset(("mitre-attack", "mitre-mobile-attack", "mitre-ics-attack"))
+_MITRE_TAG = re.compile(r'^misp-galaxy:(mitre-[a-z-]+)="(.*)"$')
+
+
+def _mitre_ids(objects: list[dict[str, Any]]) -> dict[str, str]:
+    """name -> ATT&CK id of the objects that carry one."""
+    out = {}
+    for o in objects:
+        for ref in o.get("external_references") or []:
+            if (
+                ref.get("source_name") in _MITRE_SOURCES
+                and ref.get("external_id")
+                and o.get("name")
+            ):
+                out[str(o["name"])] = str(ref["external_id"])
+    return out
+
+
+def _mitre_names(tags: list[dict[str, Any]], ids: Mapping[str, str]) -> None:
+    """MISP's MITRE clusters are named "<name> - <ATT&CK id>"; misp-stix gives the name
+    alone, so the id is put back and the tag matches the cluster again."""
+    for t in tags:
+        m = _MITRE_TAG.match(t.get("name", ""))
+        if m and m.group(2) in ids:
+            t["name"] = f'misp-galaxy:{m.group(1)}="{m.group(2)} - {ids[m.group(2)]}"'
+
+
 def _clean(
-    event: dict[str, Any], identities: Mapping[str, Mapping[str, Any]], internal: bool
+    event: dict[str, Any],
+    identities: Mapping[str, Mapping[str, Any]],
+    internal: bool,
+    mitre: Mapping[str, str],
 ) -> None:
     """What misp-stix adds that is not the event's: its own labels on MISP groupings, and
     for MISP-made bundles the producer tag of the creating organisation, kept as Orgc."""
@@ -295,6 +358,9 @@ def _clean(
         drop.add(f'misp-galaxy:producer="{producer["name"]}"')
     event["Tag"] = [t for t in tags if t.get("name") not in drop]
     event.pop("Galaxy", None)
+    _mitre_names(event["Tag"], mitre)
+    for a in event.get("Attribute") or []:
+        _mitre_names(a.get("Tag") or [], mitre)
 
 
 def bundle_events(
@@ -341,10 +407,11 @@ def bundle_events(
             raise StixError(message, object_id=_object_in(message) or str(where))
     found = parser.misp_events
     events = found if isinstance(found, list) else [found]
+    mitre = _mitre_ids(doc["objects"])
     out = []
     for e in events:
         shaped = _event_dict(e)
-        _clean(shaped, identities, internal)
+        _clean(shaped, identities, internal, mitre)
         out.append(shaped)
     return out
 
