@@ -136,7 +136,9 @@ def test_direct_path_only_takes_plain_attributes() -> None:
 
 def _rich_event() -> dict[str, Any]:
     attributes = [
-        _attribute("domain", "login.example.com", Tag=[{"name": "tlp:amber", "local": 0}]),
+        _attribute(
+            "domain", "login.example.com", Tag=[{"name": "tlp:amber", "local": 0}], comment="C2"
+        ),
         _attribute("ip-dst|port", "203.0.113.5|443", category="Network activity", to_ids=False),
         _attribute("email-src", "phisher@bad.example", category="Payload delivery"),
         _attribute("filename", "invoice.pdf.exe", category="Payload delivery", to_ids=False),

@@ -408,10 +408,21 @@ def bundle_events(
     found = parser.misp_events
     events = found if isinstance(found, list) else [found]
     mitre = _mitre_ids(doc["objects"])
+    described = {
+        o["id"].split("--", 1)[1]: o["description"]
+        for o in doc["objects"]
+        if o["type"] == "indicator" and o.get("description")
+    }
     out = []
     for e in events:
         shaped = _event_dict(e)
         _clean(shaped, identities, internal, mitre)
+        if internal:
+            # An attribute exported as an observation and an indicator comes back from the
+            # observation; its comment travelled as the indicator's description.
+            for a in shaped.get("Attribute") or []:
+                if not a.get("comment") and a.get("uuid") in described:
+                    a["comment"] = described[a["uuid"]]
         out.append(shaped)
     return out
 
