@@ -165,8 +165,9 @@ _SHARED_TYPES = frozenset(("identity", "marking-definition", "extension-definiti
 
 def bundle_stream(events: Iterable[Mapping[str, Any]]) -> Iterator[bytes]:
     """One STIX 2.1 bundle over the events, written an event at a time; an organisation's
-    identity and each marking definition appear once."""
-    yield b'{"type":"bundle","id":"bundle--' + str(uuidlib.uuid4()).encode() + b'","objects":['
+    identity and each marking definition appear once. A bundle with nothing in it has no
+    objects property (STIX 2.1 allows no empty list there)."""
+    yield b'{"type":"bundle","id":"bundle--' + str(uuidlib.uuid4()).encode() + b'"'
     first = True
     seen: set[str] = set()
     for event in events:
@@ -176,13 +177,12 @@ def bundle_stream(events: Iterable[Mapping[str, Any]]) -> Iterator[bytes]:
                 if o["id"] in seen:
                     continue
                 seen.add(o["id"])
-            if not first:
-                chunk += b","
+            chunk += b',"objects":[' if first else b","
             first = False
             chunk += orjson.dumps(o)
         if chunk:
             yield bytes(chunk)
-    yield b"]}"
+    yield b"}" if first else b"]}"
 
 
 # ---------------------------------------------------------------- in
@@ -228,6 +228,9 @@ def _load(bundle: Mapping[str, Any] | bytes | str) -> dict[str, Any]:
             raise StixError(f"not valid JSON: {exc}") from None
     else:
         loaded = dict(bundle)
+    if isinstance(loaded, str):
+        # PyMISP's upload_stix(data=<str>) sends the bundle as a JSON string.
+        return _load(loaded.encode())
     if not isinstance(loaded, dict):
         raise StixError("a STIX bundle is a JSON object")
     return loaded
