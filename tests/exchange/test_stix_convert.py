@@ -38,7 +38,20 @@ _VALUES: dict[str, tuple[str, list[str]]] = {
         "Payload delivery",
         ["e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"],
     ),
+    "email-src": ("Payload delivery", ["billing@bad.example", "o'hara@bad.example"]),
+    "filename": ("Payload delivery", ["invoice.pdf.exe", "it's here.doc"]),
+    "ip-dst|port": ("Network activity", ["203.0.113.5|443", "2001:db8::5|8080"]),
+    "ip-src|port": ("Network activity", ["198.51.100.5|1024"]),
+    "hostname|port": ("Network activity", ["mail.bad.example|25"]),
+    "domain|ip": ("Network activity", ["cdn.bad.example|198.51.100.7", "v6.example|2001:db8::7"]),
 }
+_TAGS = [
+    [],
+    [{"name": "tlp:amber"}],
+    [{"name": "tlp:amber+strict"}, {"name": "kill-chain:delivery"}],
+    [{"name": "tlp:clear"}, {"name": 'admiralty-scale:source-reliability="b"'}],
+    [{"name": 'estimative-language:confidence-in-analytic-judgment="moderate"'}],
+]
 
 
 def _attribute(kind: str, value: str, **extra: Any) -> dict[str, Any]:
@@ -112,6 +125,7 @@ def test_direct_path_writes_what_misp_stix_writes(seed: int) -> None:
                 rng.choice(_VALUES[kind][1]),
                 to_ids=rng.random() < 0.5,
                 comment=rng.choice(["", "seen in the wave"]),
+                Tag=copy.deepcopy(rng.choice(_TAGS)),
                 timestamp=str(1764000000 + rng.randrange(5)),
                 first_seen=rng.choice([None, "2026-11-01T10:00:00.123456+00:00"]),
                 last_seen=rng.choice(
@@ -128,9 +142,11 @@ def test_direct_path_writes_what_misp_stix_writes(seed: int) -> None:
 
 def test_direct_path_only_takes_plain_attributes() -> None:
     assert eligible(_attribute("domain", "a.example"))
-    assert not eligible(_attribute("domain", "a.example", Tag=[{"name": "tlp:green"}]))
+    assert eligible(_attribute("domain", "a.example", Tag=[{"name": "tlp:green"}]))
     assert not eligible(_attribute("domain", "o'brien.example"))
-    assert not eligible(_attribute("email-src", "a@b.example"))
+    assert not eligible(_attribute("domain", "a.example", Galaxy=[{"type": "x"}]))
+    assert not eligible(_attribute("ip-dst|port", "203.0.113.5|https"))
+    assert not eligible(_attribute("regkey", "HKLM\\Software"))
     assert {"domain", "ip-dst", "sha256", "url"} <= FAST_TYPES
 
 

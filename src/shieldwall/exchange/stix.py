@@ -116,14 +116,18 @@ def event_objects(event: Mapping[str, Any], *, fast: bool = True) -> list[dict[s
     orgc = prepared.get("Orgc") or {}
     creator = f"identity--{orgc['uuid']}" if orgc.get("uuid") and orgc.get("name") else None
     extra: list[dict[str, Any]] = []
+    markings: dict[str, dict[str, Any]] = {}
     for a in quick:
-        built = stix_fast.attribute_objects(a, creator)
+        built, definitions = stix_fast.attribute_objects(a, creator)
         extra.extend(built)
         if built[-1]["type"] == "indicator":
             extra.append(stix_fast.based_on(built[-1], built[0]))
+        for d in definitions:
+            markings.setdefault(d["id"], d)
     if grouping is not None:
         grouping["object_refs"] = list(grouping["object_refs"]) + [o["id"] for o in extra]
-    return objects + extra
+    known = {o["id"] for o in objects if o["type"] == "marking-definition"}
+    return objects + extra + [d for i, d in markings.items() if i not in known]
 
 
 # STIX 2.1 names registry hives in full (stix2-validator refuses the abbreviations MISP uses).

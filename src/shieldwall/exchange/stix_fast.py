@@ -13,13 +13,14 @@ other type goes through misp-stix.
 from __future__ import annotations
 
 import ipaddress
+import json
 import re
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from functools import lru_cache
 from typing import Any
 
-from misp_stix_converter import MISPtoSTIX21Parser
+from misp_stix_converter import MISPtoSTIX21Mapping, MISPtoSTIX21Parser
 from stix2.utils import STIXdatetime, format_datetime
 
 # MISP type -> how its observable and pattern are written.
@@ -27,16 +28,46 @@ _DOMAIN = ("domain", "hostname")
 _ADDRESS = ("ip-src", "ip-dst")
 _HASHES = {"md5": "MD5", "sha1": "SHA-1", "sha256": "SHA-256"}
 _URL = ("url", "link", "uri")
-FAST_TYPES = frozenset((*_DOMAIN, *_ADDRESS, *_HASHES, *_URL))
+_ADDRESS_PORT = ("ip-src|port", "ip-dst|port")
+_OTHERS = ("email-src", "filename", "hostname|port", "domain|ip")
+FAST_TYPES = frozenset((*_DOMAIN, *_ADDRESS, *_HASHES, *_URL, *_ADDRESS_PORT, *_OTHERS))
 # Host names misp-stix takes as they are; anything else (it refuses some) goes through it.
 _HOST = re.compile(r"^(?=.{1,253}$)([a-z0-9_]([a-z0-9_-]{0,61}[a-z0-9_])?\.)+[a-z0-9-]{2,63}$")
+
+
+def _is_ip(text: str) -> bool:
+    try:
+        ipaddress.ip_address(text.split("/", 1)[0])
+    except ValueError:
+        return False
+    return True
+
+
+def _plain_value(kind: str, value: str) -> bool:
+    """Values misp-stix writes as they are (it refuses or reshapes some others)."""
+    if kind in _DOMAIN:
+        return bool(_HOST.match(value))
+    if kind in _ADDRESS:
+        return _is_ip(value)
+    if kind in _ADDRESS_PORT or kind == "hostname|port" or kind == "domain|ip":
+        left, sep, right = value.partition("|")
+        if not sep or "|" in right:
+            return False
+        if kind == "domain|ip":
+            return bool(_HOST.match(left)) and _is_ip(right) and "/" not in right
+        first_ok = (
+            _is_ip(left) and "/" not in left if kind != "hostname|port" else bool(_HOST.match(left))
+        )
+        return first_ok and right.isascii() and right.isdigit() and int(right) < 65536
+    if kind == "email-src":
+        return value.count("@") == 1 and "|" not in value
+    return True
 
 
 def eligible(attribute: Mapping[str, Any]) -> bool:
     """Whether the attribute's objects are built here rather than by misp-stix."""
     return (
         attribute.get("type") in FAST_TYPES
-        and not attribute.get("Tag")
         and not attribute.get("Galaxy")
         and not attribute.get("Sighting")
         and not attribute.get("Note")
@@ -44,7 +75,8 @@ def eligible(attribute: Mapping[str, Any]) -> bool:
         and bool(attribute.get("value"))
         and bool(attribute.get("category"))
         and attribute.get("timestamp") not in (None, "")
-        and (attribute["type"] not in _DOMAIN or bool(_HOST.match(str(attribute["value"]))))
+        and all(isinstance(t.get("name"), str) for t in attribute.get("Tag") or [])
+        and _plain_value(attribute["type"], str(attribute["value"]))
     )
 
 
@@ -83,6 +115,12 @@ def _escape(value: str) -> str:
     return value.replace("\\", "\\\\").replace("'", "\\'")
 
 
+def _family(address: str) -> str:
+    return (
+        "ipv6-addr" if ipaddress.ip_address(address.split("/", 1)[0]).version == 6 else "ipv4-addr"
+    )
+
+
 def _observables(kind: str, uuid: str, value: str) -> tuple[list[dict[str, Any]], str]:
     """The observable objects of one attribute and its pattern's comparison."""
     if kind in _DOMAIN:
@@ -116,9 +154,83 @@ def _observables(kind: str, uuid: str, value: str) -> tuple[list[dict[str, Any]]
             ],
             f"file:hashes.{key} = '{_escape(value)}'",
         )
+    if kind == "filename":
+        return (
+            [{"type": "file", "spec_version": "2.1", "id": f"file--{uuid}", "name": value}],
+            f"file:name = '{_escape(value)}'",
+        )
+    if kind == "email-src":
+        address_id = f"email-addr--{uuid}"
+        return (
+            [
+                {
+                    "type": "email-message",
+                    "spec_version": "2.1",
+                    "id": f"email-message--{uuid}",
+                    "is_multipart": False,
+                    "from_ref": address_id,
+                },
+                {"type": "email-addr", "spec_version": "2.1", "id": address_id, "value": value},
+            ],
+            f"email-message:from_ref.value = '{_escape(value)}'",
+        )
+    left, _, right = value.partition("|")
+    if kind == "hostname|port":
+        domain_id = f"domain-name--{uuid}"
+        return (
+            [
+                {"type": "domain-name", "spec_version": "2.1", "id": domain_id, "value": left},
+                {
+                    "type": "network-traffic",
+                    "spec_version": "2.1",
+                    "id": f"network-traffic--{uuid}",
+                    "dst_ref": domain_id,
+                    "dst_port": int(right),
+                    "protocols": ["tcp"],
+                },
+            ],
+            f"domain-name:value = '{_escape(left)}' AND network-traffic:dst_port = '{right}'",
+        )
+    if kind == "domain|ip":
+        family = _family(right)
+        address_id = f"{family}--{uuid}"
+        return (
+            [
+                {
+                    "type": "domain-name",
+                    "spec_version": "2.1",
+                    "id": f"domain-name--{uuid}",
+                    "value": left,
+                    "resolves_to_refs": [address_id],
+                },
+                {"type": family, "spec_version": "2.1", "id": address_id, "value": right},
+            ],
+            f"domain-name:value = '{_escape(left)}' AND "
+            f"domain-name:resolves_to_refs[*].value = '{_escape(right)}'",
+        )
+    if kind in _ADDRESS_PORT:
+        side = "src" if kind == "ip-src|port" else "dst"
+        family = _family(left)
+        address_id = f"{family}--{uuid}"
+        return (
+            [
+                {
+                    "type": "network-traffic",
+                    "spec_version": "2.1",
+                    "id": f"network-traffic--{uuid}",
+                    f"{side}_ref": address_id,
+                    f"{side}_port": int(right),
+                    "protocols": ["tcp"],
+                },
+                {"type": family, "spec_version": "2.1", "id": address_id, "value": left},
+            ],
+            f"network-traffic:{side}_ref.type = '{family}' AND "
+            f"network-traffic:{side}_ref.value = '{_escape(left)}' AND "
+            f"network-traffic:{side}_port = '{right}'",
+        )
     side = "src_ref" if kind == "ip-src" else "dst_ref"
     address = value.split("/", 1)[0]
-    family = "ipv6-addr" if ipaddress.ip_address(address).version == 6 else "ipv4-addr"
+    family = _family(address)
     address_id = f"{family}--{uuid}"
     return (
         [
@@ -135,17 +247,62 @@ def _observables(kind: str, uuid: str, value: str) -> tuple[list[dict[str, Any]]
     )
 
 
+def _markings(tags: list[str]) -> tuple[list[str], list[dict[str, Any]], list[str], int | None]:
+    """Tags as misp-stix writes them: TLP (1.0 and 2.0) tags as marking references (with
+    their definitions), other tags as labels, confidence tags also as the lowest score."""
+    refs: list[str] = []
+    definitions: list[dict[str, Any]] = []
+    labels: list[str] = []
+    scores: list[int] = []
+    for name in tags:
+        marking = _marking(name)
+        if marking is not None:
+            refs.append(marking["id"])
+            definitions.append(marking)
+            continue
+        score = MISPtoSTIX21Mapping.confidence_tags(name)
+        if score is not None:
+            scores.append(score)
+        labels.append(name)
+    return refs, definitions, labels, min(scores) if scores else None
+
+
+@lru_cache(maxsize=256)
+def _marking_cached(name: str) -> str | None:
+    definition = MISPtoSTIX21Mapping.tlp_markings(name)
+    if definition is None:
+        definition = MISPtoSTIX21Mapping.tlp2_markings(name)
+    return None if definition is None else str(definition.serialize())
+
+
+def _marking(name: str) -> dict[str, Any] | None:
+    serialised = _marking_cached(name)
+    if serialised is None:
+        return None
+    loaded: dict[str, Any] = json.loads(serialised)
+    return loaded
+
+
 def attribute_objects(
     attribute: Mapping[str, Any], created_by_ref: str | None
-) -> list[dict[str, Any]]:
-    """The objects misp-stix writes for one eligible attribute, in its order."""
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """The objects misp-stix writes for one eligible attribute, in its order, and the
+    marking definitions its tags refer to."""
     uuid = attribute["uuid"]
     kind = attribute["type"]
     epoch = str(attribute["timestamp"])
     stamp, valid_from = _stamps(epoch)
     first, last = _observed(attribute.get("first_seen"), attribute.get("last_seen"), epoch)
-    labels = [f'misp:type="{kind}"', f'misp:category="{attribute["category"]}"']
+    refs, definitions, tag_labels, confidence = _markings(
+        [t["name"] for t in attribute.get("Tag") or []]
+    )
+    labels = [f'misp:type="{kind}"', f'misp:category="{attribute["category"]}"', *tag_labels]
     shared = {"created_by_ref": created_by_ref} if created_by_ref else {}
+    marked: dict[str, Any] = {}
+    if confidence is not None:
+        marked["confidence"] = confidence
+    if refs:
+        marked["object_marking_refs"] = refs
     observables, comparison = _observables(kind, uuid, str(attribute["value"]))
     observed = {
         "type": "observed-data",
@@ -159,10 +316,11 @@ def attribute_objects(
         "number_observed": 1,
         "object_refs": [o["id"] for o in observables],
         "labels": labels,
+        **marked,
     }
     out = [observed, *observables]
     if not attribute.get("to_ids"):
-        return out
+        return out, definitions
     indicator: dict[str, Any] = {
         "type": "indicator",
         "spec_version": "2.1",
@@ -183,10 +341,11 @@ def attribute_objects(
                 {"kill_chain_name": "misp-category", "phase_name": attribute["category"]}
             ],
             "labels": list(labels),
+            **marked,
         }
     )
     out.append(indicator)
-    return out
+    return out, definitions
 
 
 def based_on(indicator: Mapping[str, Any], observed: Mapping[str, Any]) -> dict[str, Any]:
