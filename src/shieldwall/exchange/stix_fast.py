@@ -35,9 +35,16 @@ FAST_TYPES = frozenset((*_DOMAIN, *_ADDRESS, *_HASHES, *_URL, *_ADDRESS_PORT, *_
 _HOST = re.compile(r"^(?=.{1,253}$)([a-z0-9_]([a-z0-9_-]{0,61}[a-z0-9_])?\.)+[a-z0-9-]{2,63}$")
 
 
+_IPV4 = re.compile(r"^(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(\.(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)){3}(/\d{1,2})?$")
+
+
 def _is_ip(text: str) -> bool:
-    try:
-        ipaddress.ip_address(text.split("/", 1)[0])
+    if _IPV4.match(text):
+        return True
+    if ":" not in text:
+        return False
+    try:  # IPv6 is rarer: the standard library's parser checks it
+        ipaddress.ip_network(text, strict=False)
     except ValueError:
         return False
     return True
@@ -116,9 +123,7 @@ def _escape(value: str) -> str:
 
 
 def _family(address: str) -> str:
-    return (
-        "ipv6-addr" if ipaddress.ip_address(address.split("/", 1)[0]).version == 6 else "ipv4-addr"
-    )
+    return "ipv6-addr" if ":" in address else "ipv4-addr"
 
 
 def _observables(kind: str, uuid: str, value: str) -> tuple[list[dict[str, Any]], str]:
