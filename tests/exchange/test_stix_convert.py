@@ -206,6 +206,11 @@ def _rich_event() -> dict[str, Any]:
     )
 
 
+def test_direct_path_on_an_event_with_objects_references_and_tags() -> None:
+    event = _rich_event()
+    assert _by_id(event_objects(event)) == _by_id(event_objects(event, fast=False))
+
+
 def test_exported_bundles_pass_the_validator_and_leave_local_tags_out() -> None:
     event = _rich_event()
     body = b"".join(bundle_stream([event, _event([_attribute("domain", "b.example")])]))

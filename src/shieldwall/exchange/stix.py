@@ -57,22 +57,30 @@ def _is_local(value: Any) -> bool:
     return value not in (None, False, 0, "0", "")
 
 
+_LOCAL_BLOCKS = ("Org", "SharingGroup", "RelatedEvent")
+
+
+def _exportable_attribute(a: Mapping[str, Any]) -> Mapping[str, Any]:
+    """The attribute itself when all its tags may leave; a copy without the others if not."""
+    tags = a.get("Tag")
+    if not tags or len(shared := _shared_tags(tags)) == len(tags):
+        return a
+    copy = dict(a)
+    copy["Tag"] = shared
+    return copy
+
+
 def _exportable(event: Mapping[str, Any]) -> dict[str, Any]:
-    """A copy of the event with only its exportable tags, and no block that describes this
-    instance rather than the intelligence (ids of local rows, sharing groups, the owner)."""
-    out = {k: v for k, v in event.items() if k not in ("Org", "SharingGroup", "RelatedEvent")}
+    """A copy of the event (attributes are copied only when some of their tags must stay)
+    with only its exportable tags, and no block that describes this instance rather than the
+    intelligence (sharing groups, the owner organisation, related events)."""
+    out = {k: v for k, v in event.items() if k not in _LOCAL_BLOCKS}
     out["Tag"] = _shared_tags(event.get("Tag"))
-
-    def attribute(a: Mapping[str, Any]) -> dict[str, Any]:
-        copy = {k: v for k, v in a.items() if k not in ("SharingGroup", "ShadowAttribute")}
-        copy["Tag"] = _shared_tags(a.get("Tag"))
-        return copy
-
-    out["Attribute"] = [attribute(a) for a in event.get("Attribute") or []]
+    out["Attribute"] = [_exportable_attribute(a) for a in event.get("Attribute") or []]
     out["Object"] = [
         {
             **{k: v for k, v in o.items() if k != "SharingGroup"},
-            "Attribute": [attribute(a) for a in o.get("Attribute") or []],
+            "Attribute": [dict(_exportable_attribute(a)) for a in o.get("Attribute") or []],
         }
         for o in event.get("Object") or []
     ]
@@ -103,16 +111,26 @@ def event_objects(event: Mapping[str, Any], *, fast: bool = True) -> list[dict[s
     `stix_fast` (the same objects misp-stix writes, far quicker) unless `fast` is False."""
     prepared = _exportable(event)
     attributes = prepared["Attribute"]
-    quick = [a for a in attributes if stix_fast.eligible(a)] if fast else []
-    # misp-stix always gets one attribute it will keep: an event it finds empty gets a note
-    # saying so, around which the quick attributes would then be added.
-    quick = quick[1:]
-    if not quick:
-        return _spec_compliant(_misp_stix(prepared))
+    # Attributes an object refers to stay with misp-stix, which resolves the references.
+    referenced = {
+        r.get("referenced_uuid") for o in prepared["Object"] for r in o.get("ObjectReference") or []
+    }
+    quick = (
+        [a for a in attributes if a.get("uuid") not in referenced and stix_fast.eligible(a)]
+        if fast
+        else []
+    )
     quick_ids = {id(a) for a in quick}
-    prepared["Attribute"] = [a for a in attributes if id(a) not in quick_ids]
+    # misp-stix may change what it is given: it gets copies.
+    prepared["Attribute"] = [dict(a) for a in attributes if id(a) not in quick_ids]
     objects = _spec_compliant(_misp_stix(prepared))
+    if not quick:
+        return objects
     grouping = next((o for o in objects if o["type"] in ("grouping", "report")), None)
+    # With every attribute on the direct path misp-stix sees an empty event and says so
+    # in a note; the event is not empty.
+    empty = f"note--{prepared.get('uuid')}"
+    objects = [o for o in objects if o["id"] != empty]
     orgc = prepared.get("Orgc") or {}
     creator = f"identity--{orgc['uuid']}" if orgc.get("uuid") and orgc.get("name") else None
     extra: list[dict[str, Any]] = []
@@ -125,7 +143,9 @@ def event_objects(event: Mapping[str, Any], *, fast: bool = True) -> list[dict[s
         for d in definitions:
             markings.setdefault(d["id"], d)
     if grouping is not None:
-        grouping["object_refs"] = list(grouping["object_refs"]) + [o["id"] for o in extra]
+        grouping["object_refs"] = [r for r in grouping["object_refs"] if r != empty] + [
+            o["id"] for o in extra
+        ]
     known = {o["id"] for o in objects if o["type"] == "marking-definition"}
     return objects + extra + [d for i, d in markings.items() if i not in known]
 

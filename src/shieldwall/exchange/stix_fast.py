@@ -12,9 +12,11 @@ other type goes through misp-stix.
 
 from __future__ import annotations
 
+import hashlib
 import ipaddress
 import json
 import re
+import uuid as uuidlib
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from functools import lru_cache
@@ -35,7 +37,9 @@ FAST_TYPES = frozenset((*_DOMAIN, *_ADDRESS, *_HASHES, *_URL, *_ADDRESS_PORT, *_
 _HOST = re.compile(r"^(?=.{1,253}$)([a-z0-9_]([a-z0-9_-]{0,61}[a-z0-9_])?\.)+[a-z0-9-]{2,63}$")
 
 
-_IPV4 = re.compile(r"^(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(\.(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)){3}(/\d{1,2})?$")
+_IPV4 = re.compile(
+    r"^(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(\.(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)){3}(/\d{1,2})?$"
+)
 
 
 def _is_ip(text: str) -> bool:
@@ -353,13 +357,35 @@ def attribute_objects(
     return out, definitions
 
 
+def _v5_namespace() -> uuidlib.UUID | None:
+    from misp_stix_converter import abstract
+
+    namespace = getattr(abstract, "_UUIDv4", None)
+    return namespace if isinstance(namespace, uuidlib.UUID) else None
+
+
+_NAMESPACE = _v5_namespace()
+
+
+def _v5(name: str) -> str:
+    """misp-stix's version-5 uuid of a name (uuid.uuid5 over its namespace), without
+    building UUID objects: a hundred thousand relationships name one each."""
+    if _NAMESPACE is None:
+        return str(MISPtoSTIX21Parser._create_v5_uuid(name))
+    digest = bytearray(hashlib.sha1(_NAMESPACE.bytes + name.encode()).digest()[:16])
+    digest[6] = (digest[6] & 0x0F) | 0x50
+    digest[8] = (digest[8] & 0x3F) | 0x80
+    h = digest.hex()
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
+
+
 def based_on(indicator: Mapping[str, Any], observed: Mapping[str, Any]) -> dict[str, Any]:
     """The relationship misp-stix writes from an attribute's indicator to its observation."""
     key = f"{indicator['id']} - based-on - {observed['id']}"
     return {
         "type": "relationship",
         "spec_version": "2.1",
-        "id": f"relationship--{MISPtoSTIX21Parser._create_v5_uuid(key)}",
+        "id": f"relationship--{_v5(key)}",
         "created": indicator["created"],
         "modified": indicator["modified"],
         "relationship_type": "based-on",
