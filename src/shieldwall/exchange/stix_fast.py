@@ -123,6 +123,8 @@ def _observed(first_seen: str | None, last_seen: str | None, epoch: str) -> tupl
 
 
 def _escape(value: str) -> str:
+    if "\\" not in value and "'" not in value:
+        return value
     return value.replace("\\", "\\\\").replace("'", "\\'")
 
 
