@@ -195,17 +195,19 @@ def bundle_stream(events: Iterable[Mapping[str, Any]]) -> Iterator[bytes]:
     first = True
     seen: set[str] = set()
     for event in events:
-        chunk = bytearray()
+        kept = []
         for o in event_objects(event):
             if o["type"] in _SHARED_TYPES:
                 if o["id"] in seen:
                     continue
                 seen.add(o["id"])
-            chunk += b',"objects":[' if first else b","
-            first = False
-            chunk += orjson.dumps(o)
-        if chunk:
-            yield bytes(chunk)
+            kept.append(o)
+        if not kept:
+            continue
+        # One serialisation per event: the list's brackets are the bundle's.
+        body = orjson.dumps(kept)[1:-1]
+        yield (b',"objects":[' if first else b",") + body
+        first = False
     yield b"}" if first else b"]}"
 
 
