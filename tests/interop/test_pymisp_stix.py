@@ -10,24 +10,16 @@ from pathlib import Path
 from pymisp import MISPEvent, PyMISP
 
 from tests.exchange.stix_helpers import assert_valid, oasis_bundle
-
-
-def _add(misp: PyMISP, info: str, distribution: int, *values: tuple[str, str]) -> MISPEvent:
-    e = MISPEvent()
-    e.info = info
-    e.distribution = distribution
-    for t, v in values:
-        e.add_attribute(t, v)
-    created = misp.add_event(e, pythonify=True)
-    assert isinstance(created, MISPEvent), created
-    return created
+from tests.interop.conftest import add_event
 
 
 def test_search_stix2_follows_the_access_rules(misp_as: Callable[[str, str], PyMISP]) -> None:
     a = misp_as("CERT-A", "Org Admin")
     b = misp_as("CERT-B", "User")
-    shared = _add(a, "community wave", 1, ("domain", "wave.example"), ("ip-dst", "203.0.113.7"))
-    _add(a, "A only", 0, ("domain", "a-only.example"))
+    shared = add_event(
+        a, "community wave", 1, ("domain", "wave.example"), ("ip-dst", "203.0.113.7")
+    )
+    add_event(a, "A only", 0, ("domain", "a-only.example"))
     for controller in ("events", "attributes"):
         bundle = b.search(controller=controller, return_format="stix2")
         assert isinstance(bundle, dict) and bundle["type"] == "bundle", bundle

@@ -6,12 +6,15 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.progress import MofNCompleteColumn, Progress, SpinnerColumn, TextColumn
 
-from shieldwall.audit.service import Actor
-from shieldwall.auth import service as auth
-from shieldwall.cli.common import admin_ctx, console, database, domain_errors, err
-from shieldwall.context import Ctx
+from shieldwall.cli.common import (
+    admin_ctx,
+    console,
+    database,
+    domain_errors,
+    export_progress,
+    reader_ctx,
+)
 
 export_app = typer.Typer(help="Exports: STIX 2.1 bundles.", no_args_is_help=True)
 
@@ -45,15 +48,7 @@ def export_stix(
     db = database()
     ctx = admin_ctx(db)
     with domain_errors():
-        with db.reading() as session:
-            target = auth.get_user(session, ctx, as_user)
-            reader = Ctx(
-                auth.principal_for(target),
-                Actor(
-                    user_id=target.id, org_id=target.org_id, label=f"stix export as {target.email}"
-                ),
-                ctx.opts,
-            )
+        reader = reader_ctx(db, ctx, as_user, "stix export")
         f = SearchFilter(
             value=value or [],
             type=type or [],
@@ -69,13 +64,7 @@ def export_stix(
             timestamp_from=parse_time(since, "since"),
             limit=10**12,
         )
-        with Progress(
-            SpinnerColumn(),
-            TextColumn("[bold]exporting"),
-            MofNCompleteColumn(),
-            console=err,
-            disable=quiet,
-        ) as progress:
+        with export_progress(quiet) as progress:
             task = progress.add_task("export", total=None)
             count = write_bundle(db, reader, f, output, on_event=lambda _: progress.advance(task))
     console.print(f"{count} events written to {output} as a STIX 2.1 bundle")

@@ -132,73 +132,69 @@ def _family(address: str) -> str:
     return "ipv6-addr" if ":" in address else "ipv4-addr"
 
 
+def _sco(kind: str, object_id: str, **properties: Any) -> dict[str, Any]:
+    return {"type": kind, "spec_version": "2.1", "id": object_id, **properties}
+
+
+def _address_port(kind: str, uuid: str, value: str) -> tuple[list[dict[str, Any]], str]:
+    address, _, port = value.partition("|")
+    side = "src" if kind == "ip-src|port" else "dst"
+    family = _family(address)
+    address_id = f"{family}--{uuid}"
+    traffic = {f"{side}_ref": address_id, f"{side}_port": int(port), "protocols": ["tcp"]}
+    return (
+        [
+            _sco("network-traffic", f"network-traffic--{uuid}", **traffic),
+            _sco(family, address_id, value=address),
+        ],
+        f"network-traffic:{side}_ref.type = '{family}' AND "
+        f"network-traffic:{side}_ref.value = '{_escape(address)}' AND "
+        f"network-traffic:{side}_port = '{port}'",
+    )
+
+
 def _observables(kind: str, uuid: str, value: str) -> tuple[list[dict[str, Any]], str]:
     """The observable objects of one attribute and its pattern's comparison."""
     if kind in _DOMAIN:
         return (
-            [
-                {
-                    "type": "domain-name",
-                    "spec_version": "2.1",
-                    "id": f"domain-name--{uuid}",
-                    "value": value,
-                }
-            ],
+            [_sco("domain-name", f"domain-name--{uuid}", value=value)],
             f"domain-name:value = '{_escape(value)}'",
         )
     if kind in _URL:
-        return (
-            [{"type": "url", "spec_version": "2.1", "id": f"url--{uuid}", "value": value}],
-            f"url:value = '{_escape(value)}'",
-        )
+        return [_sco("url", f"url--{uuid}", value=value)], f"url:value = '{_escape(value)}'"
     if kind in _HASHES:
         name = _HASHES[kind]
         key = name if "-" not in name else f"'{name}'"
         return (
-            [
-                {
-                    "type": "file",
-                    "spec_version": "2.1",
-                    "id": f"file--{uuid}",
-                    "hashes": {name: value},
-                }
-            ],
+            [_sco("file", f"file--{uuid}", hashes={name: value})],
             f"file:hashes.{key} = '{_escape(value)}'",
         )
     if kind == "filename":
-        return (
-            [{"type": "file", "spec_version": "2.1", "id": f"file--{uuid}", "name": value}],
-            f"file:name = '{_escape(value)}'",
-        )
+        return [_sco("file", f"file--{uuid}", name=value)], f"file:name = '{_escape(value)}'"
     if kind == "email-src":
         address_id = f"email-addr--{uuid}"
         return (
             [
-                {
-                    "type": "email-message",
-                    "spec_version": "2.1",
-                    "id": f"email-message--{uuid}",
-                    "is_multipart": False,
-                    "from_ref": address_id,
-                },
-                {"type": "email-addr", "spec_version": "2.1", "id": address_id, "value": value},
+                _sco(
+                    "email-message",
+                    f"email-message--{uuid}",
+                    is_multipart=False,
+                    from_ref=address_id,
+                ),
+                _sco("email-addr", address_id, value=value),
             ],
             f"email-message:from_ref.value = '{_escape(value)}'",
         )
+    if kind in _ADDRESS_PORT:
+        return _address_port(kind, uuid, value)
     left, _, right = value.partition("|")
     if kind == "hostname|port":
         domain_id = f"domain-name--{uuid}"
+        traffic = {"dst_ref": domain_id, "dst_port": int(right), "protocols": ["tcp"]}
         return (
             [
-                {"type": "domain-name", "spec_version": "2.1", "id": domain_id, "value": left},
-                {
-                    "type": "network-traffic",
-                    "spec_version": "2.1",
-                    "id": f"network-traffic--{uuid}",
-                    "dst_ref": domain_id,
-                    "dst_port": int(right),
-                    "protocols": ["tcp"],
-                },
+                _sco("domain-name", domain_id, value=left),
+                _sco("network-traffic", f"network-traffic--{uuid}", **traffic),
             ],
             f"domain-name:value = '{_escape(left)}' AND network-traffic:dst_port = '{right}'",
         )
@@ -207,52 +203,22 @@ def _observables(kind: str, uuid: str, value: str) -> tuple[list[dict[str, Any]]
         address_id = f"{family}--{uuid}"
         return (
             [
-                {
-                    "type": "domain-name",
-                    "spec_version": "2.1",
-                    "id": f"domain-name--{uuid}",
-                    "value": left,
-                    "resolves_to_refs": [address_id],
-                },
-                {"type": family, "spec_version": "2.1", "id": address_id, "value": right},
+                _sco(
+                    "domain-name", f"domain-name--{uuid}", value=left, resolves_to_refs=[address_id]
+                ),
+                _sco(family, address_id, value=right),
             ],
             f"domain-name:value = '{_escape(left)}' AND "
             f"domain-name:resolves_to_refs[*].value = '{_escape(right)}'",
         )
-    if kind in _ADDRESS_PORT:
-        side = "src" if kind == "ip-src|port" else "dst"
-        family = _family(left)
-        address_id = f"{family}--{uuid}"
-        return (
-            [
-                {
-                    "type": "network-traffic",
-                    "spec_version": "2.1",
-                    "id": f"network-traffic--{uuid}",
-                    f"{side}_ref": address_id,
-                    f"{side}_port": int(right),
-                    "protocols": ["tcp"],
-                },
-                {"type": family, "spec_version": "2.1", "id": address_id, "value": left},
-            ],
-            f"network-traffic:{side}_ref.type = '{family}' AND "
-            f"network-traffic:{side}_ref.value = '{_escape(left)}' AND "
-            f"network-traffic:{side}_port = '{right}'",
-        )
     side = "src_ref" if kind == "ip-src" else "dst_ref"
-    address = value.split("/", 1)[0]
-    family = _family(address)
+    family = _family(value)
     address_id = f"{family}--{uuid}"
+    traffic = {side: address_id, "protocols": ["tcp"]}
     return (
         [
-            {
-                "type": "network-traffic",
-                "spec_version": "2.1",
-                "id": f"network-traffic--{uuid}",
-                side: address_id,
-                "protocols": ["tcp"],
-            },
-            {"type": family, "spec_version": "2.1", "id": address_id, "value": value},
+            _sco("network-traffic", f"network-traffic--{uuid}", **traffic),
+            _sco(family, address_id, value=value),
         ],
         f"network-traffic:{side}.type = '{family}' AND network-traffic:{side}.value = '{_escape(value)}'",
     )
