@@ -16,6 +16,7 @@ from shieldwall import __version__
 from shieldwall.api import (
     collab,
     correlation,
+    exports,
     identity,
     intel,
     knowledge,
@@ -121,6 +122,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         knowledge,
         correlation,
         lifecycle,
+        exports,
         stix,
     ):
         app.include_router(module.router, prefix="/api/v1")

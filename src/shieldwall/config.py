@@ -50,6 +50,13 @@ class Settings(BaseSettings):
     # SQLite's page cache per connection (MiB): the indexes of a million attributes take a
     # few hundred MiB, and an insert or a probe that misses the cache reads the file again.
     sqlite_cache_mb: int = Field(default=16, ge=2, le=16384)
+    # The most page cache a bulk import's connection takes (MiB): about half the database
+    # file, held while the import runs. Its inserts land all over the indexes, and each
+    # commit writes every page it dirtied.
+    sqlite_bulk_cache_mb: int = Field(default=256, ge=2, le=16384)
+    # Sensor rules: an attribute's rules take sids from base + 4 x its id (stable across
+    # exports); the rules that load Suricata datasets take the few sids just below the base.
+    sensor_sid_base: int = Field(default=10_000_000, ge=1_000_000, le=1_000_000_000)
     # Correlation: a value shared by more attributes than the cap is reported as
     # over-correlating instead of linked; ssdeep hashes correlate from this similarity score
     # (0-100); advanced correlations are CIDR containment and ssdeep similarity.
@@ -122,6 +129,8 @@ class Settings(BaseSettings):
             "SHIELDWALL_FEED_SCHEDULER": str(self.feed_scheduler).lower(),
             "SHIELDWALL_LOCAL_FEEDS": str(self.local_feeds).lower(),
             "SHIELDWALL_SQLITE_CACHE_MB": str(self.sqlite_cache_mb),
+            "SHIELDWALL_SQLITE_BULK_CACHE_MB": str(self.sqlite_bulk_cache_mb),
+            "SHIELDWALL_SENSOR_SID_BASE": str(self.sensor_sid_base),
             "SHIELDWALL_CORRELATION_CAP": str(self.correlation_cap),
             "SHIELDWALL_SSDEEP_THRESHOLD": str(self.ssdeep_threshold),
             "SHIELDWALL_ADVANCED_CORRELATIONS": str(self.advanced_correlations).lower(),

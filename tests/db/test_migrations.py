@@ -7,7 +7,10 @@ import warnings
 import sqlalchemy as sa
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
+from sqlalchemy.orm import Session
 
+from shieldwall.config import get_settings
+from shieldwall.db.engine import Database
 from shieldwall.db.migrate import current_revision, head_revision, is_current
 from shieldwall.db.models import metadata
 
@@ -78,3 +81,51 @@ def test_connection_settings(database) -> None:  # type: ignore[no-untyped-def]
     with database.engine.connect() as conn:
         assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
         assert conn.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
+
+
+def test_bulk_sessions_hold_the_bulk_cache(tmp_path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """An import's connection gets a page cache of about half the database file, within the
+    bulk cap, and keeps it across its commits; the next ordinary transaction on that
+    connection gives it back. A small database keeps the small cache."""
+    monkeypatch.setenv("SHIELDWALL_SQLITE_CACHE_MB", "2")
+    monkeypatch.setenv("SHIELDWALL_SQLITE_BULK_CACHE_MB", "8")
+    get_settings.cache_clear()
+    db = Database(f"sqlite:///{tmp_path / 'bulk.db'}", pool_size=1, max_overflow=0)
+
+    def cache_mib(session: Session) -> float:
+        return -int(session.execute(sa.text("PRAGMA cache_size")).scalar_one()) / 1024
+
+    def bulk_caches() -> list[float]:
+        session = db.bulk_write_session()
+        seen = []
+        for _ in range(2):
+            session.begin()
+            seen.append(cache_mib(session))
+            session.commit()
+        session.close()
+        return seen
+
+    try:
+        with db.reading() as session:
+            assert cache_mib(session) == 2
+        assert bulk_caches() == [2, 2]
+        with db.writing() as session:
+            # 12 MiB of rows: half the file is 6 MiB, in steps of the small cache.
+            session.execute(sa.text("CREATE TABLE t (x)"))
+            session.execute(
+                sa.text(
+                    "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 12)"
+                    " INSERT INTO t SELECT zeroblob(1048576) FROM n"
+                )
+            )
+        assert bulk_caches() == [6, 6]
+        with db.writing() as session:
+            assert cache_mib(session) == 2
+            session.execute(sa.text("INSERT INTO t SELECT x FROM t"))
+        # 24 MiB: half is 12, above the cap of 8.
+        assert bulk_caches() == [8, 8]
+        with db.reading() as session:
+            assert cache_mib(session) == 2
+    finally:
+        db.dispose()
+        get_settings.cache_clear()

@@ -24,7 +24,7 @@ from shieldwall.auth import service as auth
 from shieldwall.auth.models import Organisation, User
 from shieldwall.cli.common import admin_ctx, console, database, domain_errors, err, fail
 from shieldwall.cli.correlate import correlate_app
-from shieldwall.cli.exchange import export_app
+from shieldwall.cli.export import export_app
 from shieldwall.cli.feeds import feed_app
 from shieldwall.cli.indicators import indicators_app
 from shieldwall.config import get_settings

@@ -17,7 +17,6 @@ from typing import Any, NamedTuple
 
 import ppdeep
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql
 from sqlalchemy.orm import Session
 
 from shieldwall.config import get_settings
@@ -38,7 +37,7 @@ from shieldwall.correlation.rules import (
     parse_network,
     ssdeep_chunks,
 )
-from shieldwall.db.lists import in_values
+from shieldwall.db.lists import in_values, pg_array
 from shieldwall.intel.models import VALUE_KEY_LEN, Attribute, Event
 from shieldwall.intel.search import value_key
 from shieldwall.intel.visibility import Principal, ReadOptions, attribute_condition
@@ -230,11 +229,7 @@ def _exact_lateral(
 ) -> sa.Select[Any]:
     """The same on PostgreSQL, reading at most cap + 1 holders a value and half (a LATERAL
     probe per value): a value held by thousands costs what one held by a hundred does."""
-    listed = (
-        sa.func.unnest(sa.bindparam(None, values, type_=postgresql.ARRAY(sa.Text())))
-        .table_valued("val")
-        .render_derived()
-    )
+    listed = sa.func.unnest(pg_array(values, sa.Text())).table_valued("val").render_derived()
     first = (
         sa.select(*cols)
         .join(Event, Event.id == Attribute.event_id)

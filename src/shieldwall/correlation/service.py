@@ -24,7 +24,7 @@ from shieldwall.ids import as_id
 from shieldwall.intel.common import get_attribute, get_event
 from shieldwall.intel.errors import Conflict, InvalidInput, NotFound
 from shieldwall.intel.models import Attribute, Event
-from shieldwall.intel.serialize import event_summary, readable_attributes
+from shieldwall.intel.serialize import event_summaries, readable_attributes
 from shieldwall.intel.visibility import event_condition
 
 
@@ -51,16 +51,13 @@ def related_events(session: Session, ctx: Ctx, found: engine.Correlations) -> li
         shared[m.event_id].add(m.value)
     if not shared:
         return []
-    events = session.execute(
-        sa.select(Event).where(
-            in_values(session, Event.id, sorted(shared)), event_condition(ctx.principal, ctx.opts)
-        )
-    ).scalars()
-    out = []
-    for e in events:
-        summary = event_summary(e)
-        summary["correlating_values"] = len(shared[e.id])
-        out.append(summary)
+    out = event_summaries(
+        session,
+        in_values(session, Event.id, sorted(shared)),
+        event_condition(ctx.principal, ctx.opts),
+    )
+    for summary in out:
+        summary["correlating_values"] = len(shared[summary["id"]])
     out.sort(key=lambda e: (-e["correlating_values"], e["id"]))
     return out
 

@@ -47,7 +47,23 @@ def create_engine(url: str, **kwargs: Any) -> Engine:
 
 
 def _configure_sqlite(engine: Engine) -> None:
-    cache_kib = get_settings().sqlite_cache_mb * 1024
+    settings = get_settings()
+    cache_kib = settings.sqlite_cache_mb * 1024
+    bulk_cap_kib = max(settings.sqlite_bulk_cache_mb, settings.sqlite_cache_mb) * 1024
+
+    def _bulk_cache_kib(conn: sa.Connection) -> int:
+        # A bulk write lands all over the indexes of a large database: with the small cache
+        # every commit writes most of their pages to the WAL again and the next transaction
+        # reads them back from the file. The import's connection gets a cache of half the
+        # file (about its indexes), within the bulk cap, in steps of the small cache, and keeps it
+        # across the import's commits; its next ordinary transaction gives it back. An
+        # import into a small database keeps the small cache: it would gain nothing.
+        size = (
+            conn.exec_driver_sql("PRAGMA page_count").scalar_one()
+            * conn.exec_driver_sql("PRAGMA page_size").scalar_one()
+        )
+        half = size // 2048 // cache_kib * cache_kib
+        return max(cache_kib, min(bulk_cap_kib, half))
 
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_conn: Any, _record: Any) -> None:
@@ -64,9 +80,15 @@ def _configure_sqlite(engine: Engine) -> None:
 
     @event.listens_for(engine, "begin")
     def _on_begin(conn: sa.Connection) -> None:
+        options = conn.get_execution_options()
+        info = conn.connection.info
+        want = _bulk_cache_kib(conn) if options.get("shieldwall_bulk") else cache_kib
+        if info.get("cache_kib", cache_kib) != want:
+            conn.exec_driver_sql(f"PRAGMA cache_size=-{want}")
+            info["cache_kib"] = want
         # Write transactions take the write lock up front, so a transaction that read the
         # audit chain head cannot lose a race to another writer half-way through.
-        if conn.get_execution_options().get("shieldwall_write"):
+        if options.get("shieldwall_write"):
             conn.exec_driver_sql("BEGIN IMMEDIATE")
         else:
             conn.exec_driver_sql("BEGIN")
@@ -82,6 +104,9 @@ class Database:
         self._write_engine = self.engine.execution_options(shieldwall_write=True)
         self._read_factory = sessionmaker(self.engine, expire_on_commit=False)
         self._write_factory = sessionmaker(self._write_engine, expire_on_commit=False)
+        self._bulk_factory = sessionmaker(
+            self._write_engine.execution_options(shieldwall_bulk=True), expire_on_commit=False
+        )
 
     @property
     def is_sqlite(self) -> bool:
@@ -92,6 +117,11 @@ class Database:
 
     def write_session(self) -> Session:
         return self._write_factory()
+
+    def bulk_write_session(self) -> Session:
+        """A write session for imports: on SQLite its connection holds the bulk page cache
+        (SHIELDWALL_SQLITE_BULK_CACHE_MB) while the session runs."""
+        return self._bulk_factory()
 
     @contextmanager
     def reading(self) -> Iterator[Session]:

@@ -34,10 +34,6 @@ from urllib.parse import urlsplit
 import ahocorasick
 from pymispwarninglists import WarningList
 
-# An IPv4 address exactly as ipaddress accepts it: four decimal octets up to 255, no leading
-# zeros. A value that matches converts in C (inet_aton reads these four octets as written).
-_OCTET = r"(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])"
-_V4 = re.compile(rf"{_OCTET}\.{_OCTET}\.{_OCTET}\.{_OCTET}")
 # A URL's network location: an optional scheme, then "//" and all up to the path, query or
 # fragment (urllib.parse.urlsplit's rules for printable ASCII).
 _URL = re.compile(r" *(?:[A-Za-z][A-Za-z0-9+.\-]*:)?//([^/?#]*)")
@@ -50,9 +46,18 @@ _PCRE_FLAGS = {"i": re.IGNORECASE, "m": re.MULTILINE, "s": re.DOTALL, "x": re.VE
 
 def ipv4_int(value: str) -> int | None:
     """The address as an integer when ipaddress.IPv4Address would accept the string."""
-    if not _V4.fullmatch(value):
+    # Three dots first: hashes and names that end with a digit stop here. inet_aton also
+    # reads shorthand, octal and trailing text ("1.2.3.4 x"); written back by inet_ntoa,
+    # only the canonical four decimal octets ipaddress accepts come out unchanged.
+    if value.count(".") != 3:
         return None
-    return int.from_bytes(socket.inet_aton(value), "big")
+    try:
+        packed = socket.inet_aton(value)
+    except (OSError, ValueError):
+        return None
+    if socket.inet_ntoa(packed) != value:
+        return None
+    return int.from_bytes(packed, "big")
 
 
 def ipv6_int(value: str) -> int | None:

@@ -1,0 +1,1 @@
+"""Detection: sensor exports and hunting indicators in network telemetry."""

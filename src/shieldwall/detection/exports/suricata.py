@@ -1,0 +1,296 @@
+"""Suricata: one rule per indicator (and per protocol it shows in), a sid map, and the
+dataset form for large sets (value files Suricata loads, and the few rules that load them).
+
+Rules use Suricata 7 keywords: dns.query, tls.sni and http.host with `dotprefix` so that a
+domain also matches its subdomains, ip.src/ip.dst with datasets of type ip, and filemd5 /
+filesha1 / filesha256 lists for file hashes (which have no per-rule form)."""
+
+from __future__ import annotations
+
+import base64
+import re
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+
+from shieldwall.detection.exports import rules as r
+from shieldwall.detection.exports.indicators import Indicator
+
+CLASSTYPE = "trojan-activity"
+
+ADDRESS_TYPES = frozenset({"ip-src", "ip-dst", "ip-src|port", "ip-dst|port"})
+NAME_TYPES = frozenset({"domain", "hostname", "domain|ip", "hostname|port"})
+HASH_TYPES = frozenset(
+    {
+        "md5",
+        "sha1",
+        "sha256",
+        "filename|md5",
+        "filename|sha1",
+        "filename|sha256",
+        "malware-sample",
+    }
+)
+OTHER_TYPES = frozenset(
+    {
+        "url",
+        "uri",
+        "user-agent",
+        "ja3-fingerprint-md5",
+        "ja3s-fingerprint-md5",
+        "email-src",
+        "email-dst",
+        "snort",
+    }
+)
+RULE_TYPES = ADDRESS_TYPES | NAME_TYPES | OTHER_TYPES
+DATASET_TYPES = ADDRESS_TYPES | NAME_TYPES | HASH_TYPES | frozenset({"url", "user-agent"})
+
+
+@dataclass(frozen=True)
+class Options:
+    sid_base: int
+    base_url: str
+
+
+def _tail(o: Options, i: Indicator, variant: int) -> str:
+    return (
+        f"reference:url,{o.base_url}/events/view/{i.event_id}; classtype:{CLASSTYPE}; "
+        f"sid:{r.sid(o.sid_base, i, variant)}; rev:{max(i.timestamp_epoch, 1)}; "
+        f"metadata:shieldwall_event {i.event_uuid}, shieldwall_attribute {i.uuid};)"
+    )
+
+
+def _msg(i: Indicator, what: str) -> str:
+    return f'msg:"{r.message(i, what)}";'
+
+
+def _name_rules(o: Options, i: Indicator, name: str, exact: bool) -> list[str]:
+    c = r.content(name)
+    if exact:  # the host itself
+        match = f'content:"{c}"; nocase; startswith; endswith;'
+        http = f'content:"{c}"; startswith; endswith;'
+    else:  # the domain and its subdomains
+        match = f'dotprefix; content:".{c}"; nocase; endswith;'
+        http = f'dotprefix; content:".{c}"; endswith;'
+    return [
+        f"alert dns $HOME_NET any -> any any ({_msg(i, 'DNS query')} dns.query; {match} "
+        + _tail(o, i, 0),
+        f"alert tls $HOME_NET any -> any any ({_msg(i, 'TLS SNI')} tls.sni; {match} "
+        + _tail(o, i, 1),
+        f"alert http $HOME_NET any -> any any ({_msg(i, 'HTTP host')} http.host; {http} "
+        + _tail(o, i, 2),
+    ]
+
+
+def _address_rules(
+    o: Options, i: Indicator, value: str, port: str | None, out: bool, v: int
+) -> list[str]:
+    addr = r.address(value)
+    if addr is None:
+        return []
+    what = "to IP" if out else "from IP"
+    if port is None:
+        head = f"$HOME_NET any -> {addr} any" if out else f"{addr} any -> $HOME_NET any"
+        return [f"alert ip {head} ({_msg(i, what)} " + _tail(o, i, v)]
+    head = f"$HOME_NET any -> {addr} {port}" if out else f"{addr} {port} -> $HOME_NET any"
+    return [
+        f"alert tcp {head} ({_msg(i, what)} " + _tail(o, i, v),
+        f"alert udp {head} ({_msg(i, what)} " + _tail(o, i, v + 1),
+    ]
+
+
+_SID = re.compile(r"\bsid\s*:\s*\d+\s*;")
+_REV = re.compile(r"\brev\s*:\s*\d+\s*;")
+
+
+def _stored_rule(o: Options, i: Indicator) -> list[str]:
+    """A rule stored as a `snort` attribute, with this export's sid and rev."""
+    text = " ".join(i.value.split())
+    if not text.endswith(")") or "(" not in text:
+        return []
+    body = _REV.sub("", _SID.sub("", text[:-1])).rstrip().rstrip(";")
+    return [f"{body}; sid:{r.sid(o.sid_base, i)}; rev:{max(i.timestamp_epoch, 1)};)"]
+
+
+def indicator_rules(o: Options, i: Indicator) -> list[str]:
+    t = i.type
+    if t in ("ip-dst", "ip-src"):
+        return _address_rules(o, i, i.value1, None, t == "ip-dst", 0)
+    if t in ("ip-dst|port", "ip-src|port"):
+        return _address_rules(o, i, i.value1, r.port(i.value2), t == "ip-dst|port", 0)
+    if t in NAME_TYPES:
+        name = r.hostname(i.value1)
+        if name is None:
+            return []
+        out = _name_rules(o, i, name, exact=t.startswith("hostname"))
+        if t == "domain|ip":
+            out += _address_rules(o, i, i.value2, None, True, 3)
+        return out
+    if t == "url":
+        host, path = r.url_parts(i.value)
+        parts = []
+        if host:
+            parts.append(f'http.host; content:"{r.content(host)}"; startswith; endswith;')
+        if path and path != "/":
+            parts.append(f'http.uri.raw; content:"{r.content(path)}"; startswith;')
+        if not parts:
+            return []
+        return [
+            f"alert http $HOME_NET any -> any any ({_msg(i, 'HTTP')} {' '.join(parts)} "
+            + _tail(o, i, 0)
+        ]
+    if t == "uri":
+        return [
+            f"alert http $HOME_NET any -> any any ({_msg(i, 'HTTP URI')} http.uri.raw; "
+            f'content:"{r.content(i.value)}"; ' + _tail(o, i, 0)
+        ]
+    if t == "user-agent":
+        return [
+            f"alert http $HOME_NET any -> any any ({_msg(i, 'HTTP user agent')} http.user_agent; "
+            f'content:"{r.content(i.value)}"; startswith; endswith; ' + _tail(o, i, 0)
+        ]
+    if t in ("ja3-fingerprint-md5", "ja3s-fingerprint-md5"):
+        buf = "ja3.hash" if t.startswith("ja3-") else "ja3s.hash"
+        value = i.value.strip().lower()
+        if not re.fullmatch(r"[0-9a-f]{32}", value):
+            return []
+        return [
+            f'alert tls any any -> any any ({_msg(i, "TLS")} {buf}; content:"{value}"; '
+            + _tail(o, i, 0)
+        ]
+    if t in ("email-src", "email-dst"):
+        verb = "MAIL FROM|3A|" if t == "email-src" else "RCPT TO|3A|"
+        return [
+            f"alert smtp any any -> any any ({_msg(i, 'SMTP')} flow:established,to_server; "
+            f'content:"{verb}"; nocase; content:"{r.content(i.value.strip())}"; nocase; '
+            "distance:0; within:320; " + _tail(o, i, 0)
+        ]
+    if t == "snort":
+        return _stored_rule(o, i)
+    return []
+
+
+def rules(o: Options, batches: Iterable[list[Indicator]], header: str) -> Iterator[bytes]:
+    """The rule file: a header comment, then a rule per line."""
+    yield header.encode()
+    for batch in batches:
+        lines = [line for i in batch for line in indicator_rules(o, i)]
+        if lines:
+            yield ("\n".join(lines) + "\n").encode()
+
+
+def sid_map(o: Options, batches: Iterable[list[Indicator]]) -> Iterator[bytes]:
+    """sid-msg.map (version 1): `sid || msg || reference`, one line per rule."""
+    for batch in batches:
+        lines = []
+        for i in batch:
+            for rule in indicator_rules(o, i):
+                sid = re.search(r"\bsid:(\d+);", rule)
+                msg = re.search(r'msg:"([^"]*)";', rule)
+                if sid and msg:
+                    lines.append(
+                        f"{sid.group(1)} || {msg.group(1)} || url,{o.base_url}/events/view/{i.event_id}"
+                    )
+        if lines:
+            yield ("\n".join(lines) + "\n").encode()
+
+
+# ---------------------------------------------------------------- dataset form
+
+
+@dataclass(frozen=True)
+class Dataset:
+    """A value file and the rules that load it."""
+
+    name: str
+    kind: str  # Suricata's dataset type, or filemd5/filesha1/filesha256 for file lists
+    rules: tuple[tuple[str, str], ...]  # (header and buffer, what) per rule
+
+
+_FILE_PROTOCOLS = (("http any any -> any any", ""), ("smtp any any -> any any", ""))
+DATASETS = (
+    Dataset("shieldwall-ip-dst", "ip", (("ip $HOME_NET any -> any any", "ip.dst"),)),
+    Dataset("shieldwall-ip-src", "ip", (("ip any any -> $HOME_NET any", "ip.src"),)),
+    Dataset(
+        "shieldwall-domain",
+        "string",
+        (
+            ("dns $HOME_NET any -> any any", "dns.query"),
+            ("tls $HOME_NET any -> any any", "tls.sni"),
+            ("http $HOME_NET any -> any any", "http.host"),
+        ),
+    ),
+    Dataset(
+        "shieldwall-user-agent", "string", (("http $HOME_NET any -> any any", "http.user_agent"),)
+    ),
+    Dataset("shieldwall-url", "string", (("http $HOME_NET any -> any any", "http.uri.raw"),)),
+    Dataset("shieldwall-md5", "filemd5", _FILE_PROTOCOLS),
+    Dataset("shieldwall-sha1", "filesha1", _FILE_PROTOCOLS),
+    Dataset("shieldwall-sha256", "filesha256", _FILE_PROTOCOLS),
+)
+BY_NAME = {d.name: d for d in DATASETS}
+
+
+def dataset_members(i: Indicator) -> list[tuple[str, str]]:
+    """(dataset name, line) pairs an indicator adds; addresses and networks that a dataset
+    cannot hold (CIDRs) are left to the rule form."""
+    t = i.type
+    out: list[tuple[str, str]] = []
+    if t in ADDRESS_TYPES:
+        addr = r.address(i.value1)
+        if addr and "/" not in addr:
+            dataset = "shieldwall-ip-dst" if t.startswith("ip-dst") else "shieldwall-ip-src"
+            out.append((dataset, addr.strip("[]")))
+    elif t in NAME_TYPES:
+        name = r.hostname(i.value1)
+        if name:
+            out.append(("shieldwall-domain", _b64(name)))
+        if t == "domain|ip":
+            addr = r.address(i.value2)
+            if addr and "/" not in addr:
+                out.append(("shieldwall-ip-dst", addr.strip("[]")))
+    elif t == "user-agent":
+        out.append(("shieldwall-user-agent", _b64(i.value)))
+    elif t == "url":
+        _host, path = r.url_parts(i.value)
+        if path and path != "/":
+            out.append(("shieldwall-url", _b64(path)))
+    elif t in HASH_TYPES:
+        digest = (i.value2 if "|" in t or t == "malware-sample" else i.value1).strip().lower()
+        kind = {32: "shieldwall-md5", 40: "shieldwall-sha1", 64: "shieldwall-sha256"}.get(
+            len(digest)
+        )
+        if kind and re.fullmatch(r"[0-9a-f]+", digest):
+            out.append((kind, digest))
+    return out
+
+
+def _b64(text: str) -> str:
+    return base64.b64encode(text.encode()).decode()
+
+
+def dataset_rules(o: Options, counts: dict[str, int], file_prefix: str = "") -> str:
+    """The rules loading each non-empty dataset, sized for its count: hashsize near the
+    number of entries, memcap with room for each entry."""
+    lines = []
+    for n, d in enumerate(DATASETS):
+        count = counts.get(d.name, 0)
+        if not count:
+            continue
+        path = f"{file_prefix}{d.name}.lst"
+        hashsize = max(1024, 1 << (count - 1).bit_length())
+        memcap = max(1, (count * 256) // (1 << 20) + 1)
+        for k, (head, buf) in enumerate(d.rules):
+            sid = o.sid_base - 1 - n * 8 - k  # just below the per-attribute range
+            if d.kind.startswith("file"):
+                match = f"{d.kind}:{path};"
+            else:
+                match = (
+                    f"{buf}; dataset:isset,{d.name},type {d.kind},load {path},"
+                    f"memcap {memcap}mb,hashsize {hashsize};"
+                )
+            lines.append(
+                f'alert {head} (msg:"Shieldwall {d.name} {buf or d.kind} hit"; {match} '
+                f"classtype:{CLASSTYPE}; sid:{sid}; rev:1;)"
+            )
+    return "\n".join(lines) + ("\n" if lines else "")
