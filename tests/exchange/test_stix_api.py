@@ -230,6 +230,9 @@ def _assert_b_sees_only_what_it_may(body: bytes, setup: dict[str, Any]) -> None:
     for secret in _HIDDEN:
         assert secret not in text, secret
     assert setup["sg"]["uuid"] not in text and setup["sg"]["name"] not in text
+    assert "CERT-C" not in text and "c-only.example" not in text
+    identities = [o["name"] for o in bundle["objects"] if o["type"] == "identity"]
+    assert identities == ["CERT-A"]
     assert "a-team:local" not in text
     assert "shared.example" in text and "203.0.113.99" in text
     groupings = [o for o in bundle["objects"] if o["type"] == "grouping"]
@@ -239,6 +242,9 @@ def _assert_b_sees_only_what_it_may(body: bytes, setup: dict[str, Any]) -> None:
 def test_every_export_path_follows_the_access_rules(make_user, client) -> None:
     setup = _secret_setup(make_user)
     a, b = setup["a"], setup["b"]
+    # An organisation whose only event B may not read: its identity must not show either.
+    c = make_user("CERT-C", "org-admin")
+    _event(c.api, "C to itself", [{"type": "domain", "value": "c-only.example"}], distribution=0)
     # Native: one event, and the search export.
     r = b.api.get(f"/api/v1/events/{setup['shared']['id']}/stix")
     _assert_b_sees_only_what_it_may(r.content, setup)
