@@ -1,11 +1,11 @@
 """Run Shieldwall's benchmarks: bulk import rate, exact search latency, import memory, MISP
-API figures, warninglist checks.
+API figures, warninglist checks, STIX export.
 
     .venv/bin/python bench/run.py                    # everything, SQLite and PostgreSQL
     .venv/bin/python bench/run.py --quick            # small sizes, a smoke run (~1 minute)
     .venv/bin/python bench/run.py --backend sqlite   # one backend
     .venv/bin/python bench/run.py --only search      # one benchmark (import, search, memory,
-                                                     # misp, warninglists)
+                                                     # misp, warninglists, stix)
 
 PostgreSQL: BENCH_PG_URL names a server database to connect to for CREATE/DROP DATABASE
 (default postgresql+psycopg://postgres@127.0.0.1:5432/postgres); every run uses its own
@@ -34,6 +34,7 @@ import bench_import
 import bench_memory
 import bench_misp
 import bench_search
+import bench_stix
 import bench_warninglists
 from common import OUT, PG_ADMIN_URL, log
 
@@ -46,6 +47,7 @@ FULL = {
     "correlation": {"sqlite": 1_000_000, "postgres": 10_000_000, "import": 100_000},
     "warninglists": 1_000_000,
     "exports": 1_000_000,
+    "stix": 100_000,
 }
 QUICK = {
     "import": 10_000,
@@ -56,6 +58,7 @@ QUICK = {
     "correlation": {"sqlite": 50_000, "postgres": 50_000, "import": 10_000},
     "warninglists": 100_000,
     "exports": 20_000,
+    "stix": 10_000,
 }
 
 
@@ -314,6 +317,33 @@ def report(results: dict[str, Any]) -> str:
                 rows,
             )
         )
+    if results.get("stix"):
+        parts.append(
+            _table(
+                "STIX 2.1 export: events/restSearch returnFormat stix2, one bundle (s)",
+                [
+                    "backend",
+                    "attributes",
+                    "seconds (median)",
+                    "3 runs",
+                    "bundle MB",
+                    "target",
+                    "met",
+                ],
+                [
+                    [
+                        r["backend"],
+                        f"{r['attributes']:,}",
+                        r["seconds"],
+                        " / ".join(str(x) for x in r["runs"]),
+                        r["bundle_mb"],
+                        f"< {r['target_s']}",
+                        _yes(r["met"]),
+                    ]
+                    for r in results["stix"]
+                ],
+            )
+        )
     return "\n\n".join(parts)
 
 
@@ -329,7 +359,16 @@ def main() -> int:
     ap.add_argument("--backend", choices=["sqlite", "postgres", "both"], default="both")
     ap.add_argument(
         "--only",
-        choices=["import", "search", "memory", "misp", "correlation", "warninglists", "exports"],
+        choices=[
+            "import",
+            "search",
+            "memory",
+            "misp",
+            "correlation",
+            "warninglists",
+            "exports",
+            "stix",
+        ],
         action="append",
         help="run only these benchmarks (repeatable)",
     )
@@ -345,6 +384,7 @@ def main() -> int:
         "correlation",
         "warninglists",
         "exports",
+        "stix",
     ]
     OUT.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix="work-", dir=OUT))
@@ -361,6 +401,7 @@ def main() -> int:
         "correlation": [],
         "warninglists": None,
         "exports": [],
+        "stix": [],
     }
     try:
         for backend in backends:
@@ -386,6 +427,8 @@ def main() -> int:
                 )
             if "exports" in which:
                 results["exports"].append(bench_exports.run(backend, work, sizes["exports"]))
+            if "stix" in which:
+                results["stix"].append(bench_stix.run(backend, work, sizes["stix"]))
             if "correlation" in which:
                 c = sizes["correlation"]
                 results["correlation"].append(

@@ -23,6 +23,7 @@ from shieldwall.api import (
     lifecycle,
     ops,
     search,
+    stix,
 )
 from shieldwall.api.errors import install as install_errors
 from shieldwall.api.errors import problem
@@ -122,6 +123,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         correlation,
         lifecycle,
         exports,
+        stix,
     ):
         app.include_router(module.router, prefix="/api/v1")
     for misp_router in MISP_ROUTERS:

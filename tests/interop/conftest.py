@@ -10,10 +10,22 @@ from collections.abc import Callable, Iterator
 import httpx
 import pytest
 import uvicorn
-from pymisp import PyMISP
+from pymisp import MISPEvent, PyMISP
 
 from shieldwall.app import create_app
 from shieldwall.config import get_settings
+
+
+def add_event(misp: PyMISP, info: str, distribution: int, *attrs: tuple[str, str]) -> MISPEvent:
+    """An event with (type, value) attributes, added through PyMISP."""
+    event = MISPEvent()
+    event.info = info
+    event.distribution = distribution
+    for type_, value in attrs:
+        event.add_attribute(type_, value)
+    created = misp.add_event(event, pythonify=True)
+    assert isinstance(created, MISPEvent), created
+    return created
 
 
 def _free_port() -> int:

@@ -17,6 +17,7 @@ from pymisp import MISPAttribute, MISPEvent, MISPSighting, PyMISP
 from shieldwall.auth import service as auth
 from shieldwall.auth.models import Organisation, User
 from shieldwall.context import system_ctx
+from tests.interop.conftest import add_event
 
 
 @dataclass
@@ -43,17 +44,6 @@ def who(live_url: str, make_user, instance) -> Connect:  # type: ignore[no-untyp
         )
 
     return connect
-
-
-def _event(m: PyMISP, info: str, distribution: int, *attrs: tuple[str, str]) -> MISPEvent:
-    event = MISPEvent()
-    event.info = info
-    event.distribution = distribution
-    for type_, value in attrs:
-        event.add_attribute(type_, value)
-    created = m.add_event(event, pythonify=True)
-    assert isinstance(created, MISPEvent), created
-    return created
 
 
 def _attr(event: MISPEvent, value: str) -> MISPAttribute:
@@ -93,7 +83,7 @@ def _ago(seconds: int) -> int:
 def test_add_by_id_uuid_value_and_values(who: Connect) -> None:
     alpha = who("ALPHA", "publisher")
     beta = who("BETA", "publisher")
-    ev = _event(
+    ev = add_event(
         alpha.misp,
         "sighted",
         1,
@@ -101,7 +91,7 @@ def test_add_by_id_uuid_value_and_values(who: Connect) -> None:
         ("domain", "sighted.example"),
     )
     ip, dom = _attr(ev, "198.51.100.10"), _attr(ev, "sighted.example")
-    other = _event(beta.misp, "also sighted", 1, ("domain", "sighted.example"))
+    other = add_event(beta.misp, "also sighted", 1, ("domain", "sighted.example"))
     other_dom = _attr(other, "sighted.example")
 
     # By id in the path: MISP's {"Sighting": {...}} with string ids and an epoch.
@@ -145,7 +135,7 @@ def test_add_by_id_uuid_value_and_values(who: Connect) -> None:
 def test_types_timestamps_and_expiration_replaced(who: Connect) -> None:
     alpha = who("ALPHA", "user")
     beta = who("BETA", "user")
-    ev = _event(alpha.misp, "typed", 1, ("url", "http://typed.example/x"))
+    ev = add_event(alpha.misp, "typed", 1, ("url", "http://typed.example/x"))
     url = ev.attributes[0]
     then = _ago(7200)
     fp = alpha.misp.add_sighting(
@@ -178,7 +168,7 @@ def test_list_per_attribute_and_event_with_org_filter(who: Connect, misp: PyMISP
     alpha = who("ALPHA", "publisher")
     beta = who("BETA", "user")
     gamma = who("GAMMA", "user")
-    ev = _event(alpha.misp, "listed", 1, ("ip-dst", "203.0.113.20"), ("domain", "list.example"))
+    ev = add_event(alpha.misp, "listed", 1, ("ip-dst", "203.0.113.20"), ("domain", "list.example"))
     ip, dom = _attr(ev, "203.0.113.20"), _attr(ev, "list.example")
     alpha.misp.add_sighting({"timestamp": _ago(300)}, ip.id)
     beta.misp.add_sighting({"timestamp": _ago(100)}, ip.id)
@@ -221,7 +211,7 @@ def test_delete_only_by_own_organisation(who: Connect, misp: PyMISP) -> None:
     beta = who("BETA", "user")
     beta_reader = who("BETA", "read only")
     gamma = who("GAMMA", "org admin")
-    ev = _event(alpha.misp, "deleted", 1, ("ip-dst", "203.0.113.30"))
+    ev = add_event(alpha.misp, "deleted", 1, ("ip-dst", "203.0.113.30"))
     attr = ev.attributes[0]
     theirs = beta.misp.add_sighting({}, attr.id, pythonify=True)
     mine = alpha.misp.add_sighting({}, attr.id, pythonify=True)
@@ -249,7 +239,9 @@ def test_delete_only_by_own_organisation(who: Connect, misp: PyMISP) -> None:
 def test_rest_search_filters(who: Connect) -> None:
     alpha = who("ALPHA", "publisher")
     beta = who("BETA", "user")
-    ev = _event(alpha.misp, "searched", 1, ("ip-dst", "192.0.2.40"), ("domain", "search.example"))
+    ev = add_event(
+        alpha.misp, "searched", 1, ("ip-dst", "192.0.2.40"), ("domain", "search.example")
+    )
     ip, dom = _attr(ev, "192.0.2.40"), _attr(ev, "search.example")
     day = 86400
     old = alpha.misp.add_sighting({"type": "2", "timestamp": _ago(40 * day)}, ip.id)
@@ -335,10 +327,10 @@ def test_rest_search_filters(who: Connect) -> None:
 def test_invisible_attributes_cannot_be_sighted_or_listed(who: Connect, misp: PyMISP) -> None:
     alpha = who("ALPHA", "publisher")
     beta = who("BETA", "publisher")
-    secret = _event(
+    secret = add_event(
         alpha.misp, "alpha only", 0, ("ip-dst", "192.0.2.55"), ("domain", "secret.example")
     )
-    shared = _event(alpha.misp, "shared", 1, ("ip-dst", "192.0.2.55"))
+    shared = add_event(alpha.misp, "shared", 1, ("ip-dst", "192.0.2.55"))
     hidden_ip, hidden_dom = _attr(secret, "192.0.2.55"), _attr(secret, "secret.example")
     open_ip = shared.attributes[0]
     alpha.misp.add_sighting({}, hidden_ip.id)
@@ -368,7 +360,7 @@ def test_invisible_attributes_cannot_be_sighted_or_listed(who: Connect, misp: Py
 def test_roles_and_read_only_keys(who: Connect, instance, live_url: str) -> None:  # type: ignore[no-untyped-def]
     alpha = who("ALPHA", "publisher")
     reader = who("ALPHA", "read only")
-    ev = _event(alpha.misp, "roles", 1, ("ip-dst", "198.51.100.66"))
+    ev = add_event(alpha.misp, "roles", 1, ("ip-dst", "198.51.100.66"))
     attr = ev.attributes[0]
     alpha.misp.add_sighting({}, attr.id)
     # The read-only role has no perm_sighting, but reads.
@@ -398,7 +390,9 @@ def test_roles_and_read_only_keys(who: Connect, instance, live_url: str) -> None
 
 def test_bad_input_gets_misp_shaped_4xx(who: Connect) -> None:
     alpha = who("ALPHA", "publisher")
-    ev = _event(alpha.misp, "bad", 1, ("domain", "bad.example"), ("url", "http://bad.example/%41"))
+    ev = add_event(
+        alpha.misp, "bad", 1, ("domain", "bad.example"), ("url", "http://bad.example/%41")
+    )
     attr = _attr(ev, "bad.example")
     m = alpha.misp
     _error(m.add_sighting({"type": "5"}, attr.id), 422, "type")

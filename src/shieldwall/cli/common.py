@@ -9,6 +9,7 @@ from typing import NoReturn
 
 import typer
 from rich.console import Console
+from rich.progress import MofNCompleteColumn, Progress, SpinnerColumn, TextColumn
 
 from shieldwall.auth.service import host_org
 from shieldwall.context import Ctx, system_ctx
@@ -48,6 +49,31 @@ def admin_ctx(db: Database) -> Ctx:
             fail("no host organisation yet: run `shieldwall up` (or `shieldwall init`) first")
         org_id = org.id
     return system_ctx(org_id, ReadOptions(settings.unpublished_private, settings.sighting_policy))
+
+
+def reader_ctx(db: Database, ctx: Ctx, email: str, purpose: str) -> Ctx:
+    """The context of the user an export is made for: it sees what that user may see."""
+    from shieldwall.audit.service import Actor
+    from shieldwall.auth import service as auth
+
+    with db.reading() as session:
+        target = auth.get_user(session, ctx, email)
+        return Ctx(
+            auth.principal_for(target),
+            Actor(user_id=target.id, org_id=target.org_id, label=f"{purpose} as {target.email}"),
+            ctx.opts,
+        )
+
+
+def export_progress(quiet: bool) -> Progress:
+    """A spinner and a count of the events written, on stderr."""
+    return Progress(
+        SpinnerColumn(),
+        TextColumn("[bold]exporting"),
+        MofNCompleteColumn(),
+        console=err,
+        disable=quiet,
+    )
 
 
 @contextmanager

@@ -9,16 +9,23 @@ from typing import Annotated, Any
 
 import typer
 
-from shieldwall.auth import service as auth
-from shieldwall.cli.common import admin_ctx, database, domain_errors, err
+from shieldwall.cli.common import (
+    admin_ctx,
+    console,
+    database,
+    domain_errors,
+    err,
+    export_progress,
+    reader_ctx,
+)
 from shieldwall.context import Ctx
 from shieldwall.detection import exports
 from shieldwall.detection.exports.indicators import Selection
 
 export_app = typer.Typer(
-    help="Sensor exports (Suricata, Snort 3, Zeek intel, RPZ, hosts, YARA) of what a user "
-    "may see: published to_ids indicators, without warninglist hits or expired indicators "
-    "unless asked for.",
+    help="Exports of what a user may see: sensor formats (Suricata, Snort 3, Zeek intel, RPZ, "
+    "hosts, YARA: published to_ids indicators, without warninglist hits or expired indicators "
+    "unless asked for) and STIX 2.1 bundles.",
     no_args_is_help=True,
 )
 
@@ -78,9 +85,8 @@ def _selection(
 def _reader(user: str) -> tuple[Any, Ctx]:
     db = database()
     ctx = admin_ctx(db)
-    with domain_errors(), db.reading() as session:
-        target = auth.get_user(session, ctx, user)
-        reader = Ctx(auth.principal_for(target), ctx.actor, ctx.opts)
+    with domain_errors():
+        reader = reader_ctx(db, ctx, user, "export")
     return db, reader
 
 
@@ -162,3 +168,50 @@ def suricata_datasets(
     for name, n in sorted(counts.items()):
         err.print(f"{name}: {n:,} values")
     err.print(f"wrote {directory / 'shieldwall-datasets.rules'}")
+
+
+@export_app.command("stix")
+def export_stix(
+    output: Annotated[Path, typer.Option("--output", "-o", help="file to write the bundle to")],
+    user: Annotated[
+        str, typer.Option("--user", "--as", help="export what this user may see (e-mail)")
+    ],
+    value: Annotated[list[str] | None, typer.Option("--value", help="% is a wildcard")] = None,
+    type: Types = None,
+    category: Annotated[list[str] | None, typer.Option("--category")] = None,
+    tag: Tags = None,
+    org: Orgs = None,
+    event: Events = None,
+    to_ids: Annotated[bool | None, typer.Option("--to-ids/--not-to-ids")] = None,
+    published: Annotated[bool | None, typer.Option("--published/--unpublished")] = None,
+    since: Since = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q")] = False,
+) -> None:
+    """Write one STIX 2.1 bundle of the events USER may read that match the filters (every
+    readable event without filters), an event at a time. Only what the user may see is
+    written; local and non-exportable tags stay out."""
+    from shieldwall.api.search import parse_time
+    from shieldwall.intel.search import SearchFilter, TagFilter
+    from shieldwall.misp.stix_export import write_bundle
+
+    db, reader = _reader(user)
+    with domain_errors():
+        f = SearchFilter(
+            value=value or [],
+            type=type or [],
+            category=category or [],
+            tags=TagFilter(
+                any_of=[t for t in tag or [] if not t.startswith("!")],
+                none_of=[t[1:] for t in tag or [] if t.startswith("!")],
+            ),
+            org=org or [],
+            event=event or [],
+            to_ids=to_ids,
+            published=published,
+            timestamp_from=parse_time(since, "since"),
+            limit=10**12,
+        )
+        with export_progress(quiet) as progress:
+            task = progress.add_task("export", total=None)
+            count = write_bundle(db, reader, f, output, on_event=lambda _: progress.advance(task))
+    console.print(f"{count} events written to {output} as a STIX 2.1 bundle")

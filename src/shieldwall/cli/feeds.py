@@ -9,10 +9,16 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn
 from rich.table import Table
 
-from shieldwall.audit.service import Actor
-from shieldwall.auth import service as auth
-from shieldwall.cli.common import admin_ctx, console, database, domain_errors, err, fail
-from shieldwall.context import Ctx
+from shieldwall.cli.common import (
+    admin_ctx,
+    console,
+    database,
+    domain_errors,
+    err,
+    export_progress,
+    fail,
+    reader_ctx,
+)
 from shieldwall.exchange import feeds as fs
 
 feed_app = typer.Typer(
@@ -235,20 +241,9 @@ def feed_export(
 
     db = database()
     ctx = admin_ctx(db)
-    with domain_errors(), db.reading() as session:
-        target = auth.get_user(session, ctx, user)
-        reader = Ctx(
-            auth.principal_for(target),
-            Actor(user_id=target.id, org_id=target.org_id, label=f"feed export as {target.email}"),
-            ctx.opts,
-        )
-    with Progress(
-        SpinnerColumn(),
-        TextColumn("[bold]exporting"),
-        MofNCompleteColumn(),
-        console=err,
-        disable=quiet,
-    ) as progress:
+    with domain_errors():
+        reader = reader_ctx(db, ctx, user, "feed export")
+    with export_progress(quiet) as progress:
         task = progress.add_task("export", total=None)
         report = export_feed(
             db,

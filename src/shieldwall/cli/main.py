@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import orjson
 import sqlalchemy as sa
@@ -29,6 +29,7 @@ from shieldwall.cli.export import export_app
 from shieldwall.cli.feeds import feed_app
 from shieldwall.cli.indicators import indicators_app
 from shieldwall.config import get_settings
+from shieldwall.intel.errors import DomainError
 
 app = typer.Typer(
     help="Shieldwall: collective cyber-defence platform.",
@@ -395,17 +396,30 @@ def _json_files(paths: list[Path]) -> list[Path]:
 
 @event_app.command("import")
 def event_import(
-    files: Annotated[list[Path], typer.Argument(help="MISP JSON files or directories")],
+    files: Annotated[list[Path], typer.Argument(help="MISP JSON or STIX files or directories")],
     quiet: Annotated[bool, typer.Option("--quiet", "-q")] = False,
+    source_format: Annotated[
+        str, typer.Option("--format", help="misp (MISP JSON) or stix (STIX 2.1 bundles)")
+    ] = "misp",
+    distribution: Annotated[
+        int, typer.Option(help="stix: distribution of the events created (0-3)", min=0, max=3)
+    ] = 0,
 ) -> None:
-    """Import MISP JSON events (single events, restSearch answers, lists, feed directories).
+    """Import MISP JSON events (single events, restSearch answers, lists, feed directories)
+    or STIX 2.1 bundles (--format stix).
 
-    Each event is one transaction; events already present (same uuid) are skipped."""
+    MISP JSON: each event is one transaction; events already present (same uuid) are
+    skipped. STIX: each bundle is one transaction, all its events or none."""
     from shieldwall.exchange.misp_json import ImportReport, import_file
 
+    if source_format not in ("misp", "stix"):
+        fail("--format is misp or stix")
     db = database()
     ctx = admin_ctx(db)
     paths = _json_files(files)
+    if source_format == "stix":
+        _import_stix(db, ctx, paths, distribution)
+        return
     total = sum(p.stat().st_size for p in paths)
     report = ImportReport()
     started = datetime.now()
@@ -432,6 +446,25 @@ def event_import(
         f"{report.skipped} already present, {report.failed} failed"
     )
     if report.failed:
+        raise typer.Exit(1)
+
+
+def _import_stix(db: Any, ctx: Any, paths: list[Path], distribution: int) -> None:
+    """Each bundle in its own transaction: all its events land, or none of them."""
+    from shieldwall.exchange.stix_import import import_bundle
+
+    failed = 0
+    for path in paths:
+        try:
+            with db.writing() as session:
+                events = import_bundle(session, ctx, path.read_bytes(), distribution=distribution)
+                created = [e.uuid for e in events]
+        except DomainError as exc:
+            err.print(f"[red]failed:[/red] {path}: {exc.detail}")
+            failed += 1
+            continue
+        console.print(f"{path}: {len(created)} events created ({', '.join(created)})")
+    if failed:
         raise typer.Exit(1)
 
 

@@ -17,6 +17,7 @@ from shieldwall.misp import (
     search,
     settings,
     sightings,
+    stix,
     tags,
 )
 
@@ -36,4 +37,5 @@ ROUTERS: tuple[APIRouter, ...] = (
     correlation.router,
     decay.router,
     settings.router,
+    stix.router,
 )

@@ -23,6 +23,7 @@ from shieldwall.exchange.attribute_formats import (
     csv_rows,
     text_lines,
 )
+from shieldwall.exchange.stix import MEDIA_TYPE
 from shieldwall.intel.attachments import attach_data
 from shieldwall.intel.common import get_object
 from shieldwall.intel.errors import InvalidInput
@@ -61,11 +62,12 @@ from shieldwall.misp.correlation import attach_related_attributes
 from shieldwall.misp.decay import DecayRequest, attach_to_event, decay_request, decay_scores
 from shieldwall.misp.knowledge import attach_warnings, event_attributes
 from shieldwall.misp.shapes import attribute_shape, event_shape, object_shape
+from shieldwall.misp.stix_export import search_bundle
 from shieldwall.misp.views import add_sharing_groups, complete
 
 router = misp_router()
 
-FORMATS = ("json", "csv", "text")
+FORMATS = ("json", "csv", "text", "stix2")
 # Sensor formats (shieldwall.detection.exports), by MISP's returnFormat names; `bro` is the
 # name MISP used for Zeek.
 SENSOR_FORMATS = {"suricata": "suricata", "snort": "snort", "zeek": "zeek", "bro": "zeek",
@@ -120,6 +122,19 @@ def misp_filter(q: dict[str, Any], *, default_limit: int = 10000) -> SearchFilte
         sharing_group=as_list(q.get("sharinggroup")),
         limit=whole(q.get("limit"), "limit", default=default_limit, low=1, high=1_000_000),
     )
+
+
+def _stix_export(ctx: Ctx, f: SearchFilter, q: dict[str, Any], *, attributes: bool) -> Any:
+    """A STIX 2.1 bundle over the matches, streamed an event at a time; as the flat
+    formats, every match unless a limit is given."""
+    if flag(q.get("enforceWarninglist")):
+        raise InvalidInput(
+            "enforceWarninglist is not applied to returnFormat stix2 yet",
+            field="enforceWarninglist",
+        )
+    if "limit" not in q:
+        f = replace(f, limit=10**12)
+    return StreamingResponse(search_bundle(ctx, f, attributes=attributes), media_type=MEDIA_TYPE)
 
 
 def _page(q: dict[str, Any]) -> int:
@@ -261,6 +276,8 @@ async def attributes_rest_search(request: Request, ctx: CurrentCtx, db: ReadDB) 
     decay = decay_request(q, attributes=True)
     if fmt in SENSOR_FORMATS:
         return _sensor_export(ctx, f, fmt, q, events=False)
+    if fmt == "stix2":
+        return _stix_export(ctx, f, q, attributes=True)
     if fmt != "json":
         return _flat_export(ctx, f, fmt, q, events=False, decay=decay)
     rows = paged(
@@ -317,6 +334,8 @@ async def events_rest_search(request: Request, ctx: CurrentCtx, db: ReadDB) -> A
     decay = decay_request(q, attributes=False)
     if fmt in SENSOR_FORMATS:
         return _sensor_export(ctx, f, fmt, q, events=True)
+    if fmt == "stix2":
+        return _stix_export(ctx, f, q, attributes=False)
     if fmt != "json":
         return _flat_export(ctx, f, fmt, q, events=True)
     events = paged(
