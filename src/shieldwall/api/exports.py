@@ -34,10 +34,7 @@ def _selection(
     return Selection(
         SearchFilter(
             type=type or [],
-            tags=TagFilter(
-                any_of=[t for t in tag or [] if not t.startswith("!")],
-                none_of=[t[1:] for t in tag or [] if t.startswith("!")],
-            ),
+            tags=TagFilter.from_names(tag),
             event=event or [],
             org=org or [],
             timestamp_from=parse_time(since, "since"),

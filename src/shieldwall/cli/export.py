@@ -64,10 +64,7 @@ def _selection(
     from shieldwall.api.search import parse_time
     from shieldwall.intel.search import SearchFilter, TagFilter
 
-    tag_filter = TagFilter(
-        any_of=[t for t in tags or [] if not t.startswith("!")],
-        none_of=[t[1:] for t in tags or [] if t.startswith("!")],
-    )
+    tag_filter = TagFilter.from_names(tags)
     return Selection(
         SearchFilter(
             type=types or [],
@@ -200,10 +197,7 @@ def export_stix(
             value=value or [],
             type=type or [],
             category=category or [],
-            tags=TagFilter(
-                any_of=[t for t in tag or [] if not t.startswith("!")],
-                none_of=[t[1:] for t in tag or [] if t.startswith("!")],
-            ),
+            tags=TagFilter.from_names(tag),
             org=org or [],
             event=event or [],
             to_ids=to_ids,

@@ -494,10 +494,7 @@ def search(
 
     db = database()
     ctx = admin_ctx(db)
-    tags = TagFilter(
-        any_of=[t for t in tag or [] if not t.startswith("!")],
-        none_of=[t[1:] for t in tag or [] if t.startswith("!")],
-    )
+    tags = TagFilter.from_names(tag)
     with domain_errors(), db.reading() as session:
         if as_user:
             u = auth.get_user(session, ctx, as_user)

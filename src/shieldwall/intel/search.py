@@ -121,6 +121,14 @@ class TagFilter:
     all_of: list[str] = field(default_factory=list)
     none_of: list[str] = field(default_factory=list)
 
+    @classmethod
+    def from_names(cls, names: list[str] | None) -> TagFilter:
+        """Any of these tags; a leading ! excludes one (the CLI's and the exports' --tag)."""
+        return cls(
+            any_of=[t for t in names or [] if not t.startswith("!")],
+            none_of=[t[1:] for t in names or [] if t.startswith("!")],
+        )
+
 
 @dataclass
 class SearchFilter:
