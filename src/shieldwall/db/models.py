@@ -26,6 +26,14 @@ from shieldwall.intel.models import (
 )
 from shieldwall.knowledge.models import Galaxy, GalaxyCluster, Taxonomy, Warninglist  # noqa: F401
 from shieldwall.lifecycle.models import LifecycleSetting  # noqa: F401
+from shieldwall.taxii.models import (  # noqa: F401
+    StixEventState,
+    StixObject,
+    StixObjectEvent,
+    TaxiiCollection,
+    TaxiiCollectionOrg,
+    TaxiiStatus,
+)
 
 metadata = Base.metadata
 
