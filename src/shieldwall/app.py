@@ -22,6 +22,7 @@ from shieldwall.api import (
     lifecycle,
     ops,
     search,
+    taxii,
 )
 from shieldwall.api.errors import install as install_errors
 from shieldwall.api.errors import problem
@@ -31,6 +32,7 @@ from shieldwall.jobs.schedule import background_jobs
 from shieldwall.metrics import REGISTRY, REQUEST_SECONDS
 from shieldwall.misp import ROUTERS as MISP_ROUTERS
 from shieldwall.runtime import tune_gc
+from shieldwall.taxii.views import router as taxii_router
 
 log = logging.getLogger("shieldwall.http")
 
@@ -111,10 +113,21 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     install_errors(app)
     app.include_router(ops.health)
-    for module in (identity, intel, search, ops, collab, knowledge, correlation, lifecycle):
+    for module in (
+        identity,
+        intel,
+        search,
+        ops,
+        collab,
+        knowledge,
+        correlation,
+        lifecycle,
+        taxii,
+    ):
         app.include_router(module.router, prefix="/api/v1")
     for misp_router in MISP_ROUTERS:
         app.include_router(misp_router)
+    app.include_router(taxii_router)
 
     @app.middleware("http")
     async def request_context(
