@@ -55,3 +55,4 @@ def taxii(live_url: str) -> Callable[..., Any]:  # noqa: F811
         return server, ApiRoot(f"{live_url}/taxii2/intel/", user=email, password=key)
 
     return connect
+

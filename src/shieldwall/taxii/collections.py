@@ -181,10 +181,16 @@ def _apply(session: Session, coll: TaxiiCollection, values: dict[str, Any]) -> d
             if writers is not None
             else {o for o, r in current.items() if r.can_write}
         )
-        coll.rights = [
-            TaxiiCollectionOrg(org_id=o, can_read=o in read_ids, can_write=o in write_ids)
-            for o in sorted(read_ids | write_ids)
-        ]
+        # Rows are changed in place: a replaced row would be inserted before the old one is
+        # deleted and clash with it on (collection, organisation).
+        for org_id, right in current.items():
+            if org_id not in read_ids | write_ids:
+                coll.rights.remove(right)
+        for org_id in sorted(read_ids | write_ids):
+            right = current.get(org_id) or TaxiiCollectionOrg(org_id=org_id)
+            right.can_read, right.can_write = org_id in read_ids, org_id in write_ids
+            if org_id not in current:
+                coll.rights.append(right)
         changes["readers"] = sorted(read_ids)
         changes["writers"] = sorted(write_ids)
     return changes

@@ -49,38 +49,56 @@ class Page:
     last_key: tuple[datetime, int] | None = None
 
 
-def _collection_filters(coll: TaxiiCollection | None) -> list[ColumnElement[bool]]:
-    """The saved search, on the event (Event in the FROM clause) and the object's attribute."""
+def _search(
+    coll: TaxiiCollection | None, event_id: Any, *, rows: bool
+) -> list[ColumnElement[bool]]:
+    """The saved search for the event whose id is `event_id` (and, with `rows`, for the
+    row's own attribute). Every subquery is correlated one level up only, where the column it
+    names lives: SQLAlchemy correlates to the enclosing SELECT alone."""
     if coll is None:
         return []
     conds: list[ColumnElement[bool]] = []
     if coll.tags:
         names = tuple(t.lower() for t in coll.tags)
-        event_tagged = sa.exists(
-            sa.select(1)
-            .select_from(EventTag)
-            .join(Tag, Tag.id == EventTag.tag_id)
-            .where(EventTag.event_id == Event.id, sa.func.lower(Tag.name).in_(names))
-        )
-        attribute_tagged = sa.exists(
-            sa.select(1)
-            .select_from(AttributeTag)
-            .join(Tag, Tag.id == AttributeTag.tag_id)
-            .where(
-                AttributeTag.attribute_id == StixObject.attribute_id,
-                sa.func.lower(Tag.name).in_(names),
+        tagged = [
+            sa.exists(
+                sa.select(1)
+                .select_from(EventTag)
+                .join(Tag, Tag.id == EventTag.tag_id)
+                .where(EventTag.event_id == event_id, sa.func.lower(Tag.name).in_(names))
+            )
+        ]
+        if rows:
+            tagged.append(
+                sa.exists(
+                    sa.select(1)
+                    .select_from(AttributeTag)
+                    .join(Tag, Tag.id == AttributeTag.tag_id)
+                    .where(
+                        AttributeTag.attribute_id == StixObject.attribute_id,
+                        sa.func.lower(Tag.name).in_(names),
+                    )
+                )
+            )
+        conds.append(sa.or_(*tagged))
+    on_event: list[ColumnElement[bool]] = []
+    if coll.org_ids:
+        on_event.append(Event.orgc_id.in_(coll.org_ids))
+    if coll.sharing_group_ids:
+        on_event.append(Event.distribution == 4)
+        on_event.append(Event.sharing_group_id.in_(coll.sharing_group_ids))
+    if coll.published_only:
+        on_event.append(Event.published.is_(True))
+    if on_event:
+        conds.append(
+            sa.exists(
+                sa.select(1)
+                .select_from(Event)
+                .where(Event.id == event_id, *on_event)
+                .correlate_except(Event)
             )
         )
-        conds.append(sa.or_(event_tagged, attribute_tagged))
-    if coll.org_ids:
-        conds.append(Event.orgc_id.in_(coll.org_ids))
-    if coll.sharing_group_ids:
-        conds.append(
-            sa.and_(Event.distribution == 4, Event.sharing_group_id.in_(coll.sharing_group_ids))
-        )
-    if coll.published_only:
-        conds.append(Event.published.is_(True))
-    if coll.types:
+    if rows and coll.types:
         conds.append(
             sa.exists(
                 sa.select(1)
@@ -91,48 +109,49 @@ def _collection_filters(coll: TaxiiCollection | None) -> list[ColumnElement[bool
     return conds
 
 
+def _attribute_readable(ctx: Ctx, attribute_id: Any) -> ColumnElement[bool]:
+    return sa.exists(
+        sa.select(1)
+        .select_from(Attribute)
+        .join(Event, Event.id == Attribute.event_id)
+        .where(Attribute.id == attribute_id, attribute_condition(ctx.principal, ctx.opts))
+    )
+
+
 def _ties(ctx: Ctx) -> list[ColumnElement[bool]]:
     """The attribute, MISP object and relationship target a row shows must be readable; a
     MISP object only when every live attribute of it is (its rendering shows them all)."""
     p, opts = ctx.principal, ctx.opts
 
-    def attribute_ok(column: Any) -> ColumnElement[bool]:
-        return sa.or_(
-            column.is_(None),
-            sa.exists(
-                sa.select(1)
-                .select_from(Attribute)
-                .where(Attribute.id == column, attribute_condition(p, opts))
-            ),
-        )
-
     def object_ok(column: Any, whole: bool) -> ColumnElement[bool]:
         readable = sa.exists(
             sa.select(1)
             .select_from(MispObject)
+            .join(Event, Event.id == MispObject.event_id)
             .where(MispObject.id == column, object_condition(p, opts))
         )
         if whole and not p.is_site_admin:
-            inner = aliased(Attribute)
+            part = aliased(Attribute)
             hidden = sa.exists(
                 sa.select(1)
-                .select_from(inner)
+                .select_from(part)
                 .where(
-                    inner.object_id == column,
-                    inner.deleted.is_(False),
-                    ~sa.exists(
-                        sa.select(1)
-                        .select_from(Attribute)
-                        .where(Attribute.id == inner.id, attribute_condition(p, opts))
-                    ),
+                    part.object_id == column,
+                    part.deleted.is_(False),
+                    ~_attribute_readable(ctx, part.id),
                 )
             )
             readable = sa.and_(readable, ~hidden)
         return sa.or_(column.is_(None), readable)
 
     return [
-        attribute_ok(StixObject.attribute_id),
-        attribute_ok(StixObject.ref_attribute_id),
+        sa.or_(
+            StixObject.attribute_id.is_(None), _attribute_readable(ctx, StixObject.attribute_id)
+        ),
+        sa.or_(
+            StixObject.ref_attribute_id.is_(None),
+            _attribute_readable(ctx, StixObject.ref_attribute_id),
+        ),
         object_ok(StixObject.object_id, True),
         object_ok(StixObject.ref_object_id, False),
     ]
@@ -141,8 +160,9 @@ def _ties(ctx: Ctx) -> list[ColumnElement[bool]]:
 def readable(ctx: Ctx, coll: TaxiiCollection | None) -> ColumnElement[bool]:
     """Rows the caller may read, in the collection (None: anywhere)."""
     p, opts = ctx.principal, ctx.opts
-    search = _collection_filters(coll)
-    in_collection: ColumnElement[bool] = sa.and_(sa.true(), *search)
+    in_collection: ColumnElement[bool] = sa.and_(
+        sa.true(), *_search(coll, StixObject.event_id, rows=True)
+    )
     if coll is not None:
         in_collection = sa.or_(StixObject.collection_id == coll.id, in_collection)
     owned = sa.and_(
@@ -150,13 +170,10 @@ def readable(ctx: Ctx, coll: TaxiiCollection | None) -> ColumnElement[bool]:
         sa.exists(
             sa.select(1)
             .select_from(Event)
-            .where(
-                Event.id == StixObject.event_id,
-                event_condition(p, opts),
-                in_collection,
-                *_ties(ctx),
-            )
+            .where(Event.id == StixObject.event_id, event_condition(p, opts))
         ),
+        in_collection,
+        *_ties(ctx),
     )
     if coll is not None and coll.types:
         return owned  # a search by attribute type holds attributes' renderings only
@@ -169,7 +186,7 @@ def readable(ctx: Ctx, coll: TaxiiCollection | None) -> ColumnElement[bool]:
             .where(
                 StixObjectEvent.object_row_id == StixObject.id,
                 event_condition(p, opts),
-                *search,
+                *_search(coll, StixObjectEvent.event_id, rows=False),
             )
         ),
     )

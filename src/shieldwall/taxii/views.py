@@ -399,6 +399,7 @@ def delete_object(
     settings: SettingsDep,
 ) -> Response:
     _root(api_root)
+    _fresh(request)  # before the write transaction takes its lock
     base = _filters(
         request, versions="all", allowed=frozenset({"match[version]", "match[spec_version]"})
     )
