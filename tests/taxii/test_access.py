@@ -119,7 +119,7 @@ def test_event_distribution_and_sharing_groups(orgs, open_collection, add_event,
     # Nothing of the event for A alone reaches B or C, its container included.
     assert not any(i.endswith(own["uuid"]) for i in seen["B"] | seen["C"])
     # Lowering the distribution takes effect on the next read.
-    r = a.api.post(f"/events/edit/{grouped['uuid']}", json={"distribution": 0})
+    r = a.api.post(f"/events/edit/{grouped['uuid']}", json={"info": "A only now", "distribution": 0})
     assert r.status_code == 200, r.text
     assert f"indicator--{grouped['Attribute'][0]['uuid']}" not in _ids(
         _read(taxii, c, open_collection)
