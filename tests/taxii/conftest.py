@@ -18,7 +18,13 @@ def misp_event(info: str, attributes: list[dict[str, Any]], **extra: Any) -> dic
 
 
 def ip(value: str, **extra: Any) -> dict[str, Any]:
-    return {"type": "ip-dst", "category": "Network activity", "value": value, "to_ids": True, **extra}
+    return {
+        "type": "ip-dst",
+        "category": "Network activity",
+        "value": value,
+        "to_ids": True,
+        **extra,
+    }
 
 
 @pytest.fixture
@@ -55,4 +61,3 @@ def taxii(live_url: str) -> Callable[..., Any]:  # noqa: F811
         return server, ApiRoot(f"{live_url}/taxii2/intel/", user=email, password=key)
 
     return connect
-

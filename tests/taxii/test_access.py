@@ -87,7 +87,7 @@ def test_attribute_distribution_and_tlp_hide_renderings_and_references(
 
 
 def test_event_distribution_and_sharing_groups(orgs, open_collection, add_event, taxii) -> None:
-    a, b, c = orgs["A"], orgs["B"], orgs["C"]
+    a, c = orgs["A"], orgs["C"]
     r = a.api.post(
         "/api/v1/sharing-groups", json={"name": "A and C", "members": [{"org": "CERT-C"}]}
     )
@@ -119,14 +119,18 @@ def test_event_distribution_and_sharing_groups(orgs, open_collection, add_event,
     # Nothing of the event for A alone reaches B or C, its container included.
     assert not any(i.endswith(own["uuid"]) for i in seen["B"] | seen["C"])
     # Lowering the distribution takes effect on the next read.
-    r = a.api.post(f"/events/edit/{grouped['uuid']}", json={"info": "A only now", "distribution": 0})
+    r = a.api.post(
+        f"/events/edit/{grouped['uuid']}", json={"info": "A only now", "distribution": 0}
+    )
     assert r.status_code == 200, r.text
     assert f"indicator--{grouped['Attribute'][0]['uuid']}" not in _ids(
         _read(taxii, c, open_collection)
     )
 
 
-def test_misp_object_with_a_hidden_attribute_is_hidden(orgs, open_collection, add_event, taxii) -> None:
+def test_misp_object_with_a_hidden_attribute_is_hidden(
+    orgs, open_collection, add_event, taxii
+) -> None:
     a, b = orgs["A"], orgs["B"]
     ev = add_event(
         a.api,
@@ -158,10 +162,24 @@ def test_misp_object_with_a_hidden_attribute_is_hidden(orgs, open_collection, ad
     assert "192.0.2.40" in str(mine)
 
 
-def test_collection_rights_searches_and_keys(orgs, make_collection, add_event, taxii, admin, live_url) -> None:
+def test_collection_rights_searches_and_keys(
+    orgs, make_collection, add_event, taxii, admin, live_url
+) -> None:
     a, b, c = orgs["A"], orgs["B"], orgs["C"]
     tagged = add_event(a.api, "tagged", [ip("192.0.2.50")], Tag=[{"name": "shared:taxii"}])
-    plain = add_event(b.api, "plain", [ip("192.0.2.51"), {"type": "domain", "value": "x.example", "category": "Network activity", "to_ids": True}])
+    plain = add_event(
+        b.api,
+        "plain",
+        [
+            ip("192.0.2.51"),
+            {
+                "type": "domain",
+                "value": "x.example",
+                "category": "Network activity",
+                "to_ids": True,
+            },
+        ],
+    )
     by_tag = make_collection("by tag", tags=["shared:taxii"], readers=["CERT-A", "CERT-B"])
     by_org = make_collection("by org", orgs=["CERT-B"], readers=["CERT-A"])
     by_type = make_collection("domains", types=["domain"], readers=["CERT-A"])
@@ -195,7 +213,20 @@ def test_collection_rights_searches_and_keys(orgs, make_collection, add_event, t
         _read(taxii, c, by_tag)
     assert hidden.value.response.status_code == 404
     # A reader may not write; a read-only key may not write even where its org may.
-    body = {"objects": [{"type": "indicator", "spec_version": "2.1", "id": f"indicator--{uuid.uuid4()}", "created": "2024-01-01T00:00:00.000Z", "modified": "2024-01-01T00:00:00.000Z", "pattern": "[ipv4-addr:value = '192.0.2.99']", "pattern_type": "stix", "valid_from": "2024-01-01T00:00:00Z"}]}
+    body = {
+        "objects": [
+            {
+                "type": "indicator",
+                "spec_version": "2.1",
+                "id": f"indicator--{uuid.uuid4()}",
+                "created": "2024-01-01T00:00:00.000Z",
+                "modified": "2024-01-01T00:00:00.000Z",
+                "pattern": "[ipv4-addr:value = '192.0.2.99']",
+                "pattern_type": "stix",
+                "valid_from": "2024-01-01T00:00:00Z",
+            }
+        ]
+    }
     post_headers = {"Accept": TAXII_MEDIA, "Content-Type": TAXII_MEDIA}
     url = f"{live_url}/taxii2/intel/collections/{by_tag['uuid']}/objects/"
     r = httpx.post(url, json=body, headers=post_headers, auth=(b.email, b.api.key))
@@ -208,9 +239,24 @@ def test_collection_rights_searches_and_keys(orgs, make_collection, add_event, t
     assert ok.status_code == 202
     # Another organisation cannot read the status of A's POST.
     status_url = f"{live_url}/taxii2/intel/status/{ok.json()['id']}/"
-    assert httpx.get(status_url, headers={"Accept": TAXII_MEDIA}, auth=(b.email, b.api.key)).status_code == 404
-    assert httpx.get(status_url, headers={"Accept": TAXII_MEDIA}, auth=(a.email, a.api.key)).status_code == 200
-    assert httpx.delete(f"{url}{ind(tagged)}/", headers={"Accept": TAXII_MEDIA}, auth=(a.email, ro)).status_code == 403
+    assert (
+        httpx.get(
+            status_url, headers={"Accept": TAXII_MEDIA}, auth=(b.email, b.api.key)
+        ).status_code
+        == 404
+    )
+    assert (
+        httpx.get(
+            status_url, headers={"Accept": TAXII_MEDIA}, auth=(a.email, a.api.key)
+        ).status_code
+        == 200
+    )
+    assert (
+        httpx.delete(
+            f"{url}{ind(tagged)}/", headers={"Accept": TAXII_MEDIA}, auth=(a.email, ro)
+        ).status_code
+        == 403
+    )
 
 
 def test_delete_needs_edit_rights_on_the_event(orgs, make_collection, add_event, taxii) -> None:
@@ -232,10 +278,14 @@ def test_collection_admin_api_is_audited_and_for_site_admins(admin, orgs) -> Non
     assert r.status_code == 422 and r.json()["field"] == "readers[0]"
     r = admin.post("/api/v1/taxii/collections", json={"title": "t", "types": ["not-a-type"]})
     assert r.status_code == 422 and r.json()["field"] == "types[0]"
-    made = admin.post("/api/v1/taxii/collections", json={"title": "t", "readers": ["CERT-A"]}).json()
+    made = admin.post(
+        "/api/v1/taxii/collections", json={"title": "t", "readers": ["CERT-A"]}
+    ).json()
     assert admin.post("/api/v1/taxii/collections", json={"title": "t"}).status_code == 409
     listed = a.api.get("/api/v1/taxii/collections").json()["items"]
-    assert [(x["uuid"], x["can_read"], x["can_write"]) for x in listed] == [(made["uuid"], True, False)]
+    assert [(x["uuid"], x["can_read"], x["can_write"]) for x in listed] == [
+        (made["uuid"], True, False)
+    ]
     r = admin.patch(f"/api/v1/taxii/collections/{made['uuid']}", json={"writers": ["CERT-A"]})
     assert r.status_code == 200 and r.json()["writers"] == [a.org_id]
     assert a.api.get("/api/v1/taxii/collections").json()["items"][0]["can_write"] is True

@@ -45,11 +45,15 @@ def _bundle_objects(n: int, prefix: str = "203.0.113") -> list[dict[str, Any]]:
 @pytest.fixture
 def world(admin, instance, add_event, make_collection):  # type: ignore[no-untyped-def]
     ev = add_event(admin, "campaign", [ip("198.51.100.1"), ip("198.51.100.2")])
-    coll = make_collection("everything", description="all intel", alias="all", readers=["HOST-CERT"])
+    coll = make_collection(
+        "everything", description="all intel", alias="all", readers=["HOST-CERT"]
+    )
     return ev, coll
 
 
-def test_discovery_api_root_and_collections(world, taxii, instance, make_user, make_collection) -> None:
+def test_discovery_api_root_and_collections(
+    world, taxii, instance, make_user, make_collection
+) -> None:
     _, coll = world
     server, root = taxii(ADMIN, instance.admin_key)
     assert server.title == "Shieldwall TAXII"
@@ -167,15 +171,24 @@ def test_versions_manifest_object_and_delete(world, taxii, instance, admin) -> N
     assert admin.get(f"/attributes/view/{attr['uuid']}").status_code == 404
 
 
-def test_add_objects_completes_and_reads_back_verbatim(world, taxii, instance, make_user, make_collection) -> None:
+def test_add_objects_completes_and_reads_back_verbatim(
+    world, taxii, instance, make_user, make_collection
+) -> None:
     writer = make_user("CERT-W", "publisher")
     coll = make_collection("inbox", readers=["CERT-W"], writers=["CERT-W"])
     objects = _bundle_objects(3)
     objects[0]["x_custom_note"] = {"kept": [1, 2, 3]}
     c = taxii(writer.email, writer.api.key, coll["uuid"])
-    status = c.add_objects({"objects": objects}, wait_for_completion=True, poll_interval=0.2, timeout=30)
+    status = c.add_objects(
+        {"objects": objects}, wait_for_completion=True, poll_interval=0.2, timeout=30
+    )
     assert status.status == "complete"
-    assert (status.total_count, status.success_count, status.failure_count, status.pending_count) == (
+    assert (
+        status.total_count,
+        status.success_count,
+        status.failure_count,
+        status.pending_count,
+    ) == (
         3,
         3,
         0,
@@ -188,7 +201,9 @@ def test_add_objects_completes_and_reads_back_verbatim(world, taxii, instance, m
     events = writer.api.get("/events/index").json()
     assert any(e["org_id"] == str(writer.org_id) for e in events)
     # Posting the same objects again keeps one copy of each version.
-    again = c.add_objects({"objects": objects[:1]}, wait_for_completion=True, poll_interval=0.2, timeout=30)
+    again = c.add_objects(
+        {"objects": objects[:1]}, wait_for_completion=True, poll_interval=0.2, timeout=30
+    )
     assert again.status == "complete"
     assert len(c.get_object(objects[0]["id"], version="all")["objects"]) == 1
 
@@ -196,9 +211,16 @@ def test_add_objects_completes_and_reads_back_verbatim(world, taxii, instance, m
 def test_add_objects_reports_each_bad_object(taxii, instance, make_collection) -> None:
     coll = make_collection("mixed", readers=["HOST-CERT"], writers=["HOST-CERT"])
     good = _bundle_objects(2)
-    bad = {"type": "indicator", "spec_version": "2.1", "id": f"indicator--{uuid.uuid4()}", "created": "2024-01-01T00:00:00.000Z"}
+    bad = {
+        "type": "indicator",
+        "spec_version": "2.1",
+        "id": f"indicator--{uuid.uuid4()}",
+        "created": "2024-01-01T00:00:00.000Z",
+    }
     c = taxii(ADMIN, instance.admin_key, coll["uuid"])
-    status = c.add_objects({"objects": [*good, bad]}, wait_for_completion=True, poll_interval=0.2, timeout=30)
+    status = c.add_objects(
+        {"objects": [*good, bad]}, wait_for_completion=True, poll_interval=0.2, timeout=30
+    )
     assert status.status == "complete"
     assert status.success_count == 2 and status.failure_count == 1
     assert status.failures[0]["id"] == bad["id"] and "pattern" in status.failures[0]["message"]
@@ -246,8 +268,13 @@ def test_media_types_auth_and_bad_requests(world, live_url, instance) -> None:
     base = f"{live_url}/taxii2/intel/collections/{coll['uuid']}"
     key = instance.admin_key
     _error(_raw(f"{live_url}/taxii2/", key, headers={"Accept": "application/json"}), 406, "Accept")
-    _error(_raw(f"{base}/objects/", key, headers={"Accept": "application/taxii+json;version=2.0"}), 406)
-    assert _raw(f"{live_url}/taxii2/", key, headers={"Accept": "application/taxii+json"}).status_code == 200
+    _error(
+        _raw(f"{base}/objects/", key, headers={"Accept": "application/taxii+json;version=2.0"}), 406
+    )
+    assert (
+        _raw(f"{live_url}/taxii2/", key, headers={"Accept": "application/taxii+json"}).status_code
+        == 200
+    )
 
     # 401 with a Basic challenge; the e-mail must be the key's user's; the key header works too.
     r = httpx.get(f"{live_url}/taxii2/", headers={"Accept": TAXII_MEDIA})
@@ -255,13 +282,24 @@ def test_media_types_auth_and_bad_requests(world, live_url, instance) -> None:
     assert r.headers["www-authenticate"].startswith("Basic")
     _error(_raw(f"{live_url}/taxii2/", key, email="someone@else.test"), 401)
     _error(_raw(f"{live_url}/taxii2/", "x" * 40), 401)
-    assert httpx.get(f"{live_url}/taxii2/", headers={"Accept": TAXII_MEDIA, "Authorization": key}).status_code == 200
+    assert (
+        httpx.get(
+            f"{live_url}/taxii2/", headers={"Accept": TAXII_MEDIA, "Authorization": key}
+        ).status_code
+        == 200
+    )
 
     _error(_raw(f"{live_url}/taxii2/nope/", key), 404, "api_root")
     _error(_raw(f"{live_url}/taxii2/intel/collections/{uuid.uuid4()}/", key), 404, "collection")
     _error(_raw(f"{base}/objects/", key, params={"added_after": "yesterday"}), 400, "added_after")
-    _error(_raw(f"{base}/objects/", key, params={"match[version]": "newest"}), 400, "match[version]")
-    _error(_raw(f"{base}/objects/", key, params={"match[spec_version]": "3.0"}), 400, "match[spec_version]")
+    _error(
+        _raw(f"{base}/objects/", key, params={"match[version]": "newest"}), 400, "match[version]"
+    )
+    _error(
+        _raw(f"{base}/objects/", key, params={"match[spec_version]": "3.0"}),
+        400,
+        "match[spec_version]",
+    )
     _error(_raw(f"{base}/objects/", key, params={"match[id]": "indicator"}), 400, "match[id]")
     _error(_raw(f"{base}/objects/", key, params={"match[colour]": "red"}), 400, "match[colour]")
     _error(_raw(f"{base}/objects/", key, params={"limit": "0"}), 400, "limit")
@@ -270,7 +308,11 @@ def test_media_types_auth_and_bad_requests(world, live_url, instance) -> None:
     # A real next from another set of filters is refused too.
     token = _raw(f"{base}/objects/", key, params={"limit": 1}).json()["next"]
     assert _raw(f"{base}/objects/", key, params={"limit": 1, "next": token}).status_code == 200
-    _error(_raw(f"{base}/objects/", key, params={"next": token, "match[type]": "indicator"}), 400, "next")
+    _error(
+        _raw(f"{base}/objects/", key, params={"next": token, "match[type]": "indicator"}),
+        400,
+        "next",
+    )
     _error(_raw(f"{base}/manifest/", key, params={"next": token}), 400, "next")
     _error(_raw(f"{base}/objects/indicator--{uuid.uuid4()}/", key), 404, "object_id")
     _error(_raw(f"{base}/objects/indicator--{uuid.uuid4()}/versions/", key), 404, "object_id")
@@ -278,7 +320,17 @@ def test_media_types_auth_and_bad_requests(world, live_url, instance) -> None:
 
     # POST: media type (415), then the envelope's shape (400).
     post = {"method": "POST", "headers": {"Content-Type": TAXII_MEDIA}}
-    _error(_raw(f"{base}/objects/", key, method="POST", headers={"Content-Type": "application/json"}, content=b"{}"), 415, "Content-Type")
+    _error(
+        _raw(
+            f"{base}/objects/",
+            key,
+            method="POST",
+            headers={"Content-Type": "application/json"},
+            content=b"{}",
+        ),
+        415,
+        "Content-Type",
+    )
     _error(_raw(f"{base}/objects/", key, content=b"{not json", **post), 400, "body")
     _error(_raw(f"{base}/objects/", key, content=b"[]", **post), 400, "body")
     _error(_raw(f"{base}/objects/", key, content=b'{"objects": []}', **post), 400, "objects")

@@ -26,6 +26,7 @@ from shieldwall.cli.common import admin_ctx, console, database, domain_errors, e
 from shieldwall.cli.correlate import correlate_app
 from shieldwall.cli.feeds import feed_app
 from shieldwall.cli.indicators import indicators_app
+from shieldwall.cli.taxii import taxii_app
 from shieldwall.config import get_settings
 
 app = typer.Typer(
@@ -52,6 +53,7 @@ for sub, name in (
     (feed_app, "feed"),
     (correlate_app, "correlate"),
     (indicators_app, "indicators"),
+    (taxii_app, "taxii"),
 ):
     app.add_typer(sub, name=name)
 

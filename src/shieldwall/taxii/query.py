@@ -124,7 +124,7 @@ def _ties(ctx: Ctx) -> list[ColumnElement[bool]]:
     p, opts = ctx.principal, ctx.opts
 
     def object_ok(column: Any, whole: bool) -> ColumnElement[bool]:
-        readable = sa.exists(
+        readable: ColumnElement[bool] = sa.exists(
             sa.select(1)
             .select_from(MispObject)
             .join(Event, Event.id == MispObject.event_id)
