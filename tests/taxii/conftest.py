@@ -2,13 +2,23 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from taxii2client.v21 import ApiRoot, Collection, Server
 
-from tests.interop.conftest import live_url  # noqa: F401  (the live uvicorn fixture)
+from tests.interop.conftest import (
+    _free_port,
+    live_url,  # noqa: F401  (the live uvicorn fixture)
+)
 
 TAXII_MEDIA = "application/taxii+json;version=2.1"
 
@@ -61,3 +71,62 @@ def taxii(live_url: str) -> Callable[..., Any]:  # noqa: F811
         return server, ApiRoot(f"{live_url}/taxii2/intel/", user=email, password=key)
 
     return connect
+
+
+@dataclass
+class Remote:
+    """Another Shieldwall instance (its own process and database) to poll as a TAXII feed."""
+
+    url: str
+    email: str
+    key: str
+
+    def post(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
+        r = httpx.post(f"{self.url}{path}", json=body, headers={"Authorization": self.key})
+        assert r.status_code in (200, 201), r.text
+        return dict(r.json())
+
+
+@pytest.fixture
+def remote(tmp_path: Path) -> Iterator[Remote]:
+    port = _free_port()
+    env = {
+        **os.environ,
+        "SHIELDWALL_VAR_DIR": str(tmp_path / "remote"),
+        "SHIELDWALL_DATABASE_URL": "",
+        "SHIELDWALL_ENVIRONMENT": "test",
+        "SHIELDWALL_ORG_NAME": "REMOTE-CERT",
+        "SHIELDWALL_ADMIN_EMAIL": "admin@remote.test",
+        "SHIELDWALL_FEED_SCHEDULER": "false",
+        "SHIELDWALL_LIFECYCLE_JOB": "false",
+        "SHIELDWALL_TAXII_JOB": "false",
+    }
+    env.pop("SHIELDWALL_TEST_DATABASE_URL", None)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "shieldwall.cli.main", "up", "--port", str(port)],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        key = None
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            if line.startswith("API key:"):
+                key = line.split(":", 1)[1].strip()
+            if line.startswith("Serving Shieldwall"):
+                break
+        assert key, "the remote instance did not print its API key"
+        url = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            try:
+                if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                time.sleep(0.1)
+        yield Remote(url, "admin@remote.test", key)
+    finally:
+        proc.terminate()
+        proc.wait(timeout=20)

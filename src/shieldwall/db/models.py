@@ -9,7 +9,7 @@ from shieldwall.correlation.models import (  # noqa: F401
     CorrelationSsdeep,
 )
 from shieldwall.db.base import Base
-from shieldwall.exchange.feed_models import Feed, FeedEventState  # noqa: F401
+from shieldwall.exchange.feed_models import Feed, FeedEventState, TaxiiFeedSource  # noqa: F401
 from shieldwall.intel.collab_models import EventReport, ShadowAttribute  # noqa: F401
 from shieldwall.intel.models import (
     Attribute,

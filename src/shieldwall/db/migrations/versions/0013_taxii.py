@@ -228,8 +228,34 @@ def upgrade() -> None:
             batch_op.f("ix_taxii_object_events_event_id"), ["event_id"], unique=False
         )
 
+    op.create_table(
+        "feed_taxii",
+        sa.Column("feed_id", sa.Integer(), nullable=False),
+        sa.Column("collection", sa.String(length=255), nullable=False),
+        sa.Column("username", sa.String(length=255), nullable=False),
+        sa.Column("password", sa.Text(), nullable=False),
+        sa.Column("types", sa.JSON(), nullable=False),
+        sa.Column("added_after", sa.String(length=40), nullable=True),
+        sa.ForeignKeyConstraint(
+            ["feed_id"], ["feeds.id"], name=op.f("fk_feed_taxii_feed_id_feeds"), ondelete="CASCADE"
+        ),
+        sa.PrimaryKeyConstraint("feed_id", name=op.f("pk_feed_taxii")),
+    )
+    _feed_formats("('misp', 'csv', 'freetext', 'taxii')")
+
+
+def _feed_formats(allowed: str) -> None:
+    with op.batch_alter_table("feeds", schema=None) as batch_op:
+        batch_op.drop_constraint(op.f("ck_feeds_source_format"), type_="check")
+        batch_op.create_check_constraint(
+            op.f("ck_feeds_source_format"), sa.text(f"source_format IN {allowed}")
+        )
+
 
 def downgrade() -> None:
+    op.execute("DELETE FROM feeds WHERE source_format = 'taxii'")
+    _feed_formats("('misp', 'csv', 'freetext')")
+    op.drop_table("feed_taxii")
     with op.batch_alter_table("taxii_object_events", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_taxii_object_events_event_id"))
 
