@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import subprocess
 import sys
 import time
@@ -27,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 import orjson
-from common import PYTHON, free_port, instance, log, percentile, run_child, serve
+from common import PYTHON, free_port, instance, log, percentile, run_child, serve, stop
 from datagen import attribute_value
 
 PAGE = 1000
@@ -281,11 +280,7 @@ def run(backend: str, work: Path, sizes: list[int], medallion_size: int) -> dict
         log("taxii: medallion, every page")
         theirs = _traverse(theirs_coll)
     finally:
-        proc.send_signal(signal.SIGINT)
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+        stop(proc)
         data_file.unlink(missing_ok=True)
     for size, r in ours.items():
         if r["objects"] != size or r["distinct"] != size:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,6 +17,7 @@ from taxii2client.v21 import ApiRoot, Collection, Server
 from tests.interop.conftest import (
     _free_port,
     live_url,  # noqa: F401  (the live uvicorn fixture)
+    wait_healthy,
 )
 
 TAXII_MEDIA = "application/taxii+json;version=2.1"
@@ -119,13 +119,7 @@ def remote(tmp_path: Path) -> Iterator[Remote]:
                 break
         assert key, "the remote instance did not print its API key"
         url = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            try:
-                if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                time.sleep(0.1)
+        wait_healthy(url, timeout=30)
         yield Remote(url, "admin@remote.test", key)
     finally:
         proc.terminate()

@@ -3,6 +3,8 @@ first poll reads everything, the next ones only what was added since, through pa
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 import sqlalchemy as sa
 
@@ -25,6 +27,23 @@ def _imported_values(instance) -> set[str]:  # type: ignore[no-untyped-def]
         )
 
 
+def _taxii_feed(instance, remote, **fields: Any) -> int:  # type: ignore[no-untyped-def]
+    """An enabled TAXII feed on the remote instance's API root, as its admin."""
+    with instance.db.writing() as s:
+        feed = fs.create_feed(
+            s,
+            system_ctx(instance.host_org_id),
+            fs.FeedIn(
+                url=f"{remote.url}/taxii2/intel/",
+                source_format="taxii",
+                enabled=True,
+                taxii_username=remote.email,
+                **fields,
+            ),
+        )
+        return int(feed.id)
+
+
 def test_taxii_feed_polls_incrementally(instance, remote, monkeypatch) -> None:
     outbound = remote.post(
         "/api/v1/taxii/collections",
@@ -41,23 +60,15 @@ def test_taxii_feed_polls_incrementally(instance, remote, monkeypatch) -> None:
     remote_event("not shared", ["198.18.9.9"], [])
     ctx = system_ctx(instance.host_org_id)
     monkeypatch.setattr("shieldwall.exchange.taxii_feed.PAGE", 4)  # several pages a poll
-    with instance.db.writing() as s:
-        feed = fs.create_feed(
-            s,
-            ctx,
-            fs.FeedIn(
-                name="partner TAXII",
-                url=f"{remote.url}/taxii2/intel/",
-                source_format="taxii",
-                enabled=True,
-                tag="from:partner",
-                taxii_collection=outbound["uuid"],
-                taxii_username=remote.email,
-                taxii_password=remote.key,
-                taxii_types=["indicator"],
-            ),
-        )
-        feed_id = feed.id
+    feed_id = _taxii_feed(
+        instance,
+        remote,
+        name="partner TAXII",
+        tag="from:partner",
+        taxii_collection=outbound["uuid"],
+        taxii_password=remote.key,
+        taxii_types=["indicator"],
+    )
     report = fs.fetch_feed(instance.db, ctx, feed_id)
     assert not report.errors, report.errors
     assert report.created == 2  # one event per page: 4 indicators, then 1
@@ -87,20 +98,9 @@ def test_taxii_feed_polls_incrementally(instance, remote, monkeypatch) -> None:
 def test_taxii_feed_with_bad_credentials_fails_clearly(instance, remote) -> None:
     coll = remote.post("/api/v1/taxii/collections", {"title": "closed"})
     ctx = system_ctx(instance.host_org_id)
-    with instance.db.writing() as s:
-        feed_id = fs.create_feed(
-            s,
-            ctx,
-            fs.FeedIn(
-                name="wrong key",
-                url=f"{remote.url}/taxii2/intel/",
-                source_format="taxii",
-                enabled=True,
-                taxii_collection=coll["uuid"],
-                taxii_username=remote.email,
-                taxii_password="x" * 40,
-            ),
-        ).id
+    feed_id = _taxii_feed(
+        instance, remote, name="wrong key", taxii_collection=coll["uuid"], taxii_password="x" * 40
+    )
     report = fs.fetch_feed(instance.db, ctx, feed_id)
     assert report.errors and "401" in report.errors[0]
     with instance.db.reading() as s:

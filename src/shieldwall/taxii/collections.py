@@ -204,22 +204,28 @@ def _flush(session: Session) -> None:
         raise Conflict("a collection with this title or alias exists", field="title") from None
 
 
-def create_collection(session: Session, ctx: Ctx, data: CollectionIn) -> TaxiiCollection:
-    require(ctx, Permission.SITE_ADMIN)
-    coll = TaxiiCollection()
-    session.add(coll)
-    changes = _apply(session, coll, data.model_dump())
-    _flush(session)
+def _audit(
+    session: Session, ctx: Ctx, action: str, coll: TaxiiCollection, changes: Any = None
+) -> None:
     record(
         session,
         ctx.actor,
-        "create",
+        action,
         "TaxiiCollection",
         model_id=coll.id,
         model_uuid=coll.uuid,
         title=coll.title,
         change=changes,
     )
+
+
+def create_collection(session: Session, ctx: Ctx, data: CollectionIn) -> TaxiiCollection:
+    require(ctx, Permission.SITE_ADMIN)
+    coll = TaxiiCollection()
+    session.add(coll)
+    changes = _apply(session, coll, data.model_dump())
+    _flush(session)
+    _audit(session, ctx, "create", coll, changes)
     return coll
 
 
@@ -237,31 +243,14 @@ def update_collection(
     coll = _managed(session, ctx, ref)
     changes = _apply(session, coll, {n: getattr(data, n) for n in data.model_fields_set})
     _flush(session)
-    record(
-        session,
-        ctx.actor,
-        "update",
-        "TaxiiCollection",
-        model_id=coll.id,
-        model_uuid=coll.uuid,
-        title=coll.title,
-        change=changes,
-    )
+    _audit(session, ctx, "update", coll, changes)
     return coll
 
 
 def delete_collection(session: Session, ctx: Ctx, ref: Ref) -> None:
     """The collection goes with the objects posted to it; the events they became stay."""
     coll = _managed(session, ctx, ref)
-    record(
-        session,
-        ctx.actor,
-        "delete",
-        "TaxiiCollection",
-        model_id=coll.id,
-        model_uuid=coll.uuid,
-        title=coll.title,
-    )
+    _audit(session, ctx, "delete", coll)
     session.delete(coll)
     session.flush()
 

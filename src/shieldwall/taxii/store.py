@@ -399,12 +399,16 @@ def render_event(session: Session, event: Event, clock: Clock) -> int:
     return len(objects)
 
 
-def _mark(session: Session, event_id: int, stamp: datetime | None) -> None:
+def _state(session: Session, event_id: int) -> StixEventState:
     state = session.get(StixEventState, event_id)
     if state is None:
-        session.add(StixEventState(event_id=event_id, rendered_timestamp=stamp))
-    else:
-        state.rendered_timestamp = stamp
+        state = StixEventState(event_id=event_id, posted=False)
+        session.add(state)
+    return state
+
+
+def _mark(session: Session, event_id: int, stamp: datetime | None) -> None:
+    _state(session, event_id).rendered_timestamp = stamp
     session.flush()
 
 
@@ -434,11 +438,7 @@ def pending_events(session: Session, limit: int) -> list[int]:
 
 def mark_posted(session: Session, event_id: int) -> None:
     """An event imported from a TAXII POST is served as posted, never rendered."""
-    state = session.get(StixEventState, event_id)
-    if state is None:
-        session.add(StixEventState(event_id=event_id, posted=True))
-    else:
-        state.posted = True
+    _state(session, event_id).posted = True
     session.flush()
 
 

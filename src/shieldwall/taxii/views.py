@@ -305,11 +305,17 @@ def _fresh(request: Request) -> None:
         catch_up(get_database(), budget=RENDER_BUDGET_SECONDS)
 
 
-def _envelope(request: Request, settings: Settings, access: Access, result: Page) -> bytes:
+def _head(request: Request, settings: Settings, access: Access, result: Page) -> dict[str, Any]:
+    """`more`, and `next` while there is more."""
     head: dict[str, Any] = {"more": result.more}
     token = _next(request, settings, access, result)
     if token:
         head["next"] = token
+    return head
+
+
+def _envelope(request: Request, settings: Settings, access: Access, result: Page) -> bytes:
+    head = _head(request, settings, access, result)
     if not result.rows:
         return orjson.dumps(head)
     start = orjson.dumps(head)[:-1] + b',"objects":['
@@ -434,10 +440,7 @@ def object_versions(
         )
     if not result.rows and after is None:
         raise NotFound(f"object {object_id} not found in this collection", field="object_id")
-    out: dict[str, Any] = {"more": result.more}
-    token = _next(request, settings, access, result)
-    if token:
-        out["next"] = token
+    out = _head(request, settings, access, result)
     if result.rows:
         out["versions"] = [format_timestamp(r.version) for r in result.rows]
     return taxii_response(out, headers=_headers(result))
@@ -456,10 +459,7 @@ def manifest(
         result = page(
             db, ctx, access.collection, flt, after, _limit(request, settings), bodies=False
         )
-    out: dict[str, Any] = {"more": result.more}
-    token = _next(request, settings, access, result)
-    if token:
-        out["next"] = token
+    out = _head(request, settings, access, result)
     if result.rows:
         out["objects"] = [
             {
