@@ -1,11 +1,11 @@
 """Run Shieldwall's benchmarks: bulk import rate, exact search latency, import memory, MISP
-API figures, warninglist checks.
+API figures, warninglist checks, TAXII paging against medallion.
 
     .venv/bin/python bench/run.py                    # everything, SQLite and PostgreSQL
     .venv/bin/python bench/run.py --quick            # small sizes, a smoke run (~1 minute)
     .venv/bin/python bench/run.py --backend sqlite   # one backend
     .venv/bin/python bench/run.py --only search      # one benchmark (import, search, memory,
-                                                     # misp, warninglists)
+                                                     # misp, warninglists, taxii)
 
 PostgreSQL: BENCH_PG_URL names a server database to connect to for CREATE/DROP DATABASE
 (default postgresql+psycopg://postgres@127.0.0.1:5432/postgres); every run uses its own
@@ -33,6 +33,7 @@ import bench_import
 import bench_memory
 import bench_misp
 import bench_search
+import bench_taxii
 import bench_warninglists
 from common import OUT, PG_ADMIN_URL, log
 
@@ -44,6 +45,9 @@ FULL = {
     "misp": {"total": 1_000_000, "urls": 250_000, "big_event": 43_000},
     "correlation": {"sqlite": 1_000_000, "postgres": 10_000_000, "import": 100_000},
     "warninglists": 1_000_000,
+    # Shieldwall at each size; medallion (the OASIS reference server) at the first only: its
+    # memory backend's first page grows with the square of the collection (5,000: minutes).
+    "taxii": [5_000, 100_000, 1_000_000],
 }
 QUICK = {
     "import": 10_000,
@@ -53,6 +57,7 @@ QUICK = {
     "misp": {"total": 50_000, "urls": 10_000, "big_event": 2_000},
     "correlation": {"sqlite": 50_000, "postgres": 50_000, "import": 10_000},
     "warninglists": 100_000,
+    "taxii": [1_000, 20_000],
 }
 
 
@@ -246,6 +251,34 @@ def report(results: dict[str, Any]) -> str:
                 rows,
             )
         )
+    if results.get("taxii"):
+        rows = []
+        for r in results["taxii"]:
+            m = r["medallion"]
+            rows.append([r["backend"], "medallion", f"{m['objects']:,}", f"{m['objects_per_s']:,}",
+                         m["first_page_ms"], m["p50_ms"], m["p95_ms"], ""])  # fmt: skip
+            for s in r["shieldwall"]:
+                ratio = f"x{r['throughput_ratio']}" if s["objects"] == m["objects"] else ""
+                rows.append([r["backend"], "Shieldwall", f"{s['objects']:,}",
+                             f"{s['objects_per_s']:,}", s["first_page_ms"], s["p50_ms"],
+                             s["p95_ms"], ratio])  # fmt: skip
+        parts.append(
+            _table(
+                "TAXII 2.1, every page of 1,000 objects with taxii2-client (ms per page); "
+                f"targets x{bench_taxii.TARGET_RATIO:g} medallion, p95 < {bench_taxii.TARGET_P95_MS:g} ms",
+                [
+                    "backend",
+                    "server",
+                    "objects",
+                    "objects/s",
+                    "first",
+                    "p50",
+                    "p95",
+                    "vs medallion",
+                ],
+                rows,
+            )
+        )
     if results.get("warninglists"):
         w = results["warninglists"]
         rows = [
@@ -295,7 +328,7 @@ def main() -> int:
     ap.add_argument("--backend", choices=["sqlite", "postgres", "both"], default="both")
     ap.add_argument(
         "--only",
-        choices=["import", "search", "memory", "misp", "correlation", "warninglists"],
+        choices=["import", "search", "memory", "misp", "correlation", "warninglists", "taxii"],
         action="append",
         help="run only these benchmarks (repeatable)",
     )
@@ -303,7 +336,15 @@ def main() -> int:
     args = ap.parse_args()
     sizes = QUICK if args.quick else FULL
     backends = ["sqlite", "postgres"] if args.backend == "both" else [args.backend]
-    which = args.only or ["import", "search", "memory", "misp", "correlation", "warninglists"]
+    which = args.only or [
+        "import",
+        "search",
+        "memory",
+        "misp",
+        "correlation",
+        "warninglists",
+        "taxii",
+    ]
     OUT.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix="work-", dir=OUT))
     started = time.perf_counter()
@@ -318,6 +359,7 @@ def main() -> int:
         "misp": [],
         "correlation": [],
         "warninglists": None,
+        "taxii": [],
     }
     try:
         for backend in backends:
@@ -346,6 +388,9 @@ def main() -> int:
                 results["correlation"].append(
                     bench_correlation.run(backend, work, c[backend], c["import"])
                 )
+            if "taxii" in which:
+                t = sizes["taxii"]
+                results["taxii"].append(bench_taxii.run(backend, work, t, t[0]))
         if "warninglists" in which:  # no database work: one run, whatever the backends
             results["warninglists"] = bench_warninglists.run(work, sizes["warninglists"])
     finally:

@@ -1,6 +1,6 @@
 """TAXII's background work in the server: every SHIELDWALL_TAXII_INTERVAL_SECONDS, render the
-events changed since their STIX objects were stored, and complete POSTs a stopped server
-left pending. Both are safe on several processes (a writers' lock and a claim on each
+events changed since their STIX objects were stored, complete POSTs a stopped server left
+pending, and drop shared objects (identities, markings) no event uses any more. Both are safe on several processes (a writers' lock and a claim on each
 status). `shieldwall taxii render` does the same from cron."""
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from shieldwall.db.engine import Database, get_database
 from shieldwall.db.migrate import is_current
 from shieldwall.jobs.periodic import while_serving
 from shieldwall.taxii.ingest import process_pending
-from shieldwall.taxii.store import catch_up
+from shieldwall.taxii.store import catch_up, sweep_orphans
 
 log = logging.getLogger("shieldwall.jobs.taxii")
 
@@ -27,6 +27,7 @@ def run_taxii_job(db: Database | None = None, stop: threading.Event | None = Non
     if not is_current(db.engine):
         return 0
     process_pending(db)
+    sweep_orphans(db)
     done = 0
     while stop is None or not stop.is_set():
         step = catch_up(db, budget=5.0)

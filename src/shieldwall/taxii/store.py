@@ -467,3 +467,20 @@ def catch_up(db: Database, *, batch: int = 20, budget: float | None = None) -> i
                 done += 1
         if budget is not None and time.monotonic() - started > budget:
             return done
+
+
+def sweep_orphans(db: Database) -> int:
+    """Remove shared objects no event uses any more (their last event was deleted)."""
+    with db.writing() as session:
+        lock_writers(session)
+        orphans = sa.select(StixObject.id).where(
+            StixObject.event_id.is_(None),
+            StixObject.collection_id.is_(None),
+            ~sa.exists().where(StixObjectEvent.object_row_id == StixObject.id),
+        )
+        ids = list(session.execute(orphans).scalars())
+        for start in range(0, len(ids), 500):
+            session.execute(
+                sa.delete(StixObject).where(StixObject.id.in_(ids[start : start + 500]))
+            )
+        return len(ids)
