@@ -188,13 +188,18 @@ def serve(inst: Instance) -> Iterator[tuple[str, str]]:
         _wait_ready(base, proc)
         yield base, key
     finally:
-        proc.send_signal(signal.SIGINT)
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop(proc)
         server_log.close()
+
+
+def stop(proc: subprocess.Popen[Any]) -> None:
+    """Stop a server process as Ctrl-C does; kill it if it has not ended in 15 s."""
+    proc.send_signal(signal.SIGINT)
+    try:
+        proc.wait(timeout=15)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
 
 
 def bulk_load(

@@ -1,11 +1,12 @@
 """Run Shieldwall's benchmarks: bulk import rate, exact search latency, import memory, MISP
-API figures, warninglist checks, STIX export.
+API figures, warninglist checks, STIX export, TAXII paging against medallion.
 
     .venv/bin/python bench/run.py                    # everything, SQLite and PostgreSQL
     .venv/bin/python bench/run.py --quick            # small sizes, a smoke run (~1 minute)
     .venv/bin/python bench/run.py --backend sqlite   # one backend
     .venv/bin/python bench/run.py --only search      # one benchmark (import, search, memory,
-                                                     # misp, warninglists, stix)
+                                                     # misp, correlation, warninglists, exports,
+                                                     # stix, taxii)
 
 PostgreSQL: BENCH_PG_URL names a server database to connect to for CREATE/DROP DATABASE
 (default postgresql+psycopg://postgres@127.0.0.1:5432/postgres); every run uses its own
@@ -35,6 +36,7 @@ import bench_memory
 import bench_misp
 import bench_search
 import bench_stix
+import bench_taxii
 import bench_warninglists
 from common import OUT, PG_ADMIN_URL, log
 
@@ -48,6 +50,9 @@ FULL = {
     "warninglists": 1_000_000,
     "exports": 1_000_000,
     "stix": 100_000,
+    # Shieldwall at each size; medallion (the OASIS reference server) at the first only: its
+    # memory backend's first page grows with the square of the collection (5,000: minutes).
+    "taxii": [5_000, 100_000, 1_000_000],
 }
 QUICK = {
     "import": 10_000,
@@ -59,6 +64,7 @@ QUICK = {
     "warninglists": 100_000,
     "exports": 20_000,
     "stix": 10_000,
+    "taxii": [1_000, 20_000],
 }
 
 
@@ -252,6 +258,34 @@ def report(results: dict[str, Any]) -> str:
                 rows,
             )
         )
+    if results.get("taxii"):
+        rows = []
+        for r in results["taxii"]:
+            m = r["medallion"]
+            rows.append([r["backend"], "medallion", f"{m['objects']:,}", f"{m['objects_per_s']:,}",
+                         m["first_page_ms"], m["p50_ms"], m["p95_ms"], ""])  # fmt: skip
+            for s in r["shieldwall"]:
+                ratio = f"x{r['throughput_ratio']}" if s["objects"] == m["objects"] else ""
+                rows.append([r["backend"], "Shieldwall", f"{s['objects']:,}",
+                             f"{s['objects_per_s']:,}", s["first_page_ms"], s["p50_ms"],
+                             s["p95_ms"], ratio])  # fmt: skip
+        parts.append(
+            _table(
+                "TAXII 2.1, every page of 1,000 objects with taxii2-client (ms per page); "
+                f"targets x{bench_taxii.TARGET_RATIO:g} medallion, p95 < {bench_taxii.TARGET_P95_MS:g} ms",
+                [
+                    "backend",
+                    "server",
+                    "objects",
+                    "objects/s",
+                    "first",
+                    "p50",
+                    "p95",
+                    "vs medallion",
+                ],
+                rows,
+            )
+        )
     if results.get("warninglists"):
         w = results["warninglists"]
         rows = [
@@ -368,6 +402,7 @@ def main() -> int:
             "warninglists",
             "exports",
             "stix",
+            "taxii",
         ],
         action="append",
         help="run only these benchmarks (repeatable)",
@@ -385,6 +420,7 @@ def main() -> int:
         "warninglists",
         "exports",
         "stix",
+        "taxii",
     ]
     OUT.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix="work-", dir=OUT))
@@ -402,6 +438,7 @@ def main() -> int:
         "warninglists": None,
         "exports": [],
         "stix": [],
+        "taxii": [],
     }
     try:
         for backend in backends:
@@ -434,6 +471,9 @@ def main() -> int:
                 results["correlation"].append(
                     bench_correlation.run(backend, work, c[backend], c["import"])
                 )
+            if "taxii" in which:
+                t = sizes["taxii"]
+                results["taxii"].append(bench_taxii.run(backend, work, t, t[0]))
         if "warninglists" in which:  # no database work: one run, whatever the backends
             results["warninglists"] = bench_warninglists.run(work, sizes["warninglists"])
     finally:

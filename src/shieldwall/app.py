@@ -24,6 +24,7 @@ from shieldwall.api import (
     ops,
     search,
     stix,
+    taxii,
 )
 from shieldwall.api.errors import install as install_errors
 from shieldwall.api.errors import problem
@@ -33,6 +34,7 @@ from shieldwall.jobs.schedule import background_jobs
 from shieldwall.metrics import REGISTRY, REQUEST_SECONDS
 from shieldwall.misp import ROUTERS as MISP_ROUTERS
 from shieldwall.runtime import tune_gc
+from shieldwall.taxii.views import router as taxii_router
 
 log = logging.getLogger("shieldwall.http")
 
@@ -124,10 +126,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lifecycle,
         exports,
         stix,
+        taxii,
     ):
         app.include_router(module.router, prefix="/api/v1")
     for misp_router in MISP_ROUTERS:
         app.include_router(misp_router)
+    app.include_router(taxii_router)
 
     @app.middleware("http")
     async def request_context(

@@ -69,6 +69,13 @@ class Settings(BaseSettings):
     lifecycle_interval_minutes: int = Field(default=60, ge=1, le=10080)
     # Largest file an attachment or malware-sample attribute may carry (MiB, before base64).
     attachment_max_mb: int = Field(default=25, ge=1, le=1024)
+    # TAXII: page size when a client gives no limit, the largest it may ask for, and how
+    # often (seconds) the server renders changed events into stored STIX objects and
+    # completes POSTs left pending (off: run `shieldwall taxii render` from cron).
+    taxii_default_limit: int = Field(default=1000, ge=1, le=100_000)
+    taxii_max_limit: int = Field(default=10_000, ge=1, le=100_000)
+    taxii_job: bool = True
+    taxii_interval_seconds: int = Field(default=10, ge=1, le=86_400)
     # The key read from (or generated into) var_dir/secret_key; SHIELDWALL_SECRET_KEY wins.
     _file_secret: str | None = PrivateAttr(default=None)
 
@@ -143,6 +150,10 @@ class Settings(BaseSettings):
             "SHIELDWALL_LIFECYCLE_JOB": str(self.lifecycle_job).lower(),
             "SHIELDWALL_LIFECYCLE_INTERVAL_MINUTES": str(self.lifecycle_interval_minutes),
             "SHIELDWALL_ATTACHMENT_MAX_MB": str(self.attachment_max_mb),
+            "SHIELDWALL_TAXII_DEFAULT_LIMIT": str(self.taxii_default_limit),
+            "SHIELDWALL_TAXII_MAX_LIMIT": str(self.taxii_max_limit),
+            "SHIELDWALL_TAXII_JOB": str(self.taxii_job).lower(),
+            "SHIELDWALL_TAXII_INTERVAL_SECONDS": str(self.taxii_interval_seconds),
         }
 
 

@@ -383,3 +383,15 @@ def test_tlp2_marking_definitions_are_kept_apart_from_other_markings() -> None:
     bundle = oasis_bundle()
     assert any(o["id"] == TLP2_GREEN for o in bundle["objects"])
     assert json.dumps(bundle_events(bundle)).count("tlp:green") == 1
+
+
+def test_indicators_without_their_grouping_import_as_one_event() -> None:
+    """A TAXII page of Shieldwall's indicators carries no grouping: its objects still come
+    back as the attributes they were, in one event."""
+    event = _event([_attribute("ip-dst", "198.18.0.1"), _attribute("domain", "page.example")])
+    objects = [o for o in event_objects(event) if o["type"] == "indicator"]
+    assert len(objects) == 2
+    found = bundle_events({"type": "bundle", "id": f"bundle--{uuid.uuid4()}", "objects": objects})
+    assert len(found) == 1
+    got = {(a["type"], a["value"]) for a in found[0]["Attribute"]}
+    assert got == {("ip-dst", "198.18.0.1"), ("domain", "page.example")}

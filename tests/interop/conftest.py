@@ -34,6 +34,18 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def wait_healthy(url: str, timeout: float = 20) -> None:
+    """Until the server at url answers /healthz (RuntimeError after `timeout` seconds)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
+                return
+        except httpx.TransportError:
+            time.sleep(0.05)
+    raise RuntimeError(f"the server at {url} did not start")
+
+
 @pytest.fixture
 def live_url(instance) -> Iterator[str]:  # type: ignore[no-untyped-def]
     port = _free_port()
@@ -44,15 +56,7 @@ def live_url(instance) -> Iterator[str]:  # type: ignore[no-untyped-def]
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 20
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
-                break
-        except httpx.TransportError:
-            time.sleep(0.05)
-    else:
-        raise RuntimeError("live server did not start")
+    wait_healthy(url)
     yield url
     server.should_exit = True
     thread.join(timeout=10)

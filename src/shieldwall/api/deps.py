@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import binascii
 import hmac
 import re
 from collections.abc import Iterator
@@ -68,11 +70,22 @@ def client_ip(request: Request) -> str | None:
     return request.client.host if request.client else None
 
 
-def _key_from_header(header: str) -> str:
+def _credentials(header: str) -> tuple[str, str | None]:
+    """The API key, and the e-mail address when sent as HTTP Basic (TAXII clients do):
+    `Authorization: <key>`, `Bearer <key>` or `Basic base64(email:key)`."""
     value = header.strip()
     if value.lower().startswith("bearer "):
-        value = value[7:].strip()
-    return value
+        return value[7:].strip(), None
+    if value.lower().startswith("basic "):
+        try:
+            decoded = base64.b64decode(value[6:].strip(), validate=True).decode()
+        except (binascii.Error, UnicodeDecodeError):
+            raise Unauthorized("the Basic credentials are not valid base64") from None
+        email, sep, key = decoded.partition(":")
+        if not sep:
+            raise Unauthorized("Basic credentials are the user's e-mail and an API key")
+        return key, email
+    return value, None
 
 
 def _authenticate(request: Request, settings: Settings) -> Ctx:
@@ -91,7 +104,10 @@ def _authenticate(request: Request, settings: Settings) -> Ctx:
     with db.read_session() as session:
         if header:
             try:
-                auth = authenticate_key(session, _key_from_header(header), ip)
+                key, email = _credentials(header)
+                auth = authenticate_key(session, key, ip)
+                if email is not None and email.strip().lower() != auth.user.email.lower():
+                    raise Unauthorized("the API key is not valid")
             except Unauthorized:
                 note_failure(db, ip, settings)
                 raise

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Annotated
 
@@ -22,10 +23,10 @@ from shieldwall.cli.common import (
 from shieldwall.exchange import feeds as fs
 
 feed_app = typer.Typer(
-    help="Feeds: MISP, CSV and freetext feeds in; MISP feeds out.", no_args_is_help=True
+    help="Feeds: MISP, CSV, freetext and TAXII feeds in; MISP feeds out.", no_args_is_help=True
 )
 
-FORMATS = ("misp", "csv", "freetext")
+FORMATS = ("misp", "csv", "freetext", "taxii")
 
 
 @feed_app.command("add")
@@ -75,8 +76,19 @@ def feed_add(
     schedule: Annotated[
         int, typer.Option(help="minutes between fetches by `shieldwall up`; 0 = by hand only")
     ] = 0,
+    taxii_collection: Annotated[
+        str | None, typer.Option(help="TAXII: collection id or alias under the API root URL")
+    ] = None,
+    taxii_user: Annotated[str | None, typer.Option(help="TAXII: HTTP Basic user")] = None,
+    taxii_password: Annotated[
+        str | None,
+        typer.Option(help="TAXII: HTTP Basic password (or SHIELDWALL_TAXII_FEED_PASSWORD)"),
+    ] = None,
+    taxii_type: Annotated[
+        list[str] | None, typer.Option(help="TAXII: STIX type to ask for (repeat; default all)")
+    ] = None,
 ) -> None:
-    """Add a feed to fetch."""
+    """Add a feed to fetch (for TAXII, the URL is the API root's)."""
     if source_format not in FORMATS:
         fail(f"--format is one of {', '.join(FORMATS)}")
     db = database()
@@ -102,6 +114,10 @@ def feed_add(
             csv_delimiter=delimiter,
             csv_skip_lines=skip_lines,
             schedule_minutes=schedule,
+            taxii_collection=taxii_collection,
+            taxii_username=taxii_user,
+            taxii_password=taxii_password or os.environ.get("SHIELDWALL_TAXII_FEED_PASSWORD"),
+            taxii_types=taxii_type,
         )
         feed = fs.create_feed(session, ctx, data)
         console.print(f"feed {feed.id} [bold]{feed.name}[/bold] ({feed.source_format}) added")

@@ -28,6 +28,7 @@ from shieldwall.cli.correlate import correlate_app
 from shieldwall.cli.export import export_app
 from shieldwall.cli.feeds import feed_app
 from shieldwall.cli.indicators import indicators_app
+from shieldwall.cli.taxii import taxii_app
 from shieldwall.config import get_settings
 from shieldwall.intel.errors import DomainError
 
@@ -56,6 +57,7 @@ for sub, name in (
     (correlate_app, "correlate"),
     (indicators_app, "indicators"),
     (export_app, "export"),
+    (taxii_app, "taxii"),
 ):
     app.add_typer(sub, name=name)
 

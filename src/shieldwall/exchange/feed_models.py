@@ -13,7 +13,7 @@ from shieldwall.clock import now
 from shieldwall.db.base import Base, UTCDateTime
 from shieldwall.intel.models import SharingGroup, Tag
 
-SOURCE_FORMATS = ("misp", "csv", "freetext")
+SOURCE_FORMATS = ("misp", "csv", "freetext", "taxii")
 # never: not fetched yet; ok: the last fetch imported everything; partial: some events
 # failed (retried next time); failed: nothing could be read; fetching: a fetch holds the feed.
 STATUSES = ("never", "ok", "partial", "failed", "fetching")
@@ -22,7 +22,9 @@ STATUSES = ("never", "ok", "partial", "failed", "fetching")
 class Feed(Base):
     __tablename__ = "feeds"
     __table_args__ = (
-        sa.CheckConstraint("source_format IN ('misp', 'csv', 'freetext')", name="source_format"),
+        sa.CheckConstraint(
+            "source_format IN ('misp', 'csv', 'freetext', 'taxii')", name="source_format"
+        ),
         sa.CheckConstraint("distribution BETWEEN 0 AND 5", name="distribution"),
         sa.CheckConstraint("schedule_minutes >= 0", name="schedule"),
     )
@@ -30,7 +32,8 @@ class Feed(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     name: Mapped[str] = mapped_column(sa.String(255), unique=True)
     provider: Mapped[str] = mapped_column(sa.String(255), default="")
-    # An http(s) URL, or a directory (MISP feeds) or file (CSV, freetext) on this machine.
+    # An http(s) URL, or a directory (MISP feeds) or file (CSV, freetext) on this machine;
+    # for TAXII feeds, the API root's URL.
     url: Mapped[str] = mapped_column(sa.String(2048))
     source_format: Mapped[str] = mapped_column(sa.String(16), default="misp")
     enabled: Mapped[bool] = mapped_column(default=False)
@@ -87,3 +90,20 @@ class FeedEventState(Base):
     # The manifest's timestamp (epoch seconds) of the copy imported.
     timestamp: Mapped[int] = mapped_column(sa.BigInteger)
     fetched_at: Mapped[datetime] = mapped_column(UTCDateTime, default=now)
+
+
+class TaxiiFeedSource(Base):
+    """A TAXII 2.1 feed's collection, credentials and filters, and how far it has been read:
+    the X-TAXII-Date-Added-Last of the last page imported, sent as added_after next time.
+    The credentials are kept as given (they are sent to the server) and never shown."""
+
+    __tablename__ = "feed_taxii"
+
+    feed_id: Mapped[int] = mapped_column(
+        sa.ForeignKey("feeds.id", ondelete="CASCADE"), primary_key=True
+    )
+    collection: Mapped[str] = mapped_column(sa.String(255))
+    username: Mapped[str] = mapped_column(sa.String(255), default="")
+    password: Mapped[str] = mapped_column(sa.Text, default="")
+    types: Mapped[list[str]] = mapped_column(sa.JSON, default=list)
+    added_after: Mapped[str | None] = mapped_column(sa.String(40), default=None)

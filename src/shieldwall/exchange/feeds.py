@@ -78,7 +78,7 @@ class FeedIn(BaseModel):
     name: Text = Field(min_length=1, max_length=255)
     provider: Text = Field(default="", max_length=255)
     url: Text = Field(min_length=1, max_length=2048)
-    source_format: Literal["misp", "csv", "freetext"] = "misp"
+    source_format: Literal["misp", "csv", "freetext", "taxii"] = "misp"
     enabled: Flag = False
     distribution: int = Field(default=0, ge=0, le=5)
     sharing_group: Text | int | None = None
@@ -95,6 +95,12 @@ class FeedIn(BaseModel):
     csv_delimiter: Text = Field(default=",", min_length=1, max_length=4)
     csv_skip_lines: int = Field(default=0, ge=0, le=10_000)
     schedule_minutes: int = Field(default=0, ge=0, le=525_600)
+    # TAXII feeds: the collection (id or alias) under the API root in url, HTTP Basic
+    # credentials, and the STIX types to ask for (match[type]; empty: all).
+    taxii_collection: Text | None = Field(default=None, max_length=255)
+    taxii_username: Text | None = Field(default=None, max_length=255)
+    taxii_password: str | None = Field(default=None, max_length=4096)
+    taxii_types: list[Text] | None = None
 
 
 class FeedUpdate(BaseModel):
@@ -105,7 +111,7 @@ class FeedUpdate(BaseModel):
     name: Text | None = Field(default=None, min_length=1, max_length=255)
     provider: Text | None = Field(default=None, max_length=255)
     url: Text | None = Field(default=None, min_length=1, max_length=2048)
-    source_format: Literal["misp", "csv", "freetext"] | None = None
+    source_format: Literal["misp", "csv", "freetext", "taxii"] | None = None
     enabled: OptFlag = None
     distribution: int | None = Field(default=None, ge=0, le=5)
     sharing_group: Text | int | None = None
@@ -122,6 +128,10 @@ class FeedUpdate(BaseModel):
     csv_delimiter: Text | None = Field(default=None, min_length=1, max_length=4)
     csv_skip_lines: int | None = Field(default=None, ge=0, le=10_000)
     schedule_minutes: int | None = Field(default=None, ge=0, le=525_600)
+    taxii_collection: Text | None = Field(default=None, max_length=255)
+    taxii_username: Text | None = Field(default=None, max_length=255)
+    taxii_password: str | None = Field(default=None, max_length=4096)
+    taxii_types: list[Text] | None = None
 
 
 _PLAIN = (
@@ -151,6 +161,8 @@ def is_remote(url: str) -> bool:
 
 def _check_url(url: str, source_format: str) -> str:
     url = url.strip()
+    if source_format == "taxii" and not is_remote(url):
+        raise InvalidInput("a TAXII feed's URL is its API root, http(s)://...", field="url")
     if is_remote(url):
         try:
             parsed = httpx.URL(url)
@@ -227,6 +239,10 @@ def _apply(session: Session, ctx: Ctx, feed: Feed, values: dict[str, Any]) -> di
             "distribution 5 (as the feed's events say) is for MISP feeds only",
             field="distribution",
         )
+    if feed.source_format == "taxii":
+        from shieldwall.exchange.taxii_feed import configure
+
+        changes.update(configure(session, feed, values))
     if "distribution" in values or "sharing_group" in values:
         put(
             "sharing_group_id",
@@ -595,6 +611,10 @@ def _fetch(
         wctx = feed_ctx(ctx, conf.org_id)
         if conf.source_format == "misp":
             _fetch_misp(db, wctx, conf, source, report, on_progress)
+        elif conf.source_format == "taxii":
+            from shieldwall.exchange.taxii_feed import fetch_taxii
+
+            fetch_taxii(db, wctx, conf, report, on_progress)
         else:
             _fetch_values(db, wctx, conf, source, report, on_progress)
     except FeedError as exc:

@@ -408,7 +408,10 @@ def bundle_events(
         loaded = load_stix2_content(doc)
     except Exception as exc:
         raise StixError(_reason(exc)) from None
-    internal = bool(is_stix2_from_misp(doc["objects"]))
+    internal = bool(is_stix2_from_misp(doc["objects"])) or _misp_labelled(doc["objects"])
+    # Objects with no report or grouping to gather them (a TAXII page, a bare list of
+    # indicators) make one event.
+    single = not any(o["type"] in ("report", "grouping") for o in doc["objects"])
     parser_class, args = get_stix2_parser(
         internal,
         distribution,
@@ -417,7 +420,7 @@ def bundle_events(
         None,
         False,
         True,  # galaxies as tags: Shieldwall keeps galaxies as misp-galaxy tags
-        False,
+        single,
         MISP_org_uuid,
         distribution,
         None,
@@ -454,6 +457,16 @@ def bundle_events(
                     a["comment"] = described[a["uuid"]]
         out.append(shaped)
     return out
+
+
+def _misp_labelled(objects: list[dict[str, Any]]) -> bool:
+    """Objects MISP or Shieldwall wrote without the grouping that marks a whole export (a
+    TAXII page of indicators): MISP's own object types or `misp:` labels."""
+    return any(
+        str(o.get("type", "")).startswith("x-misp-")
+        or any(str(label).startswith("misp:") for label in o.get("labels") or ())
+        for o in objects
+    )
 
 
 _ANY_ID = re.compile(r"[a-z0-9-]+--[0-9a-fA-F-]{36}")

@@ -181,6 +181,10 @@ def _values(db: Any, body: dict[str, Any]) -> dict[str, Any]:
         "fixed_event",
         "delta_merge",
         "schedule_minutes",
+        "taxii_collection",
+        "taxii_username",
+        "taxii_password",
+        "taxii_types",
     ):
         if name in raw:
             out[name] = raw[name]

@@ -1,0 +1,486 @@
+"""The stored STIX objects TAXII serves: events rendered into them by a catch-up keyed on event
+timestamps, versions kept with their latest/first flags, and date_added handed out in one
+increasing sequence so `added_after` and the page keys never skip an object.
+
+Each object is tied to what it renders (see StixObject), so reads decide visibility from the
+live intel rows: a change of distribution, sharing group, tag or publication is honoured at
+once, and only the bodies wait for the next catch-up."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+import orjson
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+
+from shieldwall.audit.service import Actor
+from shieldwall.auth.permissions import Permission
+from shieldwall.clock import now
+from shieldwall.context import Ctx
+from shieldwall.db.engine import Database
+from shieldwall.exchange.stix import event_objects
+from shieldwall.intel.models import Attribute, Event, MispObject, ObjectReference
+from shieldwall.intel.serialize import event_detail
+from shieldwall.intel.visibility import Principal, ReadOptions
+from shieldwall.misp.shapes import event_shape
+from shieldwall.taxii.models import StixEventState, StixObject, StixObjectEvent
+
+log = logging.getLogger("shieldwall.taxii")
+
+CONTAINER_TYPES = frozenset({"report", "grouping"})
+SHARED_TYPES = frozenset({"identity", "marking-definition"})
+_PG_LOCK_KEY = 0x7A411  # serialises writers of taxii_objects so date_added only grows
+_TICK = timedelta(microseconds=1)
+
+
+def parse_timestamp(value: str) -> datetime:
+    """A STIX/TAXII timestamp (RFC 3339, UTC, 'Z') as an aware datetime; ValueError if not."""
+    if not isinstance(value, str) or not value.endswith("Z") or "T" not in value:
+        raise ValueError(f"{value!r} is not a UTC timestamp such as 2024-01-31T10:00:00.000Z")
+    return datetime.fromisoformat(value[:-1] + "+00:00")
+
+
+def format_timestamp(value: datetime) -> str:
+    """STIX/TAXII form: milliseconds when they suffice, else microseconds."""
+    text = value.strftime("%Y-%m-%dT%H:%M:%S")
+    us = value.microsecond
+    return f"{text}.{us // 1000:03d}Z" if us % 1000 == 0 else f"{text}.{us:06d}Z"
+
+
+def object_version(obj: dict[str, Any]) -> datetime | None:
+    """modified, else created; None for unversioned objects (most cyber observables)."""
+    for name in ("modified", "created"):
+        if isinstance(obj.get(name), str):
+            return parse_timestamp(obj[name])
+    return None
+
+
+def lock_writers(session: Session) -> None:
+    """Held until the transaction ends; SQLite write transactions are serialised already."""
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(sa.select(sa.func.pg_advisory_xact_lock(_PG_LOCK_KEY)))
+
+
+class Clock:
+    """date_added values for one transaction: after every value stored, one microsecond apart."""
+
+    def __init__(self, session: Session) -> None:
+        last = session.execute(sa.select(sa.func.max(StixObject.date_added))).scalar()
+        start = now()
+        self._next = start if last is None or start > last else last + _TICK
+
+    def take(self) -> datetime:
+        value = self._next
+        self._next += _TICK
+        return value
+
+
+# --- rendering events -------------------------------------------------------------------------
+
+
+def _render_ctx(event: Event) -> Ctx:
+    principal = Principal(org_id=event.org_id, permissions=frozenset(Permission), kind="system")
+    return Ctx(principal, Actor(org_id=event.org_id, label="taxii"), ReadOptions())
+
+
+def _exportable(tags: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    # Local tags, tags restricted to one organisation and non-exportable ones stay here.
+    return [
+        t
+        for t in tags
+        if not t.get("local") and t.get("org_id") is None and t.get("exportable", True)
+    ]
+
+
+def event_view(session: Session, event: Event) -> dict[str, Any]:
+    """The whole event (live content), MISP-shaped, with only the tags that may leave."""
+    detail = event_detail(session, _render_ctx(event), event)
+    detail["tags"] = _exportable(detail.get("tags", []))
+    for a in detail["attributes"] + [a for o in detail["objects"] for a in o["attributes"]]:
+        a["tags"] = _exportable(a.get("tags", []))
+    return event_shape(detail)
+
+
+@dataclass
+class Tie:
+    """What a rendered object shows, hence who may read it."""
+
+    attribute_id: int | None = None
+    object_id: int | None = None
+    ref_attribute_id: int | None = None
+    ref_object_id: int | None = None
+    container: bool = False
+    shared: bool = False
+
+    @property
+    def owned(self) -> bool:
+        return self.attribute_id is not None or self.object_id is not None
+
+
+def _uuid_part(stix_id: Any) -> str:
+    return stix_id.split("--", 1)[1] if isinstance(stix_id, str) and "--" in stix_id else ""
+
+
+def _references(value: Any, key: str = "") -> Iterator[str]:
+    """Every identifier an object points at (*_ref and *_refs properties, nested too)."""
+    if isinstance(value, dict):
+        for k, v in value.items():
+            yield from _references(v, k)
+    elif isinstance(value, list):
+        for v in value:
+            yield from _references(v, key)
+    elif isinstance(value, str) and (key.endswith("_ref") or key.endswith("_refs")):
+        yield value
+
+
+class _Owners:
+    """Maps the uuids of one event's attributes, objects and references to what they are."""
+
+    def __init__(self, session: Session, event: Event) -> None:
+        self.event_uuid = event.uuid
+        self.attributes = dict(
+            session.execute(
+                sa.select(Attribute.uuid, Attribute.id).where(Attribute.event_id == event.id)
+            ).all()
+        )
+        self.objects = dict(
+            session.execute(
+                sa.select(MispObject.uuid, MispObject.id).where(MispObject.event_id == event.id)
+            ).all()
+        )
+        self.references = {
+            r.uuid: (r.object_id, r.referenced_uuid)
+            for r in session.execute(
+                sa.select(
+                    ObjectReference.uuid, ObjectReference.object_id, ObjectReference.referenced_uuid
+                ).where(ObjectReference.event_id == event.id)
+            )
+        }
+
+    def owner(self, uuid: str) -> tuple[int | None, int | None] | None:
+        """(attribute id, object id) the uuid belongs to, or None."""
+        if uuid in self.attributes:
+            return self.attributes[uuid], None
+        if uuid in self.objects:
+            return None, self.objects[uuid]
+        return None
+
+
+def classify(owners: _Owners, objects: list[dict[str, Any]]) -> list[Tie]:
+    """Tie each rendered object to the attribute or MISP object it shows. An object pointed at
+    only by owned objects (an observable, a galaxy cluster a relationship leads to) takes the
+    owner of the first that points at it, so it is never shown to a reader who may not see
+    that; what is left (identities, markings, event-level galaxies) is shared by the event."""
+    ties: list[Tie] = []
+    by_id: dict[str, tuple[int | None, int | None]] = {}
+    for obj in objects:
+        uuid = _uuid_part(obj.get("id"))
+        tie = Tie()
+        kind = obj.get("type")
+        if kind in CONTAINER_TYPES and uuid == owners.event_uuid:
+            tie.container = True
+        elif kind in SHARED_TYPES:
+            tie.shared = True
+        elif (own := owners.owner(uuid)) is not None:
+            tie.attribute_id, tie.object_id = own
+        elif uuid in owners.references:
+            source_object, target = owners.references[uuid]
+            tie.object_id = source_object
+            tie.ref_attribute_id, tie.ref_object_id = owners.owner(target) or (None, None)
+        if tie.owned:
+            by_id[obj["id"]] = (tie.attribute_id, tie.object_id)
+        ties.append(tie)
+    # Relationships and what only owned objects point at, until nothing changes.
+    for _ in range(3):
+        changed = False
+        for obj, tie in zip(objects, ties, strict=True):
+            if tie.container or tie.shared:
+                continue
+            if obj.get("type") == "relationship" and not tie.owned:
+                source = by_id.get(obj.get("source_ref", ""))
+                if source is not None:
+                    tie.attribute_id, tie.object_id = source
+                    by_id[obj["id"]] = source
+                    changed = True
+            if obj.get("type") == "relationship" and tie.owned and tie.ref_attribute_id is None:
+                target = by_id.get(obj.get("target_ref", ""))
+                if target is not None and target != (tie.attribute_id, tie.object_id):
+                    tie.ref_attribute_id, tie.ref_object_id = target
+            if tie.owned:
+                for ref in _references(obj):
+                    if ref not in by_id and not ref.startswith(("identity--", "marking-def")):
+                        by_id[ref] = (tie.attribute_id, tie.object_id)
+                        changed = True
+        for obj, tie in zip(objects, ties, strict=True):
+            if not (tie.container or tie.shared or tie.owned) and obj["id"] in by_id:
+                tie.attribute_id, tie.object_id = by_id[obj["id"]]
+        if not changed:
+            break
+    for tie in ties:
+        if not (tie.container or tie.owned):
+            tie.shared = True
+    return ties
+
+
+def _insert(
+    session: Session,
+    obj: dict[str, Any],
+    body: str,
+    clock: Clock,
+    tie: Tie,
+    event_id: int | None,
+    collection_id: int | None = None,
+) -> int:
+    added = clock.take()
+    row = StixObject(
+        stix_id=obj["id"],
+        type=obj["type"],
+        spec_version=str(obj.get("spec_version", "2.1")),
+        version=object_version(obj) or added,
+        date_added=added,
+        body=body,
+        container=tie.container,
+        event_id=event_id,
+        attribute_id=tie.attribute_id,
+        object_id=tie.object_id,
+        ref_attribute_id=tie.ref_attribute_id,
+        ref_object_id=tie.ref_object_id,
+        collection_id=collection_id,
+    )
+    session.add(row)
+    session.flush()
+    return row.id
+
+
+def reflag(
+    session: Session, stix_ids: Iterable[str], event_id: int | None, collection_id: int | None
+) -> None:
+    """Recompute is_latest/is_first among the versions of each id in one scope (an event's
+    rendering, the shared objects, or one collection's posted objects)."""
+    ids = sorted(set(stix_ids))
+    for start in range(0, len(ids), 500):
+        chunk = ids[start : start + 500]
+        rows = session.execute(
+            sa.select(StixObject.id, StixObject.stix_id, StixObject.is_latest, StixObject.is_first)
+            .where(
+                StixObject.stix_id.in_(chunk),
+                StixObject.event_id.is_(None)
+                if event_id is None
+                else StixObject.event_id == event_id,
+                StixObject.collection_id.is_(None)
+                if collection_id is None
+                else StixObject.collection_id == collection_id,
+            )
+            .order_by(StixObject.stix_id, StixObject.version, StixObject.id)
+        ).all()
+        grouped: dict[str, list[Any]] = {}
+        for r in rows:
+            grouped.setdefault(r.stix_id, []).append(r)
+        for versions in grouped.values():
+            last = len(versions) - 1
+            for i, r in enumerate(versions):
+                want = (i == last, i == 0)
+                if (r.is_latest, r.is_first) != want:
+                    session.execute(
+                        sa.update(StixObject)
+                        .where(StixObject.id == r.id)
+                        .values(is_latest=want[0], is_first=want[1])
+                    )
+
+
+def _store_owned(
+    session: Session,
+    event: Event,
+    items: list[tuple[dict[str, Any], str, Tie]],
+    clock: Clock,
+) -> None:
+    existing: dict[str, list[Any]] = {}
+    for r in session.execute(
+        sa.select(StixObject.id, StixObject.stix_id, StixObject.version, StixObject.body).where(
+            StixObject.event_id == event.id, StixObject.collection_id.is_(None)
+        )
+    ):
+        existing.setdefault(r.stix_id, []).append(r)
+    touched: set[str] = set()
+    drop: list[int] = []
+    for obj, body, tie in items:
+        sid = obj["id"]
+        rows = existing.pop(sid, [])
+        version = object_version(obj)
+        if version is None:  # unversioned: one row, replaced when its content changes
+            if len(rows) == 1 and rows[0].body == body:
+                continue
+            drop.extend(r.id for r in rows)
+        else:
+            same = [r for r in rows if r.version == version]
+            if same and same[0].body == body:
+                continue
+            drop.extend(r.id for r in same)
+        _insert(session, obj, body, clock, tie, event.id)
+        touched.add(sid)
+    for rows in existing.values():  # no longer rendered: gone with every version
+        drop.extend(r.id for r in rows)
+    for start in range(0, len(drop), 500):
+        session.execute(sa.delete(StixObject).where(StixObject.id.in_(drop[start : start + 500])))
+    reflag(session, touched, event.id, None)
+
+
+def _store_shared(
+    session: Session, event: Event, items: list[tuple[dict[str, Any], str, Tie]], clock: Clock
+) -> None:
+    linked = set(
+        session.execute(
+            sa.select(StixObjectEvent.object_row_id).where(StixObjectEvent.event_id == event.id)
+        ).scalars()
+    )
+    keep: set[int] = set()
+    touched: set[str] = set()
+    for obj, body, tie in items:
+        version = object_version(obj)
+        query = sa.select(StixObject.id).where(
+            StixObject.stix_id == obj["id"],
+            StixObject.event_id.is_(None),
+            StixObject.collection_id.is_(None),
+        )
+        if version is not None:
+            query = query.where(StixObject.version == version)
+        else:
+            query = query.where(StixObject.body == body)
+        row_id = session.execute(query.limit(1)).scalar()
+        if row_id is None:
+            row_id = _insert(session, obj, body, clock, tie, None)
+            touched.add(obj["id"])
+        keep.add(row_id)
+        if row_id not in linked:
+            session.add(StixObjectEvent(object_row_id=row_id, event_id=event.id))
+    session.flush()
+    gone = sorted(linked - keep)
+    if gone:
+        session.execute(
+            sa.delete(StixObjectEvent).where(
+                StixObjectEvent.event_id == event.id, StixObjectEvent.object_row_id.in_(gone)
+            )
+        )
+        orphans = sa.select(StixObject.stix_id).where(
+            StixObject.id.in_(gone),
+            ~sa.exists().where(StixObjectEvent.object_row_id == StixObject.id),
+        )
+        touched.update(session.execute(orphans).scalars())
+        session.execute(
+            sa.delete(StixObject).where(
+                StixObject.id.in_(gone),
+                ~sa.exists().where(StixObjectEvent.object_row_id == StixObject.id),
+            )
+        )
+    reflag(session, touched, None, None)
+
+
+def render_event(session: Session, event: Event, clock: Clock) -> int:
+    """Bring the stored objects of one event up to date with it; returns how many it has."""
+    objects = event_objects(event_view(session, event))
+    ties = classify(_Owners(session, event), objects)
+    owned: list[tuple[dict[str, Any], str, Tie]] = []
+    shared: list[tuple[dict[str, Any], str, Tie]] = []
+    seen: set[str] = set()
+    for obj, tie in zip(objects, ties, strict=True):
+        if obj["id"] in seen:
+            continue
+        seen.add(obj["id"])
+        body = orjson.dumps(obj).decode()
+        (shared if tie.shared else owned).append((obj, body, tie))
+    _store_owned(session, event, owned, clock)
+    _store_shared(session, event, shared, clock)
+    return len(objects)
+
+
+def _state(session: Session, event_id: int) -> StixEventState:
+    state = session.get(StixEventState, event_id)
+    if state is None:
+        state = StixEventState(event_id=event_id, posted=False)
+        session.add(state)
+    return state
+
+
+def _mark(session: Session, event_id: int, stamp: datetime | None) -> None:
+    _state(session, event_id).rendered_timestamp = stamp
+    session.flush()
+
+
+def pending_events(session: Session, limit: int) -> list[int]:
+    """Events whose stored objects are older than the event (or missing), oldest first."""
+    return list(
+        session.execute(
+            sa.select(Event.id)
+            .outerjoin(StixEventState, StixEventState.event_id == Event.id)
+            .where(
+                sa.or_(
+                    StixEventState.event_id.is_(None),
+                    sa.and_(
+                        StixEventState.posted.is_(False),
+                        sa.or_(
+                            StixEventState.rendered_timestamp.is_(None),
+                            StixEventState.rendered_timestamp != Event.timestamp,
+                        ),
+                    ),
+                )
+            )
+            .order_by(Event.timestamp, Event.id)
+            .limit(limit)
+        ).scalars()
+    )
+
+
+def mark_posted(session: Session, event_id: int) -> None:
+    """An event imported from a TAXII POST is served as posted, never rendered."""
+    _state(session, event_id).posted = True
+    session.flush()
+
+
+def catch_up(db: Database, *, batch: int = 20, budget: float | None = None) -> int:
+    """Render every event that changed since it was last rendered, a batch per transaction;
+    with a budget (seconds), stop after the batch that passes it. Returns events rendered."""
+    started = time.monotonic()
+    done = 0
+    while True:
+        with db.writing() as session:
+            lock_writers(session)
+            ids = pending_events(session, batch)
+            if not ids:
+                return done
+            clock = Clock(session)
+            for event_id in ids:
+                event = session.get(Event, event_id)
+                if event is None:
+                    continue
+                try:
+                    with session.begin_nested():
+                        render_event(session, event, clock)
+                except Exception:  # a converter failure must not stop the others
+                    log.exception("event %s could not be rendered as STIX", event.uuid)
+                _mark(session, event_id, event.timestamp)
+                done += 1
+        if budget is not None and time.monotonic() - started > budget:
+            return done
+
+
+def sweep_orphans(db: Database) -> int:
+    """Remove shared objects no event uses any more (their last event was deleted)."""
+    with db.writing() as session:
+        lock_writers(session)
+        orphans = sa.select(StixObject.id).where(
+            StixObject.event_id.is_(None),
+            StixObject.collection_id.is_(None),
+            ~sa.exists().where(StixObjectEvent.object_row_id == StixObject.id),
+        )
+        ids = list(session.execute(orphans).scalars())
+        for start in range(0, len(ids), 500):
+            session.execute(
+                sa.delete(StixObject).where(StixObject.id.in_(ids[start : start + 500]))
+            )
+        return len(ids)

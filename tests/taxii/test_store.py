@@ -1,0 +1,66 @@
+"""The stored STIX objects: rendering by catch-up, versions, shared objects, removal."""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+from shieldwall.jobs.taxii import run_taxii_job
+from shieldwall.taxii.models import StixEventState, StixObject, StixObjectEvent
+from shieldwall.taxii.store import catch_up, pending_events
+from tests.taxii.conftest import ip
+
+
+def _rows(instance, **where):  # type: ignore[no-untyped-def]
+    with instance.db.reading() as s:
+        query = sa.select(StixObject)
+        for name, value in where.items():
+            query = query.where(getattr(StixObject, name) == value)
+        rows = list(s.execute(query).scalars())
+        s.expunge_all()
+        return rows
+
+
+def test_catch_up_renders_changed_events_once(instance, admin, add_event) -> None:
+    first = add_event(admin, "one", [ip("192.0.2.101"), ip("192.0.2.102")])
+    second = add_event(admin, "two", [ip("192.0.2.103")])
+    assert catch_up(instance.db) == 2
+    assert catch_up(instance.db) == 0  # nothing changed: nothing rendered
+    with instance.db.reading() as s:
+        assert pending_events(s, 10) == []
+        assert s.execute(sa.select(sa.func.count()).select_from(StixEventState)).scalar() == 2
+
+    # The organisation's identity is stored once a version, shared by the events using it.
+    identities = _rows(instance, type="identity")
+    assert len({r.stix_id for r in identities}) == 1
+    assert len({r.version for r in identities}) == len(identities)
+    assert all(r.event_id is None for r in identities)
+    with instance.db.reading() as s:
+        linked = set(
+            s.execute(
+                sa.select(StixObjectEvent.event_id).where(
+                    StixObjectEvent.object_row_id.in_([r.id for r in identities])
+                )
+            ).scalars()
+        )
+    assert linked == {int(first["id"]), int(second["id"])}
+
+    # An attribute's objects are tied to it; dates added only grow.
+    attr = first["Attribute"][0]
+    tied = _rows(instance, stix_id=f"indicator--{attr['uuid']}")
+    assert len(tied) == 1 and tied[0].attribute_id == int(attr["id"]) and tied[0].is_latest
+    added = [r.date_added for r in sorted(_rows(instance), key=lambda r: r.id)]
+    assert added == sorted(added) and len(set(added)) == len(added)
+
+    # Deleting the attribute removes every object that showed it at the next catch-up.
+    assert admin.post(f"/attributes/delete/{attr['uuid']}").status_code == 200
+    assert catch_up(instance.db) == 1
+    assert not [r for r in _rows(instance) if r.stix_id.endswith(attr["uuid"])]
+    assert _rows(instance, stix_id=f"indicator--{first['Attribute'][1]['uuid']}")
+
+    # Deleting the event removes its objects; the shared identity stays for the other one.
+    assert admin.delete(f"/events/delete/{first['uuid']}").status_code == 200
+    assert not _rows(instance, event_id=int(first["id"]))
+    assert _rows(instance, type="identity")
+    assert admin.delete(f"/events/delete/{second['uuid']}").status_code == 200
+    assert run_taxii_job(instance.db) == 0
+    assert _rows(instance) == []  # the identity no event uses went too
