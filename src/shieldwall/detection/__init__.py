@@ -1,0 +1,1 @@
+"""Detection: sensor exports; hunt: log readers, indicator index, matchers."""
