@@ -25,6 +25,7 @@ from shieldwall.auth.models import Organisation, User
 from shieldwall.cli.common import admin_ctx, console, database, domain_errors, err, fail
 from shieldwall.cli.correlate import correlate_app
 from shieldwall.cli.feeds import feed_app
+from shieldwall.cli.hunt import hunt, sensor_app
 from shieldwall.cli.indicators import indicators_app
 from shieldwall.config import get_settings
 
@@ -52,8 +53,10 @@ for sub, name in (
     (feed_app, "feed"),
     (correlate_app, "correlate"),
     (indicators_app, "indicators"),
+    (sensor_app, "sensor"),
 ):
     app.add_typer(sub, name=name)
+app.command("hunt")(hunt)
 
 
 def _print_first_run(boot: auth.Bootstrap) -> None:

@@ -35,7 +35,9 @@ class Alert(Base):
     attribute_id: Mapped[int] = mapped_column(
         sa.ForeignKey("attributes.id", ondelete="CASCADE"), index=True
     )
-    event_id: Mapped[int] = mapped_column(sa.ForeignKey("events.id", ondelete="CASCADE"), index=True)
+    event_id: Mapped[int] = mapped_column(
+        sa.ForeignKey("events.id", ondelete="CASCADE"), index=True
+    )
     observable: Mapped[str] = mapped_column(sa.Text)
     # The observable's first 200 characters: the deduplication key stays indexable.
     observable_key: Mapped[str] = mapped_column(sa.String(200))
