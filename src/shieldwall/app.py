@@ -14,8 +14,10 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from shieldwall import __version__
 from shieldwall.api import (
+    alerts,
     collab,
     correlation,
+    detection,
     identity,
     intel,
     knowledge,
@@ -111,7 +113,18 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     install_errors(app)
     app.include_router(ops.health)
-    for module in (identity, intel, search, ops, collab, knowledge, correlation, lifecycle):
+    for module in (
+        identity,
+        intel,
+        search,
+        ops,
+        collab,
+        knowledge,
+        correlation,
+        lifecycle,
+        detection,
+        alerts,
+    ):
         app.include_router(module.router, prefix="/api/v1")
     for misp_router in MISP_ROUTERS:
         app.include_router(misp_router)

@@ -18,6 +18,7 @@ from shieldwall.auth.service import authenticate_key, principal_for, session_use
 from shieldwall.config import Settings, get_settings
 from shieldwall.context import Ctx
 from shieldwall.db.engine import get_database
+from shieldwall.detection import sensors
 from shieldwall.intel.errors import Forbidden, Unauthorized
 from shieldwall.intel.visibility import ReadOptions
 
@@ -29,6 +30,9 @@ _READ_POST = re.compile(
     r"(^/api/v1/search/|/restSearch(\.json)?$|^/sightings/restSearch/(attribute|event)(/[^/]+)?$"
     r"|^/sightings/listSightings(/|$)|^/events/view/|^/events/index$|^/tags/(search|index)\b)"
 )
+# What a sensor key may reach: the hunt API only (a sensor ships telemetry; it does not
+# browse the intel store).
+SENSOR_PATHS = re.compile(r"^/api/v1/hunt/?$")
 
 
 def settings_dep() -> Settings:
@@ -87,6 +91,18 @@ def _authenticate(request: Request, settings: Settings) -> Ctx:
         guard_address(db, ip, settings)
     with db.read_session() as session:
         if header:
+            sensor_key = sensors.find_key(session, _key_from_header(header))
+            if sensor_key is not None:
+                try:
+                    sensor = sensors.authenticate(sensor_key)
+                except Unauthorized:
+                    note_failure(db, ip, settings)
+                    raise
+                if not SENSOR_PATHS.match(request.url.path):
+                    raise Forbidden("a sensor key may only send telemetry to /api/v1/hunt")
+                ctx = sensors.sensor_ctx(sensor, opts, ip=ip, request_id=request_id)
+                session.expunge_all()
+                return ctx
             try:
                 auth = authenticate_key(session, _key_from_header(header), ip)
             except Unauthorized:

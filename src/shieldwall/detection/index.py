@@ -383,7 +383,8 @@ def _rows(
     conn = session.connection().execution_options(stream_results=True, yield_per=BUILD_BATCH)
     result = conn.execute(q)
     for part in result.partitions():
-        yield from part  # type: ignore[misc]
+        for row in part:
+            yield row[0], row[1], row[2]
 
 
 def _unwarned(

@@ -360,7 +360,12 @@ def expand(paths: list[str]) -> list[str]:
 def open_binary(name: str) -> IO[bytes]:
     """A source as bytes, gzip-compressed or not."""
     raw: IO[bytes] = sys.stdin.buffer if name == "-" else open(name, "rb")  # noqa: SIM115
-    buffered = raw if isinstance(raw, io.BufferedReader) else io.BufferedReader(raw)  # type: ignore[arg-type]
+    return binary_stream(raw)
+
+
+def binary_stream(raw: IO[bytes]) -> IO[bytes]:
+    """The bytes of a stream, gunzipped when they start as gzip does."""
+    buffered: Any = raw if isinstance(raw, io.BufferedReader) else io.BufferedReader(raw)
     if buffered.peek(2)[:2] == GZIP_MAGIC:
         return gzip.GzipFile(fileobj=buffered)  # type: ignore[return-value]
     return buffered

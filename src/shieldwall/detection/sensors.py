@@ -110,7 +110,7 @@ def create_sensor(
     retained_paths: Sequence[str] | None = None,
     description: str = "",
 ) -> Sensor:
-    org_id = ctx.org_id if org_ref in (None, "") else get_org(session, org_ref).id  # type: ignore[arg-type]
+    org_id = ctx.org_id if org_ref in (None, "") else get_org(session, org_ref).id
     if not _may_manage(ctx, org_id):
         raise Forbidden("only the organisation's admins and site admins manage its sensors")
     sensor = Sensor(
@@ -152,7 +152,7 @@ def get_sensor(
     if as_id(ref) is not None:
         q = q.where(Sensor.id == as_id(ref))
     else:
-        org_id = ctx.org_id if org_ref in (None, "") else get_org(session, org_ref).id  # type: ignore[arg-type]
+        org_id = ctx.org_id if org_ref in (None, "") else get_org(session, org_ref).id
         q = q.where(
             sa.or_(
                 Sensor.uuid == str(ref), sa.and_(Sensor.name == str(ref), Sensor.org_id == org_id)
@@ -167,7 +167,7 @@ def get_sensor(
 def list_sensors(session: Session, ctx: Ctx, org_ref: str | int | None = None) -> list[Sensor]:
     q = sa.select(Sensor).order_by(Sensor.org_id, Sensor.name).limit(MAX_LIST)
     if org_ref not in (None, ""):
-        q = q.where(Sensor.org_id == get_org(session, org_ref).id)  # type: ignore[arg-type]
+        q = q.where(Sensor.org_id == get_org(session, org_ref).id)
     if not ctx.principal.is_site_admin:
         if not ctx.principal.can(Permission.ORG_ADMIN):
             raise Forbidden("only org admins and site admins manage sensors")

@@ -5,11 +5,15 @@ one transaction."""
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
+from pathlib import Path
 from typing import Any
+
+import sqlalchemy as sa
 
 from shieldwall.audit.service import Actor
 from shieldwall.clock import now
@@ -217,15 +221,11 @@ def retro_hunt(
 
 
 def _exists(path: str) -> bool:
-    from pathlib import Path
-
     return Path(path).exists()
 
 
 def due_sensors(db: Database) -> list[Sensor]:
     """Enabled sensors with retained telemetry."""
-    import sqlalchemy as sa
-
     with db.reading() as session:
         rows = list(
             session.execute(sa.select(Sensor).where(Sensor.disabled.is_(False)).order_by(Sensor.id))
@@ -234,3 +234,40 @@ def due_sensors(db: Database) -> list[Sensor]:
         )
         session.expunge_all()
     return [s for s in rows if s.retained_paths]
+
+
+# ---------------------------------------------------------------- indexes kept by the server
+
+
+class IndexCache:
+    """Indexes kept per reader view and scope for hunts shipped to the API: built once,
+    then refreshed with what changed when older than `max_age` seconds (resolution checks
+    every match in the database, so an entry gone stale never matches)."""
+
+    def __init__(self, max_age: float = 60.0) -> None:
+        self.max_age = max_age
+        self._lock = threading.Lock()
+        self._items: dict[tuple[Any, Scope], tuple[float, IndicatorIndex]] = {}
+
+    def get(self, db: Database, ctx: Ctx, scope: Scope) -> IndicatorIndex:
+        who = "site-admin" if ctx.principal.is_site_admin else ctx.org_id
+        key = (who, scope)
+        with self._lock:
+            item = self._items.get(key)
+            if item is None:
+                idx = build_index(db, ctx, scope)
+                self._items[key] = (time.monotonic(), idx)
+                return idx
+            at, idx = item
+            if time.monotonic() - at > self.max_age:
+                with db.reading() as session:
+                    indicator_index.refresh(session, ctx, idx)
+                self._items[key] = (time.monotonic(), idx)
+            return idx
+
+    def clear(self) -> None:
+        with self._lock:
+            self._items.clear()
+
+
+INDEXES = IndexCache()

@@ -69,8 +69,8 @@ def raise_alerts(
                 Alert.observable_key.in_(sorted({o for _, o in part})),
             )
         ).scalars()
-        for alert in rows:
-            existing[(alert.attribute_id, alert.observable_key)] = alert
+        for row in rows:
+            existing[(row.attribute_id, row.observable_key)] = row
     new = updated = 0
     for key in keys:
         alert = existing.get(key)

@@ -12,7 +12,6 @@ from alembic import op
 
 from shieldwall.db.base import UTCDateTime
 
-
 revision: str = "0014_detection"
 down_revision: str | None = "0011_join_heads"
 branch_labels: str | Sequence[str] | None = None
