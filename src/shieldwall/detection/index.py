@@ -371,7 +371,11 @@ def _canonical_ip(value: str) -> str | None:
 
 
 def _rows(
-    session: Session, ctx: Ctx, scope: Scope, since: datetime | None = None
+    session: Session,
+    ctx: Ctx,
+    scope: Scope,
+    since: datetime | None = None,
+    published_after: datetime | None = None,
 ) -> Iterator[tuple[str, str, str]]:
     q = (
         sa.select(Attribute.type, Attribute.value1, Attribute.value2)
@@ -380,6 +384,8 @@ def _rows(
     )
     if since is not None:
         q = q.where(sa.or_(Attribute.timestamp >= since, Event.publish_timestamp >= since))
+    if published_after is not None:
+        q = q.where(Event.publish_timestamp > published_after)
     conn = session.connection().execution_options(stream_results=True, yield_per=BUILD_BATCH)
     result = conn.execute(q)
     for part in result.partitions():
@@ -434,14 +440,7 @@ def build_published_since(
     scope = scope or Scope()
     index = IndicatorIndex(scope)
     started = now()
-    q = (
-        sa.select(Attribute.type, Attribute.value1, Attribute.value2)
-        .join(Event, Event.id == Attribute.event_id)
-        .where(*indicator_conditions(ctx, scope))
-    )
-    if since is not None:
-        q = q.where(Event.publish_timestamp > since)
-    rows = session.execute(q).tuples()
+    rows = _rows(session, ctx, scope, published_after=since)
     for t, v1, v2 in _unwarned(session, rows, scope):
         index.add(t, v1, v2)
     index.seal()

@@ -271,3 +271,14 @@ class IndexCache:
 
 
 INDEXES = IndexCache()
+
+
+def retro_hunt_all(db: Database, *, record: bool = True) -> list[RetroReport]:
+    """A retro-hunt for every enabled sensor with retained telemetry (the periodic job)."""
+    reports: list[RetroReport] = []
+    for sensor in due_sensors(db):
+        try:
+            reports.append(retro_hunt(db, sensor, record=record))
+        except Exception:
+            log.exception("retro-hunt of sensor %s failed", sensor.name)
+    return reports
