@@ -63,6 +63,10 @@ class Settings(BaseSettings):
     # (off: run `shieldwall indicators expire` from cron).
     lifecycle_job: bool = True
     lifecycle_interval_minutes: int = Field(default=60, ge=1, le=10080)
+    # Retro-hunts: hunt each sensor's retained telemetry for newly published indicators
+    # inside the server every so many minutes (off: run `shieldwall hunt --retro` from cron).
+    retro_hunt_job: bool = True
+    retro_hunt_interval_minutes: int = Field(default=15, ge=1, le=10080)
     # The key read from (or generated into) var_dir/secret_key; SHIELDWALL_SECRET_KEY wins.
     _file_secret: str | None = PrivateAttr(default=None)
 
