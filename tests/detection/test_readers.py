@@ -147,3 +147,18 @@ def test_a_missing_path_is_named(world) -> None:
     with pytest.raises(InvalidInput) as exc:
         world.hunt(["/nonexistent/conn.log"], world.sensor_a)
     assert exc.value.field == "path" and "/nonexistent/conn.log" in exc.value.detail
+
+
+def test_zeek_json_stream_mixing_logs(world, tmp_path: Path) -> None:
+    """Records with `_path` (a shipper's stream of several logs): every log's fields count."""
+    world.publish(world.org_a, INTEL)
+    path = tmp_path / "zeek-stream.json"
+    path.write_bytes(
+        b'{"_path":"conn","ts":1.0,"uid":"C1","id.orig_h":"10.1.0.5","id.resp_h":"192.0.2.1","conn_state":"SF"}\n'
+        b'{"_path":"dns","ts":1.0,"uid":"C2","id.orig_h":"10.1.0.5","id.resp_h":"10.1.0.1","query":"x.evil.example"}\n'
+        b'{"_path":"ssl","ts":1.0,"uid":"C3","id.orig_h":"10.1.0.5","id.resp_h":"192.0.2.1","ja3":"e7d705a3286e19ea42f587b344ee6865"}\n'
+    )
+    assert _found(world.hunt([str(path)], world.sensor_a)) == {
+        (2, "query", "x.evil.example"),
+        (3, "ja3", "e7d705a3286e19ea42f587b344ee6865"),
+    }

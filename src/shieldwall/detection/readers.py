@@ -310,18 +310,18 @@ def zeek_tsv_record(header: ZeekHeader, line: bytes) -> dict[str, Any] | None:
 
 
 def zeek_log_type(name: str, first: dict[str, Any] | None) -> str | None:
-    """Which Zeek log a file is: its `_path` field, its name, or its first record's fields."""
-    if first and isinstance(first.get("_path"), str):
-        return str(first["_path"])
-    base = Path(name).name.split(".", 1)[0]
-    if base in ZEEK_LOG_FIELDS:
-        return base
+    """Which Zeek log a file holds, from its first record's fields, else its name; None
+    when records carry `_path` (a stream that mixes logs) or nothing tells."""
+    if first and "_path" in first:
+        return None
     if first:
         for log, marker in (
             ("conn", "conn_state"),
             ("dns", "qtype_name"),
+            ("dns", "query"),
             ("http", "method"),
             ("ssl", "server_name"),
+            ("ssl", "ja3"),
             ("x509", "certificate.subject"),
             ("files", "fuid"),
             ("smtp", "mailfrom"),
@@ -329,7 +329,8 @@ def zeek_log_type(name: str, first: dict[str, Any] | None) -> str | None:
         ):
             if marker in first:
                 return log
-    return None
+    base = Path(name).name.split(".", 1)[0]
+    return base if base in ZEEK_LOG_FIELDS else None
 
 
 # ---------------------------------------------------------------- opening sources
