@@ -29,6 +29,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import bench_correlation
+import bench_hunt
 import bench_import
 import bench_memory
 import bench_misp
@@ -44,6 +45,7 @@ FULL = {
     "misp": {"total": 1_000_000, "urls": 250_000, "big_event": 43_000},
     "correlation": {"sqlite": 1_000_000, "postgres": 10_000_000, "import": 100_000},
     "warninglists": 1_000_000,
+    "hunt": {"indicators": 1_000_000, "lines": 1_000_000},
 }
 QUICK = {
     "import": 10_000,
@@ -53,6 +55,7 @@ QUICK = {
     "misp": {"total": 50_000, "urls": 10_000, "big_event": 2_000},
     "correlation": {"sqlite": 50_000, "postgres": 50_000, "import": 10_000},
     "warninglists": 100_000,
+    "hunt": {"indicators": 50_000, "lines": 100_000},
 }
 
 
@@ -280,6 +283,33 @@ def report(results: dict[str, Any]) -> str:
                 rows,
             )
         )
+    if results.get("hunt"):
+        t = bench_hunt.TARGETS
+        rows = []
+        for r in results["hunt"]:
+            met = r["met"]
+            rows += [
+                [r["backend"], "hunt, Zeek conn/dns/http JSON (lines/s)",
+                 f"{r['hunt_lines_per_s']:,} (runs {' / '.join(f'{x:,}' for x in r['hunt_runs_per_s'])})",
+                 f">= {t['lines_per_s']:,}", _yes(met["lines_per_s"])],
+                [r["backend"], "reading the same files line by line (lines/s)",
+                 f"{r['read_lines_per_s']:,}", "", ""],
+                [r["backend"], "ratio hunt / reading", f"{r['ratio']}", f">= {t['ratio']}",
+                 _yes(met["ratio"])],
+                [r["backend"], f"index of {r['indicators']:,} indicators built (s)",
+                 f"{r['build_s']} (runs {' / '.join(str(x) for x in r['build_runs_s'])})",
+                 f"< {t['build_s']}", _yes(met["build"])],
+                [r["backend"], "index bytes per indicator", f"{r['bytes_per_indicator']}",
+                 f"< {t['bytes_per_indicator']}", _yes(met["bytes"])],
+            ]  # fmt: skip
+        parts.append(
+            _table(
+                f"Hunt ({results['hunt'][0]['lines']:,} Zeek lines, "
+                f"{results['hunt'][0]['attributes']:,} attributes stored)",
+                ["backend", "figure", "measured", "target", "met"],
+                rows,
+            )
+        )
     return "\n\n".join(parts)
 
 
@@ -295,7 +325,7 @@ def main() -> int:
     ap.add_argument("--backend", choices=["sqlite", "postgres", "both"], default="both")
     ap.add_argument(
         "--only",
-        choices=["import", "search", "memory", "misp", "correlation", "warninglists"],
+        choices=["import", "search", "memory", "misp", "correlation", "warninglists", "hunt"],
         action="append",
         help="run only these benchmarks (repeatable)",
     )
@@ -303,7 +333,15 @@ def main() -> int:
     args = ap.parse_args()
     sizes = QUICK if args.quick else FULL
     backends = ["sqlite", "postgres"] if args.backend == "both" else [args.backend]
-    which = args.only or ["import", "search", "memory", "misp", "correlation", "warninglists"]
+    which = args.only or [
+        "import",
+        "search",
+        "memory",
+        "misp",
+        "correlation",
+        "warninglists",
+        "hunt",
+    ]
     OUT.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix="work-", dir=OUT))
     started = time.perf_counter()
@@ -318,6 +356,7 @@ def main() -> int:
         "misp": [],
         "correlation": [],
         "warninglists": None,
+        "hunt": [],
     }
     try:
         for backend in backends:
@@ -346,6 +385,9 @@ def main() -> int:
                 results["correlation"].append(
                     bench_correlation.run(backend, work, c[backend], c["import"])
                 )
+            if "hunt" in which:
+                h = sizes["hunt"]
+                results["hunt"].append(bench_hunt.run(backend, work, h["indicators"], h["lines"]))
         if "warninglists" in which:  # no database work: one run, whatever the backends
             results["warninglists"] = bench_warninglists.run(work, sizes["warninglists"])
     finally:

@@ -80,7 +80,9 @@ class World:
             assert s is not None
             return sensor_service.sensor_ctx(s)
 
-    def hunter(self, sensor: SensorInfo | None = None, scope: Scope | None = None, **kw: Any) -> Hunter:
+    def hunter(
+        self, sensor: SensorInfo | None = None, scope: Scope | None = None, **kw: Any
+    ) -> Hunter:
         scope = scope or Scope()
         ctx = self.ctx(sensor) if sensor else system_ctx(self.instance.host_org_id)
         with self.instance.db.reading() as session:

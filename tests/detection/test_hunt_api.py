@@ -33,8 +33,15 @@ def test_sensor_management_rights(world, admin, make_user) -> None:
     r = org_admin_a.api.post("/api/v1/sensors", json={"name": "x", "org": "ORG-B"})
     assert r.status_code == 403
     assert org_admin_b.api.get(f"/api/v1/sensors/{created['id']}").status_code == 404
-    assert org_admin_b.api.patch(f"/api/v1/sensors/{created['id']}", json={"disabled": True}).status_code == 404
-    assert {s["name"] for s in org_admin_b.api.get("/api/v1/sensors").json()["items"]} == {"suricata-b"}
+    assert (
+        org_admin_b.api.patch(
+            f"/api/v1/sensors/{created['id']}", json={"disabled": True}
+        ).status_code
+        == 404
+    )
+    assert {s["name"] for s in org_admin_b.api.get("/api/v1/sensors").json()["items"]} == {
+        "suricata-b"
+    }
     assert user_a.api.get("/api/v1/sensors").status_code == 403
     assert user_a.api.post("/api/v1/sensors", json={"name": "y"}).status_code == 403
     # Site admins manage all.
@@ -45,13 +52,21 @@ def test_sensor_management_rights(world, admin, make_user) -> None:
     assert r.status_code == 422 and r.json()["field"] == "networks[0]"
     r = org_admin_a.api.post("/api/v1/sensors", json={"name": "edge"})
     assert r.status_code == 409 and r.json()["field"] == "name"
-    r = org_admin_a.api.patch(f"/api/v1/sensors/{created['id']}", json={"networks": ["10.6.0.0/16"], "disabled": True})
+    r = org_admin_a.api.patch(
+        f"/api/v1/sensors/{created['id']}", json={"networks": ["10.6.0.0/16"], "disabled": True}
+    )
     assert r.status_code == 200 and r.json()["networks"] == ["10.6.0.0/16"] and r.json()["disabled"]
     assert org_admin_a.api.delete(f"/api/v1/sensors/{created['id']}").status_code == 204
     with world.instance.db.reading() as s:
-        actions = s.execute(
-            sa.select(AuditEntry.action).where(AuditEntry.model.in_(["Sensor", "SensorKey"])).order_by(AuditEntry.id)
-        ).scalars().all()
+        actions = (
+            s.execute(
+                sa.select(AuditEntry.action)
+                .where(AuditEntry.model.in_(["Sensor", "SensorKey"]))
+                .order_by(AuditEntry.id)
+            )
+            .scalars()
+            .all()
+        )
     assert actions[-4:] == ["create", "key_create", "update", "delete"]
 
 
@@ -63,9 +78,17 @@ def test_sensor_key_ships_telemetry_and_records(world, admin, client) -> None:
     body = r.json()
     assert [m["line"] for m in body["matches"]] == [1, 2]
     assert body["matches"][0]["sensor"] == "zeek-a"
-    assert body["summary"]["lines"] == 2 and body["recorded"] == {"sightings": 1, "alerts_new": 1, "alerts_updated": 0}
+    assert body["summary"]["lines"] == 2 and body["recorded"] == {
+        "sightings": 1,
+        "alerts_new": 1,
+        "alerts_updated": 0,
+    }
     # gzip bodies too; the alert counts up.
-    r = client.post("/api/v1/hunt", content=gzip.compress(CONN), headers={"Authorization": f"Bearer {world.sensor_a.key}"})
+    r = client.post(
+        "/api/v1/hunt",
+        content=gzip.compress(CONN),
+        headers={"Authorization": f"Bearer {world.sensor_a.key}"},
+    )
     assert r.status_code == 200 and r.json()["recorded"]["alerts_updated"] == 1
     with world.instance.db.reading() as s:
         assert s.execute(sa.select(Sighting.source)).scalars().all() == ["zeek-a", "zeek-a"]
@@ -78,7 +101,9 @@ def test_sensor_key_ships_telemetry_and_records(world, admin, client) -> None:
     assert r.status_code == 422 and r.json()["field"] == "format"
     r = client.post("/api/v1/hunt", content=b"no known format\n", headers=headers)
     assert r.status_code == 422 and r.json()["field"] == "format"
-    r = client.post("/api/v1/hunt?format=json&map=client", content=b'{"client":"x"}\n', headers=headers)
+    r = client.post(
+        "/api/v1/hunt?format=json&map=client", content=b'{"client":"x"}\n', headers=headers
+    )
     assert r.status_code == 422 and r.json()["field"] == "map"
 
 
@@ -89,7 +114,9 @@ def test_revoked_key_and_disabled_sensor(world, admin, client) -> None:
     r = admin.delete(f"/api/v1/sensors/{world.sensor_b.id}/keys/{key_id}")
     assert r.status_code == 200 and r.json()["revoked_at"]
     assert client.post("/api/v1/hunt", content=CONN, headers=headers).status_code == 401
-    new = admin.post(f"/api/v1/sensors/{world.sensor_b.id}/keys", json={"comment": "rotated"}).json()
+    new = admin.post(
+        f"/api/v1/sensors/{world.sensor_b.id}/keys", json={"comment": "rotated"}
+    ).json()
     fresh = {"Authorization": new["key"]}
     assert client.post("/api/v1/hunt", content=CONN, headers=fresh).status_code == 200
     admin.patch(f"/api/v1/sensors/{world.sensor_b.id}", json={"disabled": True})
@@ -106,13 +133,25 @@ def test_access_rules_through_the_hunt_api(world, admin, client, make_user) -> N
         with_b = sharing_groups.create_sharing_group(s, ctx_a, SharingGroupIn(name="A-and-B")).id
         sharing_groups.add_member(s, ctx_a, with_b, "ORG-B")
     world.publish(world.org_a, [("ip-dst", "203.0.113.9")], distribution=0)
-    world.publish(world.org_a, [("ip-dst", "203.0.113.10")], distribution=4, sharing_group_id=only_a)
-    world.publish(world.org_a, [("ip-dst", "203.0.113.11")], distribution=4, sharing_group_id=with_b)
+    world.publish(
+        world.org_a, [("ip-dst", "203.0.113.10")], distribution=4, sharing_group_id=only_a
+    )
+    world.publish(
+        world.org_a, [("ip-dst", "203.0.113.11")], distribution=4, sharing_group_id=with_b
+    )
     body = b"".join(CONN.replace(b"203.0.113.9", f"203.0.113.{i}".encode()) for i in (9, 10, 11))
-    seen_b = client.post("/api/v1/hunt", content=body, headers={"Authorization": world.sensor_b.key}).json()
+    seen_b = client.post(
+        "/api/v1/hunt", content=body, headers={"Authorization": world.sensor_b.key}
+    ).json()
     assert [m["observable"] for m in seen_b["matches"]] == ["203.0.113.11"]
-    seen_a = client.post("/api/v1/hunt", content=body, headers={"Authorization": world.sensor_a.key}).json()
-    assert [m["observable"] for m in seen_a["matches"]] == ["203.0.113.9", "203.0.113.10", "203.0.113.11"]
+    seen_a = client.post(
+        "/api/v1/hunt", content=body, headers={"Authorization": world.sensor_a.key}
+    ).json()
+    assert [m["observable"] for m in seen_a["matches"]] == [
+        "203.0.113.9",
+        "203.0.113.10",
+        "203.0.113.11",
+    ]
     # A user hunting as a sensor of its organisation reads with the sensor's view.
     org_admin_b = make_user("ORG-B", "org-admin")
     r = org_admin_b.api.post("/api/v1/hunt?sensor=suricata-b&record=false", content=body)
@@ -130,17 +169,26 @@ def test_alerts_are_read_by_their_organisation(world, admin, client, make_user) 
     world.publish(world.org_a, [("ip-dst", "203.0.113.9")], threat_level_id=3)
     world.publish(world.org_b, [("ip-dst", "203.0.113.9")], threat_level_id=1, distribution=0)
     for sensor in (world.sensor_a, world.sensor_b):
-        assert client.post("/api/v1/hunt", content=CONN, headers={"Authorization": sensor.key}).status_code == 200
+        assert (
+            client.post(
+                "/api/v1/hunt", content=CONN, headers={"Authorization": sensor.key}
+            ).status_code
+            == 200
+        )
     user_a = make_user("ORG-A", "user")
     user_b = make_user("ORG-B", "read-only")
     items_a = user_a.api.get("/api/v1/alerts").json()["items"]
-    assert [(a["sensor"], a["severity"], a["count"], a["status"]) for a in items_a] == [("zeek-a", "low", 1, "new")]
+    assert [(a["sensor"], a["severity"], a["count"], a["status"]) for a in items_a] == [
+        ("zeek-a", "low", 1, "new")
+    ]
     items_b = user_b.api.get("/api/v1/alerts").json()["items"]
     # B's sensor sees A's community event and B's own: one alert per attribute.
     assert sorted(a["severity"] for a in items_b) == ["high", "low"]
     assert {a["sensor"] for a in items_b} == {"suricata-b"}
     assert user_b.api.get(f"/api/v1/alerts/{items_a[0]['id']}").status_code == 404
-    assert user_a.api.get(f"/api/v1/alerts/{items_a[0]['uuid']}").json()["observable"] == "203.0.113.9"
+    assert (
+        user_a.api.get(f"/api/v1/alerts/{items_a[0]['uuid']}").json()["observable"] == "203.0.113.9"
+    )
     everything = admin.get("/api/v1/alerts").json()["items"]
     assert len(everything) == 3
     assert len(admin.get("/api/v1/alerts?sensor=zeek-a").json()["items"]) == 1

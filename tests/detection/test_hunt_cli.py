@@ -60,7 +60,13 @@ def test_stdin_and_record_sightings_and_alerts(world) -> None:
     assert [(x.type, x.source, x.org_id) for x in sightings] == [(0, "zeek-a", world.org_a)]
     assert len(alerts) == 1
     a = alerts[0]
-    assert (a.sensor_name, a.org_id, a.count, a.severity, a.status) == ("zeek-a", world.org_a, 2, "high", "new")
+    assert (a.sensor_name, a.org_id, a.count, a.severity, a.status) == (
+        "zeek-a",
+        world.org_a,
+        2,
+        "high",
+        "new",
+    )
     assert a.observable == "203.0.113.9" and a.field == "id.resp_h"
     # The same observable again: the alert counts up instead of a new one.
     r = run("hunt", "-", "--sensor", "zeek-a", "--org", "ORG-A", "--record", stdin=CONN)
@@ -94,7 +100,17 @@ def test_a_sensor_never_matches_what_its_organisation_may_not_see(world, tmp_pat
 
 
 def test_sensor_commands(world, tmp_path: Path) -> None:
-    r = run("sensor", "add", "edge-1", "--org", "ORG-B", "--network", "10.9.0.0/16", "--retain", str(tmp_path))
+    r = run(
+        "sensor",
+        "add",
+        "edge-1",
+        "--org",
+        "ORG-B",
+        "--network",
+        "10.9.0.0/16",
+        "--retain",
+        str(tmp_path),
+    )
     assert r.exit_code == 0, r.output
     key = [x.strip() for x in r.stdout.splitlines() if KEY_RE.match(x.strip())]
     assert len(key) == 1
@@ -107,16 +123,26 @@ def test_sensor_commands(world, tmp_path: Path) -> None:
     r = run("sensor", "key", "edge-1", "--org", "ORG-B")
     assert r.exit_code == 0
     with world.instance.db.reading() as s:
-        ids = s.execute(
-            sa.select(SensorKey.id).join(Sensor).where(Sensor.name == "edge-1").order_by(SensorKey.id)
-        ).scalars().all()
+        ids = (
+            s.execute(
+                sa.select(SensorKey.id)
+                .join(Sensor)
+                .where(Sensor.name == "edge-1")
+                .order_by(SensorKey.id)
+            )
+            .scalars()
+            .all()
+        )
     assert len(ids) == 2
     r = run("sensor", "key", "edge-1", "--org", "ORG-B", "--revoke", str(ids[0]))
     assert r.exit_code == 0 and "revoked" in r.stdout
     r = run("sensor", "rm", "edge-1", "--org", "ORG-B")
     assert r.exit_code == 0
     with world.instance.db.reading() as s:
-        assert s.scalar(sa.select(sa.func.count()).select_from(SensorKey).where(SensorKey.id.in_(ids))) == 0
+        assert (
+            s.scalar(sa.select(sa.func.count()).select_from(SensorKey).where(SensorKey.id.in_(ids)))
+            == 0
+        )
 
 
 def test_retro_hunt_finds_yesterdays_logs_with_todays_indicators(world, tmp_path: Path) -> None:
@@ -156,7 +182,9 @@ def test_retro_job_runs_every_sensor_with_retained_telemetry(world, tmp_path: Pa
         assert s.execute(sa.select(Alert.sensor_name)).scalars().all() == ["zeek-a"]
 
 
-def test_follow_tails_rotation_and_truncation_and_refreshes_the_index(world, tmp_path: Path) -> None:
+def test_follow_tails_rotation_and_truncation_and_refreshes_the_index(
+    world, tmp_path: Path
+) -> None:
     world.publish(world.org_a, [("ip-dst", "203.0.113.9")])
     log = tmp_path / "conn.log"
     log.write_bytes(CONN)

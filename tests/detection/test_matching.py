@@ -86,45 +86,160 @@ def test_every_indicator_type_hit_and_near_misses(world, tmp_path) -> None:
         tmp_path,
         "dns.log",
         [
-            {"ts": 1.0, "uid": "C1", "id.orig_h": "10.1.0.5", "id.resp_h": "10.1.0.1", "query": "a.b.Evil.Example.", "answers": ["192.0.2.9", "x.example"], "qtype_name": "A"},
-            {"ts": 1.0, "uid": "C2", "id.orig_h": "10.1.0.5", "id.resp_h": "10.1.0.1", "query": "notevil.example", "qtype_name": "A"},
-            {"ts": 1.0, "uid": "C3", "id.orig_h": "10.1.0.5", "id.resp_h": "10.1.0.1", "query": "evil.example.com", "qtype_name": "A"},
-            {"ts": 1.0, "uid": "C4", "id.orig_h": "10.1.0.5", "id.resp_h": "10.1.0.1", "query": "bad.example", "qtype_name": "A"},
-            {"ts": 1.0, "uid": "C5", "id.orig_h": "10.1.0.5", "id.resp_h": "10.1.0.1", "query": "www.c2.bad.example", "qtype_name": "A"},
+            {
+                "ts": 1.0,
+                "uid": "C1",
+                "id.orig_h": "10.1.0.5",
+                "id.resp_h": "10.1.0.1",
+                "query": "a.b.Evil.Example.",
+                "answers": ["192.0.2.9", "x.example"],
+                "qtype_name": "A",
+            },
+            {
+                "ts": 1.0,
+                "uid": "C2",
+                "id.orig_h": "10.1.0.5",
+                "id.resp_h": "10.1.0.1",
+                "query": "notevil.example",
+                "qtype_name": "A",
+            },
+            {
+                "ts": 1.0,
+                "uid": "C3",
+                "id.orig_h": "10.1.0.5",
+                "id.resp_h": "10.1.0.1",
+                "query": "evil.example.com",
+                "qtype_name": "A",
+            },
+            {
+                "ts": 1.0,
+                "uid": "C4",
+                "id.orig_h": "10.1.0.5",
+                "id.resp_h": "10.1.0.1",
+                "query": "bad.example",
+                "qtype_name": "A",
+            },
+            {
+                "ts": 1.0,
+                "uid": "C5",
+                "id.orig_h": "10.1.0.5",
+                "id.resp_h": "10.1.0.1",
+                "query": "www.c2.bad.example",
+                "qtype_name": "A",
+            },
         ],
     )
     http = _zeek(
         tmp_path,
         "http.log",
         [
-            {"ts": 1.0, "uid": "H1", "id.orig_h": "10.1.0.5", "id.resp_h": "192.0.2.200", "method": "GET", "host": "payload.example", "uri": "/drop/x.exe", "user_agent": "Mozilla/5.0"},
-            {"ts": 1.0, "uid": "H2", "id.orig_h": "10.1.0.5", "id.resp_h": "192.0.2.200", "method": "GET", "host": "payload.example", "uri": "/drop/y.exe", "user_agent": "EvilBot/1.0"},
-            {"ts": 1.0, "uid": "H3", "id.orig_h": "10.1.0.5", "id.resp_h": "192.0.2.200", "method": "POST", "host": "ok.example", "uri": "/gate.php?id=4", "user_agent": "evilbot/1.0"},
-            {"ts": 1.0, "uid": "H4", "id.orig_h": "10.1.0.5", "id.resp_h": "192.0.2.200", "method": "POST", "host": "ok.example", "uri": "/gate.phpx", "user_agent": "curl"},
+            {
+                "ts": 1.0,
+                "uid": "H1",
+                "id.orig_h": "10.1.0.5",
+                "id.resp_h": "192.0.2.200",
+                "method": "GET",
+                "host": "payload.example",
+                "uri": "/drop/x.exe",
+                "user_agent": "Mozilla/5.0",
+            },
+            {
+                "ts": 1.0,
+                "uid": "H2",
+                "id.orig_h": "10.1.0.5",
+                "id.resp_h": "192.0.2.200",
+                "method": "GET",
+                "host": "payload.example",
+                "uri": "/drop/y.exe",
+                "user_agent": "EvilBot/1.0",
+            },
+            {
+                "ts": 1.0,
+                "uid": "H3",
+                "id.orig_h": "10.1.0.5",
+                "id.resp_h": "192.0.2.200",
+                "method": "POST",
+                "host": "ok.example",
+                "uri": "/gate.php?id=4",
+                "user_agent": "evilbot/1.0",
+            },
+            {
+                "ts": 1.0,
+                "uid": "H4",
+                "id.orig_h": "10.1.0.5",
+                "id.resp_h": "192.0.2.200",
+                "method": "POST",
+                "host": "ok.example",
+                "uri": "/gate.phpx",
+                "user_agent": "curl",
+            },
         ],
     )
     files = _zeek(
         tmp_path,
         "files.log",
         [
-            {"ts": 1.0, "fuid": "F1", "tx_hosts": ["192.0.2.200"], "rx_hosts": ["10.1.0.5"], "md5": MD5.upper(), "sha1": SHA1, "sha256": "d" * 64},
-            {"ts": 1.0, "fuid": "F2", "tx_hosts": ["192.0.2.200"], "rx_hosts": ["10.1.0.5"], "md5": "0" * 32, "sha256": SHA256},
+            {
+                "ts": 1.0,
+                "fuid": "F1",
+                "tx_hosts": ["192.0.2.200"],
+                "rx_hosts": ["10.1.0.5"],
+                "md5": MD5.upper(),
+                "sha1": SHA1,
+                "sha256": "d" * 64,
+            },
+            {
+                "ts": 1.0,
+                "fuid": "F2",
+                "tx_hosts": ["192.0.2.200"],
+                "rx_hosts": ["10.1.0.5"],
+                "md5": "0" * 32,
+                "sha256": SHA256,
+            },
         ],
     )
     ssl = _zeek(
         tmp_path,
         "ssl.log",
         [
-            {"ts": 1.0, "uid": "S1", "id.orig_h": "10.1.0.5", "id.resp_h": "192.0.2.200", "server_name": "cdn.example", "ja3": JA3.upper()},
-            {"ts": 1.0, "uid": "S2", "id.orig_h": "10.1.0.5", "id.resp_h": "192.0.2.200", "server_name": "cdn.example", "ja3": "f" * 32},
+            {
+                "ts": 1.0,
+                "uid": "S1",
+                "id.orig_h": "10.1.0.5",
+                "id.resp_h": "192.0.2.200",
+                "server_name": "cdn.example",
+                "ja3": JA3.upper(),
+            },
+            {
+                "ts": 1.0,
+                "uid": "S2",
+                "id.orig_h": "10.1.0.5",
+                "id.resp_h": "192.0.2.200",
+                "server_name": "cdn.example",
+                "ja3": "f" * 32,
+            },
         ],
     )
     smtp = _zeek(
         tmp_path,
         "smtp.log",
         [
-            {"ts": 1.0, "uid": "M1", "id.orig_h": "192.0.2.200", "id.resp_h": "10.1.0.25", "mailfrom": "<Phisher@Bad.Example>", "rcptto": ["a@target.example", "victim-list@target.example"], "from": "\"Boss\" <boss@ok.example>"},
-            {"ts": 1.0, "uid": "M2", "id.orig_h": "192.0.2.200", "id.resp_h": "10.1.0.25", "mailfrom": "phisher@bad.example.org"},
+            {
+                "ts": 1.0,
+                "uid": "M1",
+                "id.orig_h": "192.0.2.200",
+                "id.resp_h": "10.1.0.25",
+                "mailfrom": "<Phisher@Bad.Example>",
+                "rcptto": ["a@target.example", "victim-list@target.example"],
+                "from": '"Boss" <boss@ok.example>',
+            },
+            {
+                "ts": 1.0,
+                "uid": "M2",
+                "id.orig_h": "192.0.2.200",
+                "id.resp_h": "10.1.0.25",
+                "mailfrom": "phisher@bad.example.org",
+            },
         ],
     )
     matches = world.hunt([conn, dns, http, files, ssl, smtp], world.sensor_a)
@@ -168,10 +283,20 @@ def test_what_is_an_indicator(world, tmp_path) -> None:
     world.publish(world.org_a, [("ip-dst", "203.0.113.3")], published=False)
     world.publish(world.org_a, [("ip-dst", "203.0.113.4"), ("ip-dst", "8.8.8.8")])
     with world.instance.db.writing() as s:
-        s.execute(sa.update(Attribute).where(Attribute.value1 == "203.0.113.4").values(expired_at=now()))
+        s.execute(
+            sa.update(Attribute).where(Attribute.value1 == "203.0.113.4").values(expired_at=now())
+        )
         warninglists.sync(s)
-        s.execute(sa.text("UPDATE warninglists SET enabled = true WHERE name = 'List of known IPv4 public DNS resolvers'"))
-    log = _zeek(tmp_path, "conn.log", [_conn("10.1.0.5", f"203.0.113.{i}") for i in range(1, 5)] + [_conn("10.1.0.5", "8.8.8.8")])
+        s.execute(
+            sa.text(
+                "UPDATE warninglists SET enabled = true WHERE name = 'List of known IPv4 public DNS resolvers'"
+            )
+        )
+    log = _zeek(
+        tmp_path,
+        "conn.log",
+        [_conn("10.1.0.5", f"203.0.113.{i}") for i in range(1, 5)] + [_conn("10.1.0.5", "8.8.8.8")],
+    )
 
     def seen(**scope) -> set[str]:
         return {m.observable for m in world.hunt([log], world.sensor_a, scope=Scope(**scope))}
@@ -208,7 +333,11 @@ def test_subdomain_edges(indicator: str, observed: str, hit: bool) -> None:
         ("10.0.0.0/8", ["10.0.0.0", "10.255.255.255"], ["9.255.255.255", "11.0.0.0"]),
         ("0.0.0.0/0", ["0.0.0.0", "255.255.255.255"], ["::1"]),
         ("192.0.2.128/25", ["192.0.2.128"], ["192.0.2.127"]),
-        ("2001:db8::/32", ["2001:db8::", "2001:db8:ffff:ffff:ffff:ffff:ffff:ffff"], ["2001:db9::", "192.0.2.1"]),
+        (
+            "2001:db8::/32",
+            ["2001:db8::", "2001:db8:ffff:ffff:ffff:ffff:ffff:ffff"],
+            ["2001:db9::", "192.0.2.1"],
+        ),
         ("::/0", ["::", "2001:db8::1"], ["10.0.0.1"]),
     ],
 )
@@ -228,7 +357,11 @@ def test_nested_blocks_all_match() -> None:
     for cidr in ("10.0.0.0/8", "10.1.0.0/16", "10.1.2.0/24", "10.2.0.0/16"):
         idx.add("ip-src", cidr, "")
     idx.seal()
-    assert {k for _, k in idx.match("ip", "10.1.2.3")} == {"10.0.0.0/8", "10.1.0.0/16", "10.1.2.0/24"}
+    assert {k for _, k in idx.match("ip", "10.1.2.3")} == {
+        "10.0.0.0/8",
+        "10.1.0.0/16",
+        "10.1.2.0/24",
+    }
     assert {k for _, k in idx.match("ip", "10.3.0.1")} == {"10.0.0.0/8"}
     assert idx.match("ip", "not-an-ip") == []
     # An IPv6 address written long-hand matches its canonical form.

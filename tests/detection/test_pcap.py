@@ -48,8 +48,12 @@ def _packets() -> list:
     http = b"GET /drop/x.exe HTTP/1.1\r\nHost: payload.example\r\nUser-Agent: EvilBot/1.0\r\n\r\n"
     return [
         IP(src="10.1.0.5", dst="203.0.113.9") / TCP(sport=50000, dport=443, flags="S"),
-        IP(src="10.1.0.5", dst="10.1.0.1") / UDP(sport=53000, dport=53) / DNS(rd=1, qd=DNSQR(qname="www.evil.example")),
-        IP(src="10.1.0.5", dst="192.0.2.50") / TCP(sport=50001, dport=80, flags="PA", seq=1, ack=1) / Raw(http),
+        IP(src="10.1.0.5", dst="10.1.0.1")
+        / UDP(sport=53000, dport=53)
+        / DNS(rd=1, qd=DNSQR(qname="www.evil.example")),
+        IP(src="10.1.0.5", dst="192.0.2.50")
+        / TCP(sport=50001, dport=80, flags="PA", seq=1, ack=1)
+        / Raw(http),
         IPv6(src="2001:db8::5", dst="2001:db8:bad::1") / TCP(sport=50002, dport=22, flags="S"),
         IP(src="10.1.0.5", dst="192.0.2.77") / TCP(sport=50003, dport=443, flags="S"),  # a miss
     ]

@@ -27,14 +27,78 @@ this line has too few columns
 """
 
 EVE = [
-    {"timestamp": "2026-11-27T00:00:00.000000+0000", "event_type": "flow", "src_ip": "10.1.0.5", "src_port": 50000, "dest_ip": "203.0.113.9", "dest_port": 443, "proto": "TCP"},
-    {"timestamp": "2026-11-27T00:00:01.000000+0000", "event_type": "dns", "src_ip": "10.1.0.5", "dest_ip": "10.1.0.1", "dns": {"type": "query", "rrname": "cdn.evil.example", "rrtype": "A"}},
-    {"timestamp": "2026-11-27T00:00:02.000000+0000", "event_type": "dns", "src_ip": "10.1.0.1", "dest_ip": "10.1.0.5", "dns": {"version": 2, "type": "answer", "rrname": "ok.example", "answers": [{"rrname": "ok.example", "rrtype": "A", "rdata": "203.0.113.9"}]}},
-    {"timestamp": "2026-11-27T00:00:03.000000+0000", "event_type": "http", "src_ip": "10.1.0.5", "dest_ip": "192.0.2.50", "http": {"hostname": "Payload.Example", "url": "/x.exe", "http_user_agent": "EvilBot/1.0"}},
-    {"timestamp": "2026-11-27T00:00:04.000000+0000", "event_type": "tls", "src_ip": "10.1.0.5", "dest_ip": "192.0.2.51", "tls": {"sni": "evil.example", "ja3": {"hash": "e7d705a3286e19ea42f587b344ee6865", "string": "771,..."}}},
-    {"timestamp": "2026-11-27T00:00:05.000000+0000", "event_type": "fileinfo", "src_ip": "192.0.2.50", "dest_ip": "10.1.0.5", "fileinfo": {"filename": "x.exe", "sha256": "ab" * 32, "md5": "cd" * 16}},
-    {"timestamp": "2026-11-27T00:00:06.000000+0000", "event_type": "alert", "src_ip": "203.0.113.9", "src_port": 4444, "dest_ip": "10.1.0.5", "dest_port": 51000, "alert": {"signature": "x"}},
-    {"timestamp": "2026-11-27T00:00:07.000000+0000", "event_type": "smtp", "src_ip": "192.0.2.60", "dest_ip": "10.1.0.25", "smtp": {"helo": "mx.evil.example", "mail_from": "<phisher@bad.example>", "rcpt_to": ["<ceo@target.example>"]}},
+    {
+        "timestamp": "2026-11-27T00:00:00.000000+0000",
+        "event_type": "flow",
+        "src_ip": "10.1.0.5",
+        "src_port": 50000,
+        "dest_ip": "203.0.113.9",
+        "dest_port": 443,
+        "proto": "TCP",
+    },
+    {
+        "timestamp": "2026-11-27T00:00:01.000000+0000",
+        "event_type": "dns",
+        "src_ip": "10.1.0.5",
+        "dest_ip": "10.1.0.1",
+        "dns": {"type": "query", "rrname": "cdn.evil.example", "rrtype": "A"},
+    },
+    {
+        "timestamp": "2026-11-27T00:00:02.000000+0000",
+        "event_type": "dns",
+        "src_ip": "10.1.0.1",
+        "dest_ip": "10.1.0.5",
+        "dns": {
+            "version": 2,
+            "type": "answer",
+            "rrname": "ok.example",
+            "answers": [{"rrname": "ok.example", "rrtype": "A", "rdata": "203.0.113.9"}],
+        },
+    },
+    {
+        "timestamp": "2026-11-27T00:00:03.000000+0000",
+        "event_type": "http",
+        "src_ip": "10.1.0.5",
+        "dest_ip": "192.0.2.50",
+        "http": {"hostname": "Payload.Example", "url": "/x.exe", "http_user_agent": "EvilBot/1.0"},
+    },
+    {
+        "timestamp": "2026-11-27T00:00:04.000000+0000",
+        "event_type": "tls",
+        "src_ip": "10.1.0.5",
+        "dest_ip": "192.0.2.51",
+        "tls": {
+            "sni": "evil.example",
+            "ja3": {"hash": "e7d705a3286e19ea42f587b344ee6865", "string": "771,..."},
+        },
+    },
+    {
+        "timestamp": "2026-11-27T00:00:05.000000+0000",
+        "event_type": "fileinfo",
+        "src_ip": "192.0.2.50",
+        "dest_ip": "10.1.0.5",
+        "fileinfo": {"filename": "x.exe", "sha256": "ab" * 32, "md5": "cd" * 16},
+    },
+    {
+        "timestamp": "2026-11-27T00:00:06.000000+0000",
+        "event_type": "alert",
+        "src_ip": "203.0.113.9",
+        "src_port": 4444,
+        "dest_ip": "10.1.0.5",
+        "dest_port": 51000,
+        "alert": {"signature": "x"},
+    },
+    {
+        "timestamp": "2026-11-27T00:00:07.000000+0000",
+        "event_type": "smtp",
+        "src_ip": "192.0.2.60",
+        "dest_ip": "10.1.0.25",
+        "smtp": {
+            "helo": "mx.evil.example",
+            "mail_from": "<phisher@bad.example>",
+            "rcpt_to": ["<ceo@target.example>"],
+        },
+    },
 ]
 
 INTEL = [
@@ -101,7 +165,9 @@ def test_generic_json_and_csv_with_a_mapping(world, tmp_path: Path) -> None:
     matches = world.hunt([str(js)], world.sensor_a, fmt="json", mapping=mapping)
     assert _found(matches) == {(1, "req.site", "a.evil.example"), (2, "req.agent", "EvilBot/1.0")}
     csv_path = tmp_path / "fw.csv"
-    csv_path.write_text("time,src,dst,dport\n1,10.1.0.5,203.0.113.9,443\n2,10.1.0.5,\"192.0.2.1\",80\nbroken\n")
+    csv_path.write_text(
+        'time,src,dst,dport\n1,10.1.0.5,203.0.113.9,443\n2,10.1.0.5,"192.0.2.1",80\nbroken\n'
+    )
     hunter = world.hunter(world.sensor_a, fmt="csv", mapping={"dst": "ip", "src": "ip"})
     assert _found(hunter.hunt_paths([str(csv_path)])) == {(2, "dst", "203.0.113.9")}
     assert hunter.summary.malformed == 1

@@ -12,8 +12,6 @@ from typing import Any
 import orjson
 import sqlalchemy as sa
 from hypothesis import HealthCheck, given, note, settings
-from tests import reference_model as ref
-from tests.intel.test_access_rules_property import WorldSpec, _insert, _reset, worlds
 
 from shieldwall.detection.hunt import Hunter, db_resolver
 from shieldwall.detection.index import Scope, build
@@ -21,6 +19,8 @@ from shieldwall.detection.models import Sensor
 from shieldwall.detection.sensors import sensor_ctx
 from shieldwall.intel.models import Attribute
 from shieldwall.intel.visibility import ReadOptions
+from tests import reference_model as ref
+from tests.intel.test_access_rules_property import WorldSpec, _insert, _reset, worlds
 
 # Every attribute counts: the world's attributes are not marked to_ids, and unpublished
 # events are part of the rules under test.
@@ -59,7 +59,9 @@ def _check(instance: Any, spec: WorldSpec, tmp: Path) -> None:
     logs = _telemetry(instance, tmp)
     with instance.db.writing() as s:
         org_ids = sorted({e.org_id for e in world.events.values()} | {instance.host_org_id})
-        org_ids += [o for (o,) in s.execute(sa.text("SELECT id FROM organisations")) if o not in org_ids]
+        org_ids += [
+            o for (o,) in s.execute(sa.text("SELECT id FROM organisations")) if o not in org_ids
+        ]
         sensors = [Sensor(org_id=o, name=f"s{o}") for o in org_ids]
         s.add_all(sensors)
         s.flush()

@@ -25,7 +25,8 @@ from shieldwall.detection.index import IndicatorIndex, IndicatorRef, Scope, reso
 from shieldwall.detection.readers import Spec
 from shieldwall.intel.errors import InvalidInput
 
-CHUNK = 4 << 20
+# Chunks are small enough that finding a candidate's lines again stays cheap.
+CHUNK = 256 << 10
 # Values the fast path found to be no indicator, kept to skip them in later chunks.
 MAX_CLEAN = 2_000_000
 MAX_SAMPLES = 20
@@ -111,9 +112,31 @@ def db_resolver(db: Database, ctx: Ctx, scope: Scope) -> Resolver:
     return lookup
 
 
-def _field_regex(name: str) -> re.Pattern[bytes]:
-    # A string value, or the body of an array of strings, after the quoted key.
-    return re.compile(b'"' + re.escape(name.encode()) + rb'":(?:"((?:[^"\\]|\\.)*)"|\[([^\]]*)\])')
+# Zeek fields that hold a list of values (JSON arrays).
+ZEEK_ARRAYS = frozenset(
+    {"answers", "tx_hosts", "rx_hosts", "rcptto", "to", "cc", "san.dns", "san.ip"}
+)
+
+
+def _field_regexes(names: Iterable[str]) -> list[tuple[re.Pattern[bytes], bool]]:
+    """One regular expression per group of fields, each capturing the raw text of a string
+    value (or the body of an array), with a literal start so the scan skips ahead in C.
+    An escaped quote ends a capture early: such a value ends with a backslash and is
+    always taken as a candidate."""
+    names = sorted(set(names))
+    out: list[tuple[re.Pattern[bytes], bool]] = []
+    ends = [n for n in names if n in ("id.orig_h", "id.resp_h")]
+    if ends:
+        out.append((re.compile(rb'"id\.(?:orig|resp)_h":"([^"]*)"'), False))
+    for n in names:
+        if n in ends:
+            continue
+        key = b'"' + re.escape(n.encode()) + b'":'
+        if n in ZEEK_ARRAYS:
+            out.append((re.compile(key + rb"\[([^\]]*)\]"), True))
+        else:
+            out.append((re.compile(key + rb'"([^"]*)"'), False))
+    return out
 
 
 class Hunter:
@@ -141,6 +164,7 @@ class Hunter:
         self._clean: set[bytes] = set()
         self._hot: set[bytes] = set()
         self._generation = index.generation
+        self._exact = index.exact_sets()
         # Per source: its format and (Zeek TSV) header, kept while a followed file grows.
         self._formats: dict[str, str] = {}
         self._headers: dict[str, readers.ZeekHeader] = {}
@@ -292,9 +316,11 @@ class Hunter:
     # ------------------------------------------------------------ the Zeek JSON fast path
 
     def _zeek_json(self, name: str, chunks: Iterable[bytes], line: int) -> Iterator[Match]:
-        regexes: list[re.Pattern[bytes]] | None = None
+        fields: tuple[str, ...] | None = None
+        regexes: list[tuple[re.Pattern[bytes], bool]] = []
+        generation = -1
         for chunk in chunks:
-            if regexes is None:
+            if fields is None:
                 first_raw = chunk.split(b"\n", 1)[0]
                 try:
                     first = orjson.loads(first_raw)
@@ -302,9 +328,14 @@ class Hunter:
                     first = None
                 log = readers.zeek_log_type(name, first if isinstance(first, dict) else None)
                 fields = readers.ZEEK_LOG_FIELDS.get(log or "", tuple(readers.ZEEK_FIELDS))
-                regexes = [_field_regex(f) for f in fields]
-            yield from self._zeek_chunk(name, chunk, line, regexes)
-            line += chunk.count(b"\n")
+            if generation != self.index.generation:
+                # Only the fields whose kind of observable the index holds are scanned.
+                kinds = self.index.kinds()
+                regexes = _field_regexes(f for f in fields if readers.ZEEK_FIELDS[f] in kinds)
+                generation = self.index.generation
+            n_lines = chunk.count(b"\n")
+            yield from self._zeek_chunk(name, chunk, line, n_lines, regexes)
+            line += n_lines
 
     def _refresh_caches(self) -> None:
         if self._generation != self.index.generation:
@@ -312,31 +343,38 @@ class Hunter:
             self._clean.clear()
             self._hot.clear()
             self._generation = self.index.generation
+            self._exact = self.index.exact_sets()
 
     def _zeek_chunk(
-        self, name: str, chunk: bytes, base: int, regexes: list[re.Pattern[bytes]]
+        self,
+        name: str,
+        chunk: bytes,
+        base: int,
+        n_lines: int,
+        regexes: list[tuple[re.Pattern[bytes], bool]],
     ) -> Iterator[Match]:
         summary = self.summary
-        n_lines = chunk.count(b"\n")
         summary.lines += n_lines
-        blank = chunk.count(b"\n\n") + (1 if chunk.startswith(b"\n") else 0)
-        objects = chunk.count(b"}\n")
-        starts = chunk.count(b"\n{") + (1 if chunk.startswith(b"{") else 0)
         bad_lines: set[int] = set()
-        if objects != n_lines - blank or starts != n_lines - blank:
-            bad_lines = self._malformed(name, chunk, base)
+        blank = 0
+        # A well-formed chunk of Zeek's flat objects holds one closing brace per line (one
+        # byte counted at memchr speed); any other chunk is looked at line by line. A
+        # candidate line that does not parse is counted too.
+        if chunk.count(b"}") != n_lines:
+            bad_lines, blank = self._malformed(name, chunk, base)
         summary.records += n_lines - blank - len(bad_lines)
         self._refresh_caches()
         values: set[bytes] = set()
-        for rx in regexes:
-            for text, array_body in rx.findall(chunk):
-                if text:
-                    values.add(text)
-                elif array_body:
-                    values.update(v.strip().strip(b'"') for v in array_body.split(b","))
+        for rx, is_array in regexes:
+            if is_array:
+                for body in rx.findall(chunk):
+                    values.update(v.strip().strip(b'"') for v in body.split(b","))
+            else:
+                values.update(rx.findall(chunk))
+        # (a - b iterates a; a.difference_update(b) would iterate the large b)
+        values = values - self._clean
         hot = values & self._hot
-        fresh = values - self._clean - hot
-        for v in fresh:
+        for v in values - hot:
             if self._candidate(v):
                 self._hot.add(v)
                 hot.add(v)
@@ -360,55 +398,69 @@ class Hunter:
             if line in bad_lines:
                 continue
             end = chunk.find(b"\n", start)
+            summary.records -= 1  # counted as a record above; _record counts it again
             try:
                 record = orjson.loads(chunk[start:end])
             except orjson.JSONDecodeError:
-                continue
+                record = None
             if isinstance(record, dict):
-                summary.records -= 1  # _record counts it again
                 yield from self._record(name, line, record, readers.ZEEK)
+            else:
+                summary.bad(name, line, "not a JSON object")
 
-    def _malformed(self, name: str, chunk: bytes, base: int) -> set[int]:
+    def _malformed(self, name: str, chunk: bytes, base: int) -> tuple[set[int], int]:
+        """The lines of a chunk that hold no JSON object (counted), and how many are blank."""
         bad: set[int] = set()
+        blank = 0
         for i, raw in enumerate(chunk.split(b"\n")[:-1]):
-            text = raw.rstrip(b"\r")
-            if not text.strip():
-                continue
-            if not (text.startswith(b"{") and text.endswith(b"}")):
+            text = raw.strip()
+            if not text:
+                blank += 1
+            elif not (text.startswith(b"{") and text.endswith(b"}")):
                 bad.add(base + i)
                 self.summary.bad(name, base + i, "not a JSON object")
-                continue
-            try:
-                orjson.loads(text)
-            except orjson.JSONDecodeError:
-                bad.add(base + i)
-                self.summary.bad(name, base + i, "not a JSON object")
-        return bad
+        return bad, blank
 
     def _candidate(self, raw: bytes) -> bool:
-        """Whether a raw value may match an indicator (the exact test follows on its line)."""
+        """Whether a raw value may match an indicator (the exact test follows on its line):
+        byte-level tests by shape, so a value seen for the first time costs microseconds."""
         idx = self.index
-        for s in idx.exact_sets():
+        for s in self._exact:
             if raw in s:
                 return True
         if b"\\" in raw:
-            try:
-                raw = orjson.loads(b'"' + raw + b'"').encode()
-            except orjson.JSONDecodeError:
-                return True
-        text = raw.decode("utf-8", "replace")
-        for kind in ("host", "uri", "hash", "email", "ja3"):
-            if idx.match(kind, text):
-                return True
-        low = text.lower().rstrip(".")
-        while low:
-            if low.encode() in idx.url_hosts:
-                return True
-            dot = low.find(".")
-            if dot < 0:
-                break
+            return True  # JSON escapes: let the parser decide
+        low = raw.lower()
+        if low != raw:
+            for s in self._exact:
+                if low in s:
+                    return True
+        if (
+            idx.has_networks
+            and _CIDR_SHAPE.match(raw)
+            and idx.networks_of(raw.decode().strip("[]"))
+        ):
+            return True
+        if b"?" in raw and raw.split(b"?", 1)[0] in idx.uris:
+            return True
+        if b"@" in raw and b"<" in raw:
+            return True
+        if low[-1:].isdigit():
+            return False  # an address or a number: no domain ends with a digit
+        if b"/" in low:
+            low = low.split(b"/", 1)[0]
+        low = low.rstrip(b".")
+        domains, hosts = idx.domains, idx.url_hosts
+        dot = low.find(b".")
+        while dot >= 0:
             low = low[dot + 1 :]
+            if low in domains or low in hosts:
+                return True
+            dot = low.find(b".")
         return False
+
+
+_CIDR_SHAPE = re.compile(rb"^\[?[0-9A-Fa-f:.]+\]?$")
 
 
 def _is_pcap(name: str) -> bool:
@@ -419,18 +471,26 @@ def _is_pcap(name: str) -> bool:
 
 def _chunks(stream: IO[bytes], size: int = CHUNK) -> Iterator[bytes]:
     """Chunks of whole lines (the last one given a newline if it lacks one)."""
+    readline = getattr(stream, "readline", None)
     rest = b""
     while True:
         block = stream.read(size)
         if not block:
             break
+        if readline is not None and not block.endswith(b"\n"):
+            # Complete the last line from the stream: one copy instead of two.
+            block += readline()
         data = rest + block if rest else block
         cut = data.rfind(b"\n") + 1
         if cut == 0:
             rest = data
             continue
-        rest = data[cut:]
-        yield data[:cut]
+        if cut == len(data):
+            rest = b""
+            yield data
+        else:
+            rest = data[cut:]
+            yield data[:cut]
     if rest:
         yield rest + b"\n"
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
+import socket
 from array import array
 from bisect import bisect_right
 from collections.abc import Iterable, Iterator
@@ -127,6 +128,11 @@ def email_address(value: str) -> str:
 
 
 def _ip_int(value: str) -> tuple[int, int] | None:
+    if value.count(".") == 3 and ":" not in value:
+        try:
+            return 4, int.from_bytes(socket.inet_aton(value), "big")
+        except OSError:
+            return None
     try:
         addr = ipaddress.ip_address(value)
     except ValueError:
@@ -345,6 +351,26 @@ class IndicatorIndex:
             self.ja3,
             self.user_agents,
         )
+
+    def kinds(self) -> set[str]:
+        """The kinds of observable (readers' kinds) this index can match."""
+        out: set[str] = set()
+        if self.ips or self.port_ips or self.has_networks:
+            out |= {"ip", "host"}
+        if self.domains or self.url_hosts:
+            out |= {"domain", "host"}
+        if self.urls:
+            out.add("url")
+        for kind, held in (
+            ("uri", self.uris),
+            ("hash", self.hashes),
+            ("email", self.emails),
+            ("ja3", self.ja3),
+            ("user_agent", self.user_agents),
+        ):
+            if held:
+                out.add(kind)
+        return out
 
     @property
     def has_networks(self) -> bool:

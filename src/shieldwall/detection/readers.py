@@ -233,6 +233,8 @@ def _values(value: Any) -> Iterator[Any]:
 
 def observe(record: dict[str, Any], spec: Spec) -> list[tuple[str, str, str]]:
     """(field, kind, value) of each observable in a parsed record."""
+    if spec.flat:
+        return _observe_flat(record, spec)
     out: list[tuple[str, str, str]] = []
     for path, kind in spec.fields.items():
         name = ".".join(path)
@@ -251,6 +253,32 @@ def observe(record: dict[str, Any], spec: Spec) -> list[tuple[str, str, str]]:
         if len(hosts) == 1 and len(uris) == 1 and uris[0].startswith("/"):
             name = f"{'.'.join(host_path)}+{'.'.join(uri_path)}"
             out.append((name, "url", hosts[0] + uris[0]))
+    return out
+
+
+def _observe_flat(record: dict[str, Any], spec: Spec) -> list[tuple[str, str, str]]:
+    # Flat records (Zeek, tshark): only the keys the record holds are looked at.
+    out: list[tuple[str, str, str]] = []
+    fields = spec.fields
+    for key, value in record.items():
+        kind = fields.get((key,))
+        if kind is None or value is None:
+            continue
+        if isinstance(value, str):
+            if value and value != "-":
+                out.append((key, kind, value))
+        elif isinstance(value, list):
+            out.extend((key, kind, v) for v in value if isinstance(v, str) and v and v != "-")
+    for (ip_key,), (port_key,) in spec.endpoints:
+        ip = record.get(ip_key)
+        port = record.get(port_key)
+        if isinstance(ip, str) and isinstance(port, int | str) and not isinstance(port, bool):
+            out.append((f"{ip_key}|{port_key}", "ip_port", f"{ip}|{port}"))
+    for (host_key,), (uri_key,) in spec.urls:
+        host = record.get(host_key)
+        uri = record.get(uri_key)
+        if isinstance(host, str) and isinstance(uri, str) and uri.startswith("/"):
+            out.append((f"{host_key}+{uri_key}", "url", host + uri))
     return out
 
 
