@@ -296,6 +296,9 @@ def report(results: dict[str, Any]) -> str:
                  f"{r['read_lines_per_s']:,}", "", ""],
                 [r["backend"], "ratio hunt / reading", f"{r['ratio']}", f">= {t['ratio']}",
                  _yes(met["ratio"])],
+                [r["backend"], "the same from CPU time (lines/s: hunt, reading; ratio)",
+                 f"{r.get('hunt_cpu_lines_per_s', 0):,}, {r.get('read_cpu_lines_per_s', 0):,}; "
+                 f"{r.get('ratio_cpu', '-')}", "", ""],
                 [r["backend"], f"index of {r['indicators']:,} indicators built (s)",
                  f"{r['build_s']} (runs {' / '.join(str(x) for x in r['build_runs_s'])})",
                  f"< {t['build_s']}", _yes(met["build"])],

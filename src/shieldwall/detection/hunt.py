@@ -368,7 +368,7 @@ class Hunter:
         for rx, is_array in regexes:
             if is_array:
                 for body in rx.findall(chunk):
-                    values.update(v.strip().strip(b'"') for v in body.split(b","))
+                    values.update(body.replace(b'"', b"").replace(b" ", b"").split(b","))
             else:
                 values.update(rx.findall(chunk))
         # (a - b iterates a; a.difference_update(b) would iterate the large b)

@@ -212,6 +212,7 @@ class IndicatorIndex:
         self.v6 = _Ranges()
         self.built_at: datetime | None = None
         self.generation = 0
+        self.has_networks = False
 
     # ------------------------------------------------------------ filling
 
@@ -262,12 +263,13 @@ class IndicatorIndex:
     def seal(self) -> None:
         self.v4.seal(True)
         self.v6.seal(False)
+        self.has_networks = bool(len(self.v4) or len(self.v6))
         self.generation += 1
 
     # ------------------------------------------------------------ matching
 
     def networks_of(self, ip: str) -> list[str]:
-        if not (self.v4 or self.v6):
+        if not self.has_networks:
             return []
         parsed = _ip_int(ip)
         if parsed is None:
@@ -372,10 +374,6 @@ class IndicatorIndex:
                 out.add(kind)
         return out
 
-    @property
-    def has_networks(self) -> bool:
-        return bool(self.v4 or self.v6)
-
     def __len__(self) -> int:
         sets = (self.ips, self.ip_ports, self.domains, self.urls, self.uris, self.hashes)
         more = (self.emails, self.ja3, self.user_agents)
@@ -422,10 +420,11 @@ def _rows(
 def _unwarned(
     session: Session, rows: Iterable[tuple[str, str, str]], scope: Scope
 ) -> Iterator[tuple[str, str, str]]:
-    if scope.include_warninglisted:
+    m = None if scope.include_warninglisted else warninglists.matcher(session)
+    if m is None or not m.infos:
         yield from rows
         return
-    typed = warninglists.matcher(session).typed_mask
+    typed = m.typed_mask
     for t, v1, v2 in rows:
         if not typed(t, f"{v1}|{v2}" if v2 else v1):
             yield t, v1, v2
