@@ -782,20 +782,29 @@ def list_keys(session: Session, ctx: Ctx, user: User | None = None) -> list[ApiK
 def revoke_key(session: Session, ctx: Ctx, key: ApiKey) -> ApiKey:
     if not (key.user_id == ctx.principal.user_id or _can_administer(ctx, key.user)):
         raise Forbidden("you may not revoke this user's keys")
-    if key.revoked_at is None:
-        key.revoked_at = now()
-        session.flush()
-        record(
-            session,
-            ctx.actor,
-            "key_revoke",
-            "ApiKey",
-            model_id=key.id,
-            model_uuid=key.uuid,
-            title=f"{key.key_start}...{key.key_end}",
-            change={"user_id": key.user_id},
-        )
+    mark_revoked(session, ctx.actor, key, "ApiKey", "", {"user_id": key.user_id})
     return key
+
+
+def mark_revoked(
+    session: Session, actor: Any, key: Any, model: str, about: str, change: dict[str, Any]
+) -> None:
+    """Revoke a key row (a user's or a sensor's: revoked_at, key_start, key_end) once, and
+    audit it; revoking a revoked key changes nothing."""
+    if key.revoked_at is not None:
+        return
+    key.revoked_at = now()
+    session.flush()
+    record(
+        session,
+        actor,
+        "key_revoke",
+        model,
+        model_id=key.id,
+        model_uuid=key.uuid,
+        title=f"{key.key_start}...{key.key_end}{about}",
+        change=change,
+    )
 
 
 # ---------------------------------------------------------------- first run

@@ -15,8 +15,13 @@ from sqlalchemy.orm import Session
 
 from shieldwall.audit.service import Actor, record
 from shieldwall.auth.permissions import Permission
-from shieldwall.auth.service import KEY_LENGTH, generate_api_key, get_org, hash_api_key
-from shieldwall.clock import now
+from shieldwall.auth.service import (
+    KEY_LENGTH,
+    generate_api_key,
+    get_org,
+    hash_api_key,
+    mark_revoked,
+)
 from shieldwall.context import Ctx
 from shieldwall.detection.models import Sensor, SensorKey
 from shieldwall.ids import as_id
@@ -90,6 +95,14 @@ def _name(value: Any) -> str:
     return name
 
 
+def _name_free(session: Session, org_id: int, name: str) -> None:
+    taken = session.execute(
+        sa.select(Sensor.id).where(Sensor.org_id == org_id, Sensor.name == name)
+    ).first()
+    if taken is not None:
+        raise Conflict(f"the organisation already has a sensor named {name!r}", field="name")
+
+
 def _out(sensor: Sensor) -> dict[str, Any]:
     return {
         "name": sensor.name,
@@ -123,11 +136,7 @@ def create_sensor(
         # covers every indicator published so far.
         retro_hunted_to=None,
     )
-    taken = session.execute(
-        sa.select(Sensor.id).where(Sensor.org_id == org_id, Sensor.name == sensor.name)
-    ).first()
-    if taken is not None:
-        raise Conflict(f"the organisation already has a sensor named {sensor.name!r}", field="name")
+    _name_free(session, org_id, sensor.name)
     session.add(sensor)
     session.flush()
     record(
@@ -281,19 +290,9 @@ def revoke_key(session: Session, ctx: Ctx, sensor: Sensor, key_ref: str | int) -
     key = session.execute(q).scalars().first()
     if key is None or not _may_manage(ctx, sensor.org_id):
         raise NotFound(f"sensor key {key_ref!r} not found", field="key")
-    if key.revoked_at is None:
-        key.revoked_at = now()
-        session.flush()
-        record(
-            session,
-            ctx.actor,
-            "key_revoke",
-            "SensorKey",
-            model_id=key.id,
-            model_uuid=key.uuid,
-            title=f"{key.key_start}...{key.key_end} of sensor {sensor.name}",
-            change={"sensor_id": sensor.id},
-        )
+    mark_revoked(
+        session, ctx.actor, key, "SensorKey", f" of sensor {sensor.name}", {"sensor_id": sensor.id}
+    )
     return key
 
 
