@@ -9,7 +9,7 @@
    the indicators it holds).
 3. Zeek JSON logs are written as Zeek writes them, one file per log: conn (60% of lines),
    dns (20%) and http (20%), internal clients talking to a pool of external addresses and
-   names; 0.5% of the lines hold a stored indicator (an address, a queried name, an HTTP
+   names; 0.1% of the lines hold a stored indicator (an address, a queried name, an HTTP
    host), the rest only values no indicator has.
 4. Reading the files line by line (`for line in file`) and hunting them (the hunter with
    matches resolved in the database) are each timed three times: lines per second, and the
@@ -32,7 +32,7 @@ from common import bulk_load, instance, log, run_child
 from datagen import attribute_value
 
 TARGETS = {"lines_per_s": 1_000_000, "ratio": 0.4, "build_s": 5.0, "bytes_per_indicator": 150}
-HIT_SHARE = 0.005
+HIT_SHARE = 0.001
 
 
 def populate(total: int, out: Path) -> None:

@@ -530,6 +530,13 @@ def _value_condition(kind: str, key: str) -> ColumnElement[bool]:
 
 def resolve(session: Session, ctx: Ctx, scope: Scope, kind: str, key: str) -> list[IndicatorRef]:
     """The attributes the reader may see that hold this indicator value (by kind)."""
+    # The value first, alone, so the planner reads it from the value index; then the access
+    # rules and the scope over those few rows by primary key.
+    ids = list(
+        session.execute(sa.select(Attribute.id).where(_value_condition(kind, key))).scalars()
+    )
+    if not ids:
+        return []
     rows = session.execute(
         sa.select(
             Attribute.id,
@@ -543,7 +550,7 @@ def resolve(session: Session, ctx: Ctx, scope: Scope, kind: str, key: str) -> li
             Event.threat_level_id,
         )
         .join(Event, Event.id == Attribute.event_id)
-        .where(_value_condition(kind, key), *indicator_conditions(ctx, scope))
+        .where(Attribute.id.in_(ids), *indicator_conditions(ctx, scope))
         .order_by(Attribute.id)
     ).all()
     if kind == "url":
