@@ -23,8 +23,8 @@ from sqlalchemy.sql.elements import ColumnElement
 
 from shieldwall.clock import now
 from shieldwall.context import Ctx
-from shieldwall.intel.models import Attribute, AttributeTag, Event, EventTag, Tag
-from shieldwall.intel.search import value_equals
+from shieldwall.intel.models import VALUE_KEY_LEN, Attribute, AttributeTag, Event, EventTag, Tag
+from shieldwall.intel.search import value_key
 from shieldwall.intel.types import norm_url
 from shieldwall.intel.visibility import attribute_condition, tag_condition
 from shieldwall.knowledge import warninglists
@@ -506,35 +506,44 @@ def _url_forms(key: str) -> set[str]:
     return forms
 
 
-def _value_condition(kind: str, key: str) -> ColumnElement[bool]:
+def _holding(session: Session, kind: str, key: str) -> list[int]:
+    """Ids of the attributes (of the kind's types) holding the value. Only the indexed
+    value key is in the query, so both engines read it from the value index; the exact
+    comparison follows here on the few rows it returns."""
     if kind == "ip_port":
         ip, _, port = key.rpartition("|")
-        return sa.and_(
-            Attribute.type.in_(KIND_TYPES["ip_port"]),
-            value_equals(Attribute.value1, {ip, f"[{ip}]"}),
-            Attribute.value2 == port,
-        )
-    if kind == "hash":
-        return sa.or_(
-            sa.and_(Attribute.type.in_(KIND_TYPES["hash"]), value_equals(Attribute.value1, {key})),
-            sa.and_(
-                Attribute.type.in_(KIND_TYPES["file_hash"]), value_equals(Attribute.value2, {key})
-            ),
-        )
-    if kind == "url":
-        return sa.and_(
-            Attribute.type.in_(KIND_TYPES["url"]), value_equals(Attribute.value1, _url_forms(key))
-        )
-    return sa.and_(Attribute.type.in_(KIND_TYPES[kind]), value_equals(Attribute.value1, {key}))
+        wanted: list[tuple[str, set[str], tuple[str, ...], str | None]] = [
+            ("value1", {ip, f"[{ip}]"}, KIND_TYPES["ip_port"], port)
+        ]
+    elif kind == "hash":
+        wanted = [
+            ("value1", {key}, KIND_TYPES["hash"], None),
+            ("value2", {key}, KIND_TYPES["file_hash"], None),
+        ]
+    elif kind == "url":
+        wanted = [("value1", _url_forms(key), KIND_TYPES["url"], None)]
+    else:
+        wanted = [("value1", {key}, KIND_TYPES[kind], None)]
+    ids: list[int] = []
+    for column, values, types, value2 in wanted:
+        col = Attribute.value1 if column == "value1" else Attribute.value2
+        keys = sorted({v[:VALUE_KEY_LEN] for v in values})
+        for attr_id, attr_type, v1, v2 in session.execute(
+            sa.select(Attribute.id, Attribute.type, Attribute.value1, Attribute.value2).where(
+                value_key(col).in_(keys)
+            )
+        ):
+            held = v1 if column == "value1" else v2
+            if attr_type in types and held in values and (value2 is None or v2 == value2):
+                ids.append(attr_id)
+    return sorted(set(ids))
 
 
 def resolve(session: Session, ctx: Ctx, scope: Scope, kind: str, key: str) -> list[IndicatorRef]:
     """The attributes the reader may see that hold this indicator value (by kind)."""
     # The value first, alone, so the planner reads it from the value index; then the access
     # rules and the scope over those few rows by primary key.
-    ids = list(
-        session.execute(sa.select(Attribute.id).where(_value_condition(kind, key))).scalars()
-    )
+    ids = _holding(session, kind, key)
     if not ids:
         return []
     rows = session.execute(
