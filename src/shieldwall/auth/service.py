@@ -702,12 +702,7 @@ def create_key(
         raise Forbidden("you may not create keys for this user")
     if Permission.API_ACCESS not in user.role.permissions:
         raise Forbidden("the user's role does not allow API access", field="user")
-    nets: list[str] = []
-    for i, n in enumerate(allowed_networks or []):
-        try:
-            nets.append(str(ipaddress.ip_network(n.strip(), strict=False)))
-        except ValueError:
-            raise InvalidInput(f"{n!r} is not a network", field=f"allowed_networks[{i}]") from None
+    nets = parse_networks(allowed_networks, "allowed_networks")
     if expires_at is not None and expires_at.tzinfo is None:
         raise InvalidInput(
             "the expiry needs a time zone (ISO 8601 with a zone)", field="expires_at"
@@ -743,6 +738,17 @@ def create_key(
         },
     )
     return key, raw
+
+
+def parse_networks(values: Sequence[str] | None, field: str) -> list[str]:
+    """CIDR blocks in canonical form; a bad one is refused naming its place (`field[i]`)."""
+    nets: list[str] = []
+    for i, n in enumerate(values or []):
+        try:
+            nets.append(str(ipaddress.ip_network(str(n).strip(), strict=False)))
+        except ValueError:
+            raise InvalidInput(f"{n!r} is not a network", field=f"{field}[{i}]") from None
+    return nets
 
 
 def first_key(session: Session, ctx: Ctx, user: User) -> str | None:

@@ -6,7 +6,6 @@ condition of intel/visibility.py applies to it as to a plain member of the organ
 from __future__ import annotations
 
 import hmac
-import ipaddress
 from collections.abc import Sequence
 from typing import Any
 
@@ -21,6 +20,7 @@ from shieldwall.auth.service import (
     get_org,
     hash_api_key,
     mark_revoked,
+    parse_networks,
 )
 from shieldwall.context import Ctx
 from shieldwall.detection.models import Sensor, SensorKey
@@ -67,13 +67,7 @@ def _may_manage(ctx: Ctx, org_id: int) -> bool:
 
 
 def _networks(values: Sequence[str] | None) -> list[str]:
-    out: list[str] = []
-    for i, raw in enumerate(values or []):
-        try:
-            out.append(str(ipaddress.ip_network(str(raw).strip(), strict=False)))
-        except ValueError:
-            raise InvalidInput(f"{raw!r} is not a CIDR block", field=f"networks[{i}]") from None
-    return sorted(set(out), key=out.index)
+    return list(dict.fromkeys(parse_networks(values, "networks")))
 
 
 def _paths(values: Sequence[str] | None) -> list[str]:
