@@ -74,6 +74,12 @@ def generate_api_key() -> str:
     return "".join(secrets.choice(_KEY_ALPHABET) for _ in range(KEY_LENGTH))
 
 
+def new_key() -> tuple[str, dict[str, str]]:
+    """A new key: the clear text (shown once) and what a key row stores of it."""
+    raw = generate_api_key()
+    return raw, {"key_hash": hash_api_key(raw), "key_start": raw[:4], "key_end": raw[-4:]}
+
+
 def hash_api_key(key: str) -> str:
     # Keys are 40 random characters (~238 bits): a fast hash suffices, and lookups stay O(1).
     return hashlib.sha256(key.encode()).hexdigest()
@@ -709,12 +715,10 @@ def create_key(
         )
     if expires_at is not None and expires_at <= now():
         raise InvalidInput("the expiry is in the past", field="expires_at")
-    raw = generate_api_key()
+    raw, stored = new_key()
     key = ApiKey(
         user_id=user.id,
-        key_hash=hash_api_key(raw),
-        key_start=raw[:4],
-        key_end=raw[-4:],
+        **stored,
         comment=comment,
         expires_at=expires_at,
         allowed_networks=nets,

@@ -16,10 +16,10 @@ from shieldwall.audit.service import Actor, record
 from shieldwall.auth.permissions import Permission
 from shieldwall.auth.service import (
     KEY_LENGTH,
-    generate_api_key,
     get_org,
     hash_api_key,
     mark_revoked,
+    new_key,
     parse_networks,
 )
 from shieldwall.context import Ctx
@@ -242,14 +242,8 @@ def issue_key(
     """A new key for the sensor; returns (row, clear key). The clear key is never stored."""
     if not _may_manage(ctx, sensor.org_id):
         raise Forbidden("only the organisation's admins and site admins manage its sensors")
-    raw = generate_api_key()
-    key = SensorKey(
-        sensor_id=sensor.id,
-        key_hash=hash_api_key(raw),
-        key_start=raw[:4],
-        key_end=raw[-4:],
-        comment=comment,
-    )
+    raw, stored = new_key()
+    key = SensorKey(sensor_id=sensor.id, **stored, comment=comment)
     session.add(key)
     session.flush()
     record(
