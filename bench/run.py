@@ -6,7 +6,7 @@ API figures, warninglist checks, STIX export, TAXII paging against medallion.
     .venv/bin/python bench/run.py --backend sqlite   # one backend
     .venv/bin/python bench/run.py --only search      # one benchmark (import, search, memory,
                                                      # misp, correlation, warninglists, exports,
-                                                     # stix, taxii)
+                                                     # stix, taxii, hunt)
 
 PostgreSQL: BENCH_PG_URL names a server database to connect to for CREATE/DROP DATABASE
 (default postgresql+psycopg://postgres@127.0.0.1:5432/postgres); every run uses its own
@@ -31,6 +31,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import bench_correlation
 import bench_exports
+import bench_hunt
 import bench_import
 import bench_memory
 import bench_misp
@@ -53,6 +54,7 @@ FULL = {
     # Shieldwall at each size; medallion (the OASIS reference server) at the first only: its
     # memory backend's first page grows with the square of the collection (5,000: minutes).
     "taxii": [5_000, 100_000, 1_000_000],
+    "hunt": {"indicators": 1_000_000, "lines": 1_000_000},
 }
 QUICK = {
     "import": 10_000,
@@ -65,6 +67,7 @@ QUICK = {
     "exports": 20_000,
     "stix": 10_000,
     "taxii": [1_000, 20_000],
+    "hunt": {"indicators": 50_000, "lines": 100_000},
 }
 
 
@@ -378,6 +381,36 @@ def report(results: dict[str, Any]) -> str:
                 ],
             )
         )
+    if results.get("hunt"):
+        t = bench_hunt.TARGETS
+        rows = []
+        for r in results["hunt"]:
+            met = r["met"]
+            rows += [
+                [r["backend"], "hunt, Zeek conn/dns/http JSON (lines/s)",
+                 f"{r['hunt_lines_per_s']:,} (runs {' / '.join(f'{x:,}' for x in r['hunt_runs_per_s'])})",
+                 f">= {t['lines_per_s']:,}", _yes(met["lines_per_s"])],
+                [r["backend"], "reading the same files line by line (lines/s)",
+                 f"{r['read_lines_per_s']:,}", "", ""],
+                [r["backend"], "ratio hunt / reading", f"{r['ratio']}", f">= {t['ratio']}",
+                 _yes(met["ratio"])],
+                [r["backend"], "the same from CPU time (lines/s: hunt, reading; ratio)",
+                 f"{r.get('hunt_cpu_lines_per_s', 0):,}, {r.get('read_cpu_lines_per_s', 0):,}; "
+                 f"{r.get('ratio_cpu', '-')}", "", ""],
+                [r["backend"], f"index of {r['indicators']:,} indicators built (s)",
+                 f"{r['build_s']} (runs {' / '.join(str(x) for x in r['build_runs_s'])})",
+                 f"< {t['build_s']}", _yes(met["build"])],
+                [r["backend"], "index bytes per indicator", f"{r['bytes_per_indicator']}",
+                 f"< {t['bytes_per_indicator']}", _yes(met["bytes"])],
+            ]  # fmt: skip
+        parts.append(
+            _table(
+                f"Hunt ({results['hunt'][0]['lines']:,} Zeek lines, "
+                f"{results['hunt'][0]['attributes']:,} attributes stored)",
+                ["backend", "figure", "measured", "target", "met"],
+                rows,
+            )
+        )
     return "\n\n".join(parts)
 
 
@@ -403,6 +436,7 @@ def main() -> int:
             "exports",
             "stix",
             "taxii",
+            "hunt",
         ],
         action="append",
         help="run only these benchmarks (repeatable)",
@@ -421,6 +455,7 @@ def main() -> int:
         "exports",
         "stix",
         "taxii",
+        "hunt",
     ]
     OUT.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix="work-", dir=OUT))
@@ -439,6 +474,7 @@ def main() -> int:
         "exports": [],
         "stix": [],
         "taxii": [],
+        "hunt": [],
     }
     try:
         for backend in backends:
@@ -474,6 +510,9 @@ def main() -> int:
             if "taxii" in which:
                 t = sizes["taxii"]
                 results["taxii"].append(bench_taxii.run(backend, work, t, t[0]))
+            if "hunt" in which:
+                h = sizes["hunt"]
+                results["hunt"].append(bench_hunt.run(backend, work, h["indicators"], h["lines"]))
         if "warninglists" in which:  # no database work: one run, whatever the backends
             results["warninglists"] = bench_warninglists.run(work, sizes["warninglists"])
     finally:

@@ -14,8 +14,10 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from shieldwall import __version__
 from shieldwall.api import (
+    alerts,
     collab,
     correlation,
+    detection,
     exports,
     identity,
     intel,
@@ -127,6 +129,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         exports,
         stix,
         taxii,
+        detection,
+        alerts,
     ):
         app.include_router(module.router, prefix="/api/v1")
     for misp_router in MISP_ROUTERS:

@@ -76,6 +76,10 @@ class Settings(BaseSettings):
     taxii_max_limit: int = Field(default=10_000, ge=1, le=100_000)
     taxii_job: bool = True
     taxii_interval_seconds: int = Field(default=10, ge=1, le=86_400)
+    # Retro-hunts: hunt each sensor's retained telemetry for newly published indicators
+    # inside the server every so many minutes (off: run `shieldwall hunt --retro` from cron).
+    retro_hunt_job: bool = True
+    retro_hunt_interval_minutes: int = Field(default=15, ge=1, le=10080)
     # The key read from (or generated into) var_dir/secret_key; SHIELDWALL_SECRET_KEY wins.
     _file_secret: str | None = PrivateAttr(default=None)
 

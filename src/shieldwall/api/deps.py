@@ -20,6 +20,7 @@ from shieldwall.auth.service import authenticate_key, principal_for, session_use
 from shieldwall.config import Settings
 from shieldwall.context import Ctx
 from shieldwall.db.engine import get_database
+from shieldwall.detection import sensors
 from shieldwall.intel.errors import Forbidden, Unauthorized
 from shieldwall.intel.visibility import ReadOptions
 from shieldwall.server_settings import effective_settings
@@ -33,6 +34,9 @@ _READ_POST = re.compile(
     r"|^/sightings/listSightings(/|$)|^/events/view/|^/events/index$|^/tags/(search|index)\b"
     r"|^/attributes/downloadSample(/|$))"
 )
+# What a sensor key may reach: the hunt API only (a sensor ships telemetry; it does not
+# browse the intel store).
+SENSOR_PATHS = re.compile(r"^/api/v1/hunt/?$")
 
 
 def settings_dep() -> Settings:
@@ -105,6 +109,22 @@ def _authenticate(request: Request, settings: Settings) -> Ctx:
         if header:
             try:
                 key, email = _credentials(header)
+            except Unauthorized:
+                note_failure(db, ip, settings)
+                raise
+            sensor_key = sensors.find_key(session, key)
+            if sensor_key is not None:
+                try:
+                    sensor = sensors.authenticate(sensor_key)
+                except Unauthorized:
+                    note_failure(db, ip, settings)
+                    raise
+                if not SENSOR_PATHS.match(request.url.path):
+                    raise Forbidden("a sensor key may only send telemetry to /api/v1/hunt")
+                ctx = sensors.sensor_ctx(sensor, opts, ip=ip, request_id=request_id)
+                session.expunge_all()
+                return ctx
+            try:
                 auth = authenticate_key(session, key, ip)
                 if email is not None and email.strip().lower() != auth.user.email.lower():
                     raise Unauthorized("the API key is not valid")

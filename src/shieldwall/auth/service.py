@@ -74,6 +74,12 @@ def generate_api_key() -> str:
     return "".join(secrets.choice(_KEY_ALPHABET) for _ in range(KEY_LENGTH))
 
 
+def new_key() -> tuple[str, dict[str, str]]:
+    """A new key: the clear text (shown once) and what a key row stores of it."""
+    raw = generate_api_key()
+    return raw, {"key_hash": hash_api_key(raw), "key_start": raw[:4], "key_end": raw[-4:]}
+
+
 def hash_api_key(key: str) -> str:
     # Keys are 40 random characters (~238 bits): a fast hash suffices, and lookups stay O(1).
     return hashlib.sha256(key.encode()).hexdigest()
@@ -702,24 +708,17 @@ def create_key(
         raise Forbidden("you may not create keys for this user")
     if Permission.API_ACCESS not in user.role.permissions:
         raise Forbidden("the user's role does not allow API access", field="user")
-    nets: list[str] = []
-    for i, n in enumerate(allowed_networks or []):
-        try:
-            nets.append(str(ipaddress.ip_network(n.strip(), strict=False)))
-        except ValueError:
-            raise InvalidInput(f"{n!r} is not a network", field=f"allowed_networks[{i}]") from None
+    nets = parse_networks(allowed_networks, "allowed_networks")
     if expires_at is not None and expires_at.tzinfo is None:
         raise InvalidInput(
             "the expiry needs a time zone (ISO 8601 with a zone)", field="expires_at"
         )
     if expires_at is not None and expires_at <= now():
         raise InvalidInput("the expiry is in the past", field="expires_at")
-    raw = generate_api_key()
+    raw, stored = new_key()
     key = ApiKey(
         user_id=user.id,
-        key_hash=hash_api_key(raw),
-        key_start=raw[:4],
-        key_end=raw[-4:],
+        **stored,
         comment=comment,
         expires_at=expires_at,
         allowed_networks=nets,
@@ -743,6 +742,17 @@ def create_key(
         },
     )
     return key, raw
+
+
+def parse_networks(values: Sequence[str] | None, field: str) -> list[str]:
+    """CIDR blocks in canonical form; a bad one is refused naming its place (`field[i]`)."""
+    nets: list[str] = []
+    for i, n in enumerate(values or []):
+        try:
+            nets.append(str(ipaddress.ip_network(str(n).strip(), strict=False)))
+        except ValueError:
+            raise InvalidInput(f"{n!r} is not a network", field=f"{field}[{i}]") from None
+    return nets
 
 
 def first_key(session: Session, ctx: Ctx, user: User) -> str | None:
@@ -782,20 +792,29 @@ def list_keys(session: Session, ctx: Ctx, user: User | None = None) -> list[ApiK
 def revoke_key(session: Session, ctx: Ctx, key: ApiKey) -> ApiKey:
     if not (key.user_id == ctx.principal.user_id or _can_administer(ctx, key.user)):
         raise Forbidden("you may not revoke this user's keys")
-    if key.revoked_at is None:
-        key.revoked_at = now()
-        session.flush()
-        record(
-            session,
-            ctx.actor,
-            "key_revoke",
-            "ApiKey",
-            model_id=key.id,
-            model_uuid=key.uuid,
-            title=f"{key.key_start}...{key.key_end}",
-            change={"user_id": key.user_id},
-        )
+    mark_revoked(session, ctx.actor, key, "ApiKey", "", {"user_id": key.user_id})
     return key
+
+
+def mark_revoked(
+    session: Session, actor: Any, key: Any, model: str, about: str, change: dict[str, Any]
+) -> None:
+    """Revoke a key row (a user's or a sensor's: revoked_at, key_start, key_end) once, and
+    audit it; revoking a revoked key changes nothing."""
+    if key.revoked_at is not None:
+        return
+    key.revoked_at = now()
+    session.flush()
+    record(
+        session,
+        actor,
+        "key_revoke",
+        model,
+        model_id=key.id,
+        model_uuid=key.uuid,
+        title=f"{key.key_start}...{key.key_end}{about}",
+        change=change,
+    )
 
 
 # ---------------------------------------------------------------- first run

@@ -27,6 +27,7 @@ from shieldwall.cli.common import admin_ctx, console, database, domain_errors, e
 from shieldwall.cli.correlate import correlate_app
 from shieldwall.cli.export import export_app
 from shieldwall.cli.feeds import feed_app
+from shieldwall.cli.hunt import hunt, sensor_app
 from shieldwall.cli.indicators import indicators_app
 from shieldwall.cli.taxii import taxii_app
 from shieldwall.config import get_settings
@@ -58,8 +59,10 @@ for sub, name in (
     (indicators_app, "indicators"),
     (export_app, "export"),
     (taxii_app, "taxii"),
+    (sensor_app, "sensor"),
 ):
     app.add_typer(sub, name=name)
+app.command("hunt")(hunt)
 
 
 def _print_first_run(boot: auth.Bootstrap) -> None:

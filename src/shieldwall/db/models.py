@@ -9,6 +9,7 @@ from shieldwall.correlation.models import (  # noqa: F401
     CorrelationSsdeep,
 )
 from shieldwall.db.base import Base
+from shieldwall.detection.models import Sensor, SensorKey  # noqa: F401
 from shieldwall.exchange.feed_models import Feed, FeedEventState, TaxiiFeedSource  # noqa: F401
 from shieldwall.intel.collab_models import EventReport, ShadowAttribute  # noqa: F401
 from shieldwall.intel.models import (
@@ -27,6 +28,7 @@ from shieldwall.intel.models import (
 )
 from shieldwall.knowledge.models import Galaxy, GalaxyCluster, Taxonomy, Warninglist  # noqa: F401
 from shieldwall.lifecycle.models import LifecycleSetting  # noqa: F401
+from shieldwall.response.models import Alert  # noqa: F401
 from shieldwall.server_settings import RuntimeSetting  # noqa: F401
 from shieldwall.taxii.models import (  # noqa: F401
     StixEventState,

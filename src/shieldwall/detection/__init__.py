@@ -1,1 +1,1 @@
-"""Detection: sensor exports and hunting indicators in network telemetry."""
+"""Detection: sensor exports; hunt: log readers, indicator index, matchers."""

@@ -11,12 +11,13 @@ import sqlalchemy as sa
 from sqlalchemy.orm import QueryableAttribute, Session, aliased
 from sqlalchemy.sql.elements import ColumnElement
 
-from shieldwall.audit.service import record
+from shieldwall.audit.service import Actor, record
 from shieldwall.auth.models import Organisation
 from shieldwall.auth.permissions import Permission
 from shieldwall.auth.service import get_org, require
 from shieldwall.clock import now
 from shieldwall.context import Ctx
+from shieldwall.db.bulk import insert_rows
 from shieldwall.ids import as_id
 from shieldwall.intel.common import get_attribute, get_event, is_uuid, ref_condition
 from shieldwall.intel.errors import Forbidden, InvalidInput, NotFound
@@ -306,3 +307,36 @@ def delete_sighting(session: Session, ctx: Ctx, sighting_ref: int | str) -> Sigh
     session.flush()
     lifecycle.refresh(session, [sighting.attribute_id])
     return sighting
+
+
+def record_bulk(
+    session: Session,
+    actor: Actor,
+    org_id: int,
+    targets: Iterable[tuple[int, int]],
+    source: str,
+    when: datetime | None = None,
+) -> int:
+    """Sightings (type 0) of many attributes at once, for an organisation, with a source
+    (a sensor's name): what a hunt records. `targets` are (attribute id, event id) pairs the
+    caller has already resolved under the organisation's read view. One audit entry."""
+    pairs = list(dict.fromkeys(targets))
+    if not pairs:
+        return 0
+    at = when or now()
+    insert_rows(
+        session.connection(),
+        Sighting.__table__,  # type: ignore[arg-type]
+        ("uuid", "attribute_id", "event_id", "org_id", "type", "source", "date_sighting"),
+        [(str(_uuid.uuid4()), a, e, org_id, 0, source, at) for a, e in pairs],
+    )
+    lifecycle.refresh(session, [a for a, _ in pairs])
+    record(
+        session,
+        actor,
+        "create",
+        "Sighting",
+        title=f"{len(pairs)} sightings of type 0 from {source}",
+        change={"attribute_ids": [a for a, _ in pairs][:100], "type": 0, "source": source},
+    )
+    return len(pairs)

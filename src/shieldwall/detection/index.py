@@ -1,0 +1,607 @@
+"""The indicator index a hunt matches telemetry against: what one reader (a sensor, or a
+user) may see, held compactly (sets of bytes, sorted integer arrays for CIDR blocks), built
+from the database with one streamed query and refreshed with what changed since.
+
+The index only says that a value is an indicator; which attributes hold it is asked of the
+database when a value matches (resolve), under the same conditions. A stale entry (an
+indicator deleted or expired since the build) therefore never reaches a match."""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+import socket
+from array import array
+from bisect import bisect_right
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+from sqlalchemy.sql.elements import ColumnElement
+
+from shieldwall.clock import now
+from shieldwall.context import Ctx
+from shieldwall.intel.models import VALUE_KEY_LEN, Attribute, AttributeTag, Event, EventTag, Tag
+from shieldwall.intel.search import value_key
+from shieldwall.intel.types import norm_url
+from shieldwall.intel.visibility import attribute_condition, tag_condition
+from shieldwall.knowledge import warninglists
+
+# MISP attribute types the hunt matches, by the kind of observable they match.
+KIND_TYPES: dict[str, tuple[str, ...]] = {
+    "ip": ("ip-src", "ip-dst"),
+    "ip_port": ("ip-src|port", "ip-dst|port"),
+    "domain": ("domain", "hostname"),
+    "url": ("url",),
+    "uri": ("uri",),
+    "hash": ("md5", "sha1", "sha256"),
+    "file_hash": ("filename|md5", "filename|sha1", "filename|sha256"),
+    "email": ("email", "email-src", "email-dst"),
+    "ja3": ("ja3-fingerprint-md5",),
+    "user_agent": ("user-agent",),
+}
+TYPE_KIND = {t: kind for kind, types in KIND_TYPES.items() for t in types}
+INDICATOR_TYPES = tuple(sorted(TYPE_KIND))
+_HEX = re.compile(r"^[0-9a-f]+$")
+_DEFAULT_PORTS = {"http": ":80", "https": ":443"}
+# Attributes read per round trip while building; the query itself streams.
+BUILD_BATCH = 50_000
+# A refresh asks again for what changed this long before the last watermark: writers'
+# clocks and commit order may lag a little.
+REFRESH_MARGIN = timedelta(seconds=5)
+
+
+@dataclass(frozen=True)
+class Scope:
+    """Which attributes are indicators: MISP's defaults (to_ids, published, live, not on a
+    warninglist) unless asked otherwise."""
+
+    include_expired: bool = False
+    include_warninglisted: bool = False
+    all_attributes: bool = False  # not only to_ids
+    include_unpublished: bool = False
+
+
+def indicator_conditions(ctx: Ctx, scope: Scope) -> list[ColumnElement[bool]]:
+    """The conditions an attribute meets to be an indicator for this reader (Attribute and
+    Event in the FROM clause); the access rules are intel/visibility.py's."""
+    conds: list[ColumnElement[bool]] = [
+        attribute_condition(ctx.principal, ctx.opts),
+        Attribute.type.in_(INDICATOR_TYPES),
+    ]
+    if not scope.include_unpublished:
+        conds.append(Event.published.is_(True))
+    if not scope.all_attributes:
+        conds.append(Attribute.to_ids.is_(True))
+    if not scope.include_expired:
+        conds.append(Attribute.expired_at.is_(None))
+    return conds
+
+
+# ---------------------------------------------------------------- normalisation
+
+
+def url_key(value: str) -> str | None:
+    """A URL as the index holds it: no scheme, host in lower case, no default port, no
+    fragment, no lone trailing slash. None for something that is no URL."""
+    v = value.strip()
+    if not v:
+        return None
+    try:
+        v = norm_url(v)
+    except ValueError:
+        return None
+    scheme = ""
+    if "://" in v:
+        scheme, _, v = v.partition("://")
+        scheme = scheme.lower()
+    v = v.split("#", 1)[0]
+    host, slash, rest = v.partition("/")
+    host = host.lower().rstrip(".")
+    port = _DEFAULT_PORTS.get(scheme)
+    if port and host.endswith(port):
+        host = host[: -len(port)]
+    if not host:
+        return None
+    path = slash + rest
+    if path == "/":
+        path = ""
+    return host + path
+
+
+def url_host(key: str) -> str:
+    """The host of a URL key, without port or user information."""
+    host = key.split("/", 1)[0].rpartition("@")[2]
+    if host.startswith("["):
+        return host[1:].split("]", 1)[0]
+    return host.rsplit(":", 1)[0] if host.count(":") == 1 else host
+
+
+def email_address(value: str) -> str:
+    """The address in "Name <a@b.example>" or "<a@b.example>", lower case."""
+    v = value.strip()
+    if "<" in v and v.endswith(">"):
+        v = v[v.rindex("<") + 1 : -1]
+    return v.strip().lower()
+
+
+def _ip_int(value: str) -> tuple[int, int] | None:
+    if value.count(".") == 3 and ":" not in value:
+        try:
+            return 4, int.from_bytes(socket.inet_aton(value), "big")
+        except OSError:
+            return None
+    try:
+        addr = ipaddress.ip_address(value)
+    except ValueError:
+        return None
+    return addr.version, int(addr)
+
+
+# ---------------------------------------------------------------- the index
+
+
+@dataclass
+class _Ranges:
+    """CIDR blocks of one address family, sorted by start; `reach[i]` is the highest end
+    among blocks 0..i, so a lookup walks back only while a block can still contain."""
+
+    starts: list[int] = field(default_factory=list)
+    ends: list[int] = field(default_factory=list)
+    names: list[str] = field(default_factory=list)
+    reach: list[int] = field(default_factory=list)
+    pending: list[tuple[int, int, str]] = field(default_factory=list)
+
+    def add(self, start: int, end: int, name: str) -> None:
+        self.pending.append((start, end, name))
+
+    def seal(self, v4: bool) -> None:
+        if not self.pending:
+            return
+        rows = sorted(
+            {*zip(self.starts, self.ends, self.names, strict=True), *self.pending},
+        )
+        self.pending = []
+        typecode = "L" if v4 else "Q"
+        if v4:
+            self.starts = array(typecode, (r[0] for r in rows))  # type: ignore[assignment]
+            self.ends = array(typecode, (r[1] for r in rows))  # type: ignore[assignment]
+        else:
+            self.starts = [r[0] for r in rows]
+            self.ends = [r[1] for r in rows]
+        self.names = [r[2] for r in rows]
+        reach: list[int] = []
+        top = -1
+        for end in self.ends:
+            top = max(top, end)
+            reach.append(top)
+        self.reach = array(typecode, reach) if v4 else reach  # type: ignore[assignment]
+
+    def containing(self, x: int) -> list[str]:
+        out: list[str] = []
+        i = bisect_right(self.starts, x) - 1
+        while i >= 0 and self.reach[i] >= x:
+            if self.ends[i] >= x:
+                out.append(self.names[i])
+            i -= 1
+        return out
+
+    def __len__(self) -> int:
+        return len(self.names) + len(self.pending)
+
+
+class IndicatorIndex:
+    """The indicators one reader may see, as compact sets of their normalised values."""
+
+    def __init__(self, scope: Scope) -> None:
+        self.scope = scope
+        self.ips: set[bytes] = set()
+        self.ip_ports: set[bytes] = set()
+        self.port_ips: set[bytes] = set()  # the addresses of the ip|port indicators
+        self.domains: set[bytes] = set()
+        self.url_hosts: set[bytes] = set()  # hosts of URL indicators: the fast path's cue
+        self.urls: set[bytes] = set()
+        self.uris: set[bytes] = set()
+        self.hashes: set[bytes] = set()
+        self.emails: set[bytes] = set()
+        self.ja3: set[bytes] = set()
+        self.user_agents: set[bytes] = set()
+        self.v4 = _Ranges()
+        self.v6 = _Ranges()
+        self.built_at: datetime | None = None
+        self.generation = 0
+        self.has_networks = False
+
+    # ------------------------------------------------------------ filling
+
+    def add(self, attr_type: str, value1: str, value2: str) -> None:
+        kind = TYPE_KIND.get(attr_type)
+        v = value1.strip()
+        if kind == "ip":
+            if "/" in v:
+                self._add_network(v)
+            else:
+                self.ips.add(v.encode())
+        elif kind == "ip_port":
+            ip = v.strip("[]")
+            self.ip_ports.add(f"{ip}|{value2.strip()}".encode())
+            self.port_ips.add(ip.encode())
+        elif kind == "domain":
+            self.domains.add(v.lower().rstrip(".").encode())
+        elif kind == "url":
+            key = url_key(v)
+            if key is None:
+                return
+            self.urls.add(key.encode())
+            self.url_hosts.add(url_host(key).encode())
+        elif kind == "uri":
+            self.uris.add(v.encode())
+        elif kind == "hash":
+            self.hashes.add(v.lower().encode())
+        elif kind == "file_hash":
+            self.hashes.add(value2.strip().lower().encode())
+        elif kind == "email":
+            self.emails.add(email_address(v).encode())
+        elif kind == "ja3":
+            self.ja3.add(v.lower().encode())
+        elif kind == "user_agent":
+            self.user_agents.add(v.encode())
+
+    def _add_network(self, value: str) -> None:
+        try:
+            net = ipaddress.ip_network(value, strict=False)
+        except ValueError:
+            return
+        if net.prefixlen == net.max_prefixlen:
+            self.ips.add(str(net.network_address).encode())
+            return
+        ranges = self.v4 if net.version == 4 else self.v6
+        ranges.add(int(net.network_address), int(net.broadcast_address), value)
+
+    def seal(self) -> None:
+        self.v4.seal(True)
+        self.v6.seal(False)
+        self.has_networks = bool(len(self.v4) or len(self.v6))
+        self.generation += 1
+
+    # ------------------------------------------------------------ matching
+
+    def networks_of(self, ip: str) -> list[str]:
+        if not self.has_networks:
+            return []
+        parsed = _ip_int(ip)
+        if parsed is None:
+            return []
+        version, x = parsed
+        return (self.v4 if version == 4 else self.v6).containing(x)
+
+    def domain_hits(self, host: str) -> Iterator[str]:
+        """The indicator domains this host name is, or is a subdomain of."""
+        h = host.strip().lower().rstrip(".")
+        domains = self.domains
+        while h:
+            if h.encode() in domains:
+                yield h
+            dot = h.find(".")
+            if dot < 0:
+                return
+            h = h[dot + 1 :]
+
+    def match(self, kind: str, value: str) -> list[tuple[str, str]]:
+        """The (indicator kind, indicator key) pairs an observable of this kind matches."""
+        out: list[tuple[str, str]] = []
+        if not value:
+            return out
+        if kind == "host":
+            kind = "ip" if _canonical_ip(value.strip().strip("[]")) is not None else "domain"
+        if kind == "ip":
+            ip = value.strip().strip("[]")
+            if "%" in ip:
+                ip = ip.split("%", 1)[0]
+            canonical = _canonical_ip(ip)
+            if canonical is None:
+                return out
+            if canonical.encode() in self.ips:
+                out.append(("ip", canonical))
+            out.extend(("ip", n) for n in self.networks_of(canonical))
+        elif kind == "ip_port":
+            ip, _, port = value.rpartition("|")
+            canonical = _canonical_ip(ip.strip("[]"))
+            if canonical is not None and f"{canonical}|{port}".encode() in self.ip_ports:
+                out.append(("ip_port", f"{canonical}|{port}"))
+        elif kind == "domain":
+            out.extend(("domain", d) for d in self.domain_hits(value))
+        elif kind == "url":
+            key = url_key(value)
+            if key is not None and key.encode() in self.urls:
+                out.append(("url", key))
+        elif kind == "uri":
+            v = value.strip()
+            if v.encode() in self.uris:
+                out.append(("uri", v))
+            path = v.split("?", 1)[0]
+            if path != v and path.encode() in self.uris:
+                out.append(("uri", path))
+        elif kind == "hash":
+            v = value.strip().lower()
+            if len(v) in (32, 40, 64) and v.encode() in self.hashes:
+                out.append(("hash", v))
+        elif kind == "email":
+            v = email_address(value)
+            if v.encode() in self.emails:
+                out.append(("email", v))
+        elif kind == "ja3":
+            v = value.strip().lower()
+            if v.encode() in self.ja3:
+                out.append(("ja3", v))
+        elif kind == "user_agent" and value.encode() in self.user_agents:
+            out.append(("user_agent", value))
+        return out
+
+    def exact_sets(self) -> tuple[set[bytes], ...]:
+        """Every set a raw value may be found in as it is (the fast path's first test)."""
+        return (
+            self.ips,
+            self.port_ips,
+            self.domains,
+            self.url_hosts,
+            self.uris,
+            self.hashes,
+            self.emails,
+            self.ja3,
+            self.user_agents,
+        )
+
+    def kinds(self) -> set[str]:
+        """The kinds of observable (readers' kinds) this index can match."""
+        out: set[str] = set()
+        if self.ips or self.port_ips or self.has_networks:
+            out |= {"ip", "host"}
+        if self.domains or self.url_hosts:
+            out |= {"domain", "host"}
+        if self.urls:
+            out.add("url")
+        for kind, held in (
+            ("uri", self.uris),
+            ("hash", self.hashes),
+            ("email", self.emails),
+            ("ja3", self.ja3),
+            ("user_agent", self.user_agents),
+        ):
+            if held:
+                out.add(kind)
+        return out
+
+    def __len__(self) -> int:
+        sets = (self.ips, self.ip_ports, self.domains, self.urls, self.uris, self.hashes)
+        more = (self.emails, self.ja3, self.user_agents)
+        return sum(len(s) for s in (*sets, *more)) + len(self.v4) + len(self.v6)
+
+
+def _canonical_ip(value: str) -> str | None:
+    if value.count(".") == 3 and ":" not in value:
+        parts = value.split(".")
+        if all(p.isdigit() and (p == "0" or not p.startswith("0")) and int(p) < 256 for p in parts):
+            return value
+    try:
+        return str(ipaddress.ip_address(value))
+    except ValueError:
+        return None
+
+
+# ---------------------------------------------------------------- building from the database
+
+
+def _rows(
+    session: Session,
+    ctx: Ctx,
+    scope: Scope,
+    since: datetime | None = None,
+    published_after: datetime | None = None,
+) -> Iterator[tuple[str, str, str]]:
+    q = (
+        sa.select(Attribute.type, Attribute.value1, Attribute.value2)
+        .join(Event, Event.id == Attribute.event_id)
+        .where(*indicator_conditions(ctx, scope))
+    )
+    if since is not None:
+        q = q.where(sa.or_(Attribute.timestamp >= since, Event.publish_timestamp >= since))
+    if published_after is not None:
+        q = q.where(Event.publish_timestamp > published_after)
+    conn = session.connection().execution_options(stream_results=True, yield_per=BUILD_BATCH)
+    result = conn.execute(q)
+    for part in result.partitions():
+        for row in part:
+            yield row[0], row[1], row[2]
+
+
+def _unwarned(
+    session: Session, rows: Iterable[tuple[str, str, str]], scope: Scope
+) -> Iterator[tuple[str, str, str]]:
+    m = None if scope.include_warninglisted else warninglists.matcher(session)
+    if m is None or not m.infos:
+        yield from rows
+        return
+    typed = m.typed_mask
+    for t, v1, v2 in rows:
+        if not typed(t, f"{v1}|{v2}" if v2 else v1):
+            yield t, v1, v2
+
+
+def build(session: Session, ctx: Ctx, scope: Scope | None = None) -> IndicatorIndex:
+    """The index of every indicator the context's principal may read."""
+    scope = scope or Scope()
+    index = IndicatorIndex(scope)
+    started = now()
+    add = index.add
+    for t, v1, v2 in _unwarned(session, _rows(session, ctx, scope), scope):
+        add(t, v1, v2)
+    index.seal()
+    index.built_at = started
+    return index
+
+
+def refresh(session: Session, ctx: Ctx, index: IndicatorIndex) -> int:
+    """Add the indicators changed or published since the index's last build or refresh;
+    returns how many were read."""
+    started = now()
+    since = (index.built_at or started) - REFRESH_MARGIN
+    n = 0
+    for t, v1, v2 in _unwarned(session, _rows(session, ctx, index.scope, since), index.scope):
+        index.add(t, v1, v2)
+        n += 1
+    index.seal()
+    index.built_at = started
+    return n
+
+
+def build_published_since(
+    session: Session, ctx: Ctx, since: datetime | None, scope: Scope | None = None
+) -> IndicatorIndex:
+    """The index of the indicators of events published after `since` (every published
+    one when None): what a retro-hunt looks for."""
+    scope = scope or Scope()
+    index = IndicatorIndex(scope)
+    started = now()
+    rows = _rows(session, ctx, scope, published_after=since)
+    for t, v1, v2 in _unwarned(session, rows, scope):
+        index.add(t, v1, v2)
+    index.seal()
+    index.built_at = started
+    return index
+
+
+# ---------------------------------------------------------------- resolving a matched value
+
+
+@dataclass(frozen=True)
+class IndicatorRef:
+    """An attribute that holds a matched indicator value."""
+
+    attribute_id: int
+    attribute_uuid: str
+    type: str
+    value: str
+    event_id: int
+    event_uuid: str
+    event_info: str
+    threat_level_id: int
+    tags: tuple[str, ...]
+
+
+def _url_forms(key: str) -> set[str]:
+    forms = {key, key + "/"}
+    host, slash, rest = key.partition("/")
+    for scheme in ("http", "https", "ftp", "hxxp", "hxxps"):
+        hosts = [host]
+        if scheme in _DEFAULT_PORTS and ":" not in host.rsplit("]", 1)[-1]:
+            hosts.append(host + _DEFAULT_PORTS[scheme])
+        for h in hosts:
+            base = f"{scheme}://{h}{slash}{rest}"
+            forms.add(base)
+            if not rest:
+                forms.add(f"{scheme}://{h}/")
+    return forms
+
+
+def _holding(session: Session, kind: str, key: str) -> list[int]:
+    """Ids of the attributes (of the kind's types) holding the value. Only the indexed
+    value key is in the query, so both engines read it from the value index; the exact
+    comparison follows here on the few rows it returns."""
+    if kind == "ip_port":
+        ip, _, port = key.rpartition("|")
+        wanted: list[tuple[str, set[str], tuple[str, ...], str | None]] = [
+            ("value1", {ip, f"[{ip}]"}, KIND_TYPES["ip_port"], port)
+        ]
+    elif kind == "hash":
+        wanted = [
+            ("value1", {key}, KIND_TYPES["hash"], None),
+            ("value2", {key}, KIND_TYPES["file_hash"], None),
+        ]
+    elif kind == "url":
+        wanted = [("value1", _url_forms(key), KIND_TYPES["url"], None)]
+    else:
+        wanted = [("value1", {key}, KIND_TYPES[kind], None)]
+    ids: list[int] = []
+    for column, values, types, value2 in wanted:
+        col = Attribute.value1 if column == "value1" else Attribute.value2
+        keys = sorted({v[:VALUE_KEY_LEN] for v in values})
+        for attr_id, attr_type, v1, v2 in session.execute(
+            sa.select(Attribute.id, Attribute.type, Attribute.value1, Attribute.value2).where(
+                value_key(col).in_(keys)
+            )
+        ):
+            held = v1 if column == "value1" else v2
+            if attr_type in types and held in values and (value2 is None or v2 == value2):
+                ids.append(attr_id)
+    return sorted(set(ids))
+
+
+def resolve(session: Session, ctx: Ctx, scope: Scope, kind: str, key: str) -> list[IndicatorRef]:
+    """The attributes the reader may see that hold this indicator value (by kind)."""
+    # The value first, alone, so the planner reads it from the value index; then the access
+    # rules and the scope over those few rows by primary key.
+    ids = _holding(session, kind, key)
+    if not ids:
+        return []
+    rows = session.execute(
+        sa.select(
+            Attribute.id,
+            Attribute.uuid,
+            Attribute.type,
+            Attribute.value1,
+            Attribute.value2,
+            Event.id,
+            Event.uuid,
+            Event.info,
+            Event.threat_level_id,
+        )
+        .join(Event, Event.id == Attribute.event_id)
+        .where(Attribute.id.in_(ids), *indicator_conditions(ctx, scope))
+        .order_by(Attribute.id)
+    ).all()
+    if kind == "url":
+        rows = [r for r in rows if url_key(r[3]) == key]
+    if kind == "domain":
+        rows = [r for r in rows if r[3].lower().rstrip(".") == key]
+    if not rows:
+        return []
+    if not scope.include_warninglisted:
+        typed = warninglists.matcher(session).typed_mask
+        rows = [r for r in rows if not typed(r[2], f"{r[3]}|{r[4]}" if r[4] else r[3])]
+    tags = _tags(session, ctx, [r[0] for r in rows], sorted({r[5] for r in rows}))
+    return [
+        IndicatorRef(
+            attribute_id=r[0],
+            attribute_uuid=r[1],
+            type=r[2],
+            value=f"{r[3]}|{r[4]}" if r[4] else r[3],
+            event_id=r[5],
+            event_uuid=r[6],
+            event_info=r[7],
+            threat_level_id=r[8],
+            tags=tuple(sorted(set(tags.get(("a", r[0]), [])) | set(tags.get(("e", r[5]), [])))),
+        )
+        for r in rows
+    ]
+
+
+def _tags(
+    session: Session, ctx: Ctx, attribute_ids: list[int], event_ids: list[int]
+) -> dict[tuple[str, int], list[str]]:
+    out: dict[tuple[str, int], list[str]] = {}
+    visible = tag_condition(ctx.principal)
+    for owner, link, ids in (
+        ("a", AttributeTag.attribute_id, attribute_ids),
+        ("e", EventTag.event_id, event_ids),
+    ):
+        model = AttributeTag if owner == "a" else EventTag
+        for owner_id, name in session.execute(
+            sa.select(link, Tag.name)
+            .join(Tag, Tag.id == model.tag_id)
+            .where(link.in_(ids), visible)
+        ):
+            out.setdefault((owner, owner_id), []).append(name)
+    return out

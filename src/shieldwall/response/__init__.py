@@ -1,0 +1,1 @@
+"""Response: alerts raised by hunts (cases, tasks and assistance build on them)."""
