@@ -27,13 +27,14 @@ def run_taxii_job(db: Database | None = None, stop: threading.Event | None = Non
     if not is_current(db.engine):
         return 0
     process_pending(db)
-    sweep_orphans(db)
     done = 0
     while stop is None or not stop.is_set():
         step = catch_up(db, budget=5.0)
         done += step
         if step == 0:
             break
+    # After rendering: the events it found deleted leave their shared objects orphaned now.
+    sweep_orphans(db)
     return done
 
 
