@@ -28,11 +28,13 @@ import socket
 from bisect import bisect_right
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import Any, NamedTuple, Protocol
+from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
 from urllib.parse import urlsplit
 
 import ahocorasick
-from pymispwarninglists import WarningList
+
+if TYPE_CHECKING:
+    from pymispwarninglists import WarningList
 
 # A URL's network location: an optional scheme, then "//" and all up to the path, query or
 # fragment (urllib.parse.urlsplit's rules for printable ASCII).

@@ -7,10 +7,9 @@ from __future__ import annotations
 import threading
 from collections.abc import Sequence
 from functools import lru_cache
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
-from pymispwarninglists import WarningList, WarningLists
 from sqlalchemy.orm import Session
 
 from shieldwall.audit.service import record
@@ -22,9 +21,16 @@ from shieldwall.intel.errors import InvalidInput, NotFound
 from shieldwall.knowledge.models import Warninglist
 from shieldwall.knowledge.warninglist_matcher import Hit, ListInfo, Matcher
 
+if TYPE_CHECKING:
+    from pymispwarninglists import WarningList, WarningLists
+
 
 @lru_cache(maxsize=1)
 def library() -> WarningLists:
+    # Imported on first use: the package pulls in jsonschema's format grammars (over a
+    # second at start-up) and commands that never check a value should not pay for them.
+    from pymispwarninglists import WarningLists
+
     return WarningLists(slow_search=False)
 
 
