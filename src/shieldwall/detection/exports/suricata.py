@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import binascii
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 
 from shieldwall.detection.exports import rules as r
@@ -52,7 +52,8 @@ class Options:
     base_url: str
 
 
-def _tail(o: Options, i: Indicator, variant: int) -> str:
+def tail(o: Options, i: Indicator, variant: int) -> str:
+    """A rule's closing options (Suricata and Snort 3 write them alike)."""
     return (
         f"reference:url,{o.base_url}/events/view/{i.event_id}; classtype:{CLASSTYPE}; "
         f"sid:{r.sid(o.sid_base, i, variant)}; rev:{max(i.epoch, 1)}; "
@@ -60,7 +61,7 @@ def _tail(o: Options, i: Indicator, variant: int) -> str:
     )
 
 
-def _msg(i: Indicator, what: str) -> str:
+def msg(i: Indicator, what: str) -> str:
     return f'msg:"{r.message(i, what)}";'
 
 
@@ -73,16 +74,16 @@ def _name_rules(o: Options, i: Indicator, name: str, exact: bool) -> list[str]:
         match = f'dotprefix; content:".{c}"; nocase; endswith;'
         http = f'dotprefix; content:".{c}"; endswith;'
     return [
-        f"alert dns $HOME_NET any -> any any ({_msg(i, 'DNS query')} dns.query; {match} "
-        + _tail(o, i, 0),
-        f"alert tls $HOME_NET any -> any any ({_msg(i, 'TLS SNI')} tls.sni; {match} "
-        + _tail(o, i, 1),
-        f"alert http $HOME_NET any -> any any ({_msg(i, 'HTTP host')} http.host; {http} "
-        + _tail(o, i, 2),
+        f"alert dns $HOME_NET any -> any any ({msg(i, 'DNS query')} dns.query; {match} "
+        + tail(o, i, 0),
+        f"alert tls $HOME_NET any -> any any ({msg(i, 'TLS SNI')} tls.sni; {match} "
+        + tail(o, i, 1),
+        f"alert http $HOME_NET any -> any any ({msg(i, 'HTTP host')} http.host; {http} "
+        + tail(o, i, 2),
     ]
 
 
-def _address_rules(
+def address_rules(
     o: Options, i: Indicator, value: str, port: str | None, out: bool, v: int
 ) -> list[str]:
     addr = r.address(value)
@@ -91,11 +92,11 @@ def _address_rules(
     what = "to IP" if out else "from IP"
     if port is None:
         head = f"$HOME_NET any -> {addr} any" if out else f"{addr} any -> $HOME_NET any"
-        return [f"alert ip {head} ({_msg(i, what)} " + _tail(o, i, v)]
+        return [f"alert ip {head} ({msg(i, what)} " + tail(o, i, v)]
     head = f"$HOME_NET any -> {addr} {port}" if out else f"{addr} {port} -> $HOME_NET any"
     return [
-        f"alert tcp {head} ({_msg(i, what)} " + _tail(o, i, v),
-        f"alert udp {head} ({_msg(i, what)} " + _tail(o, i, v + 1),
+        f"alert tcp {head} ({msg(i, what)} " + tail(o, i, v),
+        f"alert udp {head} ({msg(i, what)} " + tail(o, i, v + 1),
     ]
 
 
@@ -115,16 +116,16 @@ def _stored_rule(o: Options, i: Indicator) -> list[str]:
 def indicator_rules(o: Options, i: Indicator) -> list[str]:
     t = i.type
     if t in ("ip-dst", "ip-src"):
-        return _address_rules(o, i, i.value1, None, t == "ip-dst", 0)
+        return address_rules(o, i, i.value1, None, t == "ip-dst", 0)
     if t in ("ip-dst|port", "ip-src|port"):
-        return _address_rules(o, i, i.value1, r.port(i.value2), t == "ip-dst|port", 0)
+        return address_rules(o, i, i.value1, r.port(i.value2), t == "ip-dst|port", 0)
     if t in NAME_TYPES:
         name = r.hostname(i.value1)
         if name is None:
             return []
         out = _name_rules(o, i, name, exact=t.startswith("hostname"))
         if t == "domain|ip":
-            out += _address_rules(o, i, i.value2, None, True, 3)
+            out += address_rules(o, i, i.value2, None, True, 3)
         return out
     if t == "url":
         host, path = r.url_parts(i.value)
@@ -136,18 +137,18 @@ def indicator_rules(o: Options, i: Indicator) -> list[str]:
         if not parts:
             return []
         return [
-            f"alert http $HOME_NET any -> any any ({_msg(i, 'HTTP')} {' '.join(parts)} "
-            + _tail(o, i, 0)
+            f"alert http $HOME_NET any -> any any ({msg(i, 'HTTP')} {' '.join(parts)} "
+            + tail(o, i, 0)
         ]
     if t == "uri":
         return [
-            f"alert http $HOME_NET any -> any any ({_msg(i, 'HTTP URI')} http.uri.raw; "
-            f'content:"{r.content(i.value)}"; ' + _tail(o, i, 0)
+            f"alert http $HOME_NET any -> any any ({msg(i, 'HTTP URI')} http.uri.raw; "
+            f'content:"{r.content(i.value)}"; ' + tail(o, i, 0)
         ]
     if t == "user-agent":
         return [
-            f"alert http $HOME_NET any -> any any ({_msg(i, 'HTTP user agent')} http.user_agent; "
-            f'content:"{r.content(i.value)}"; startswith; endswith; ' + _tail(o, i, 0)
+            f"alert http $HOME_NET any -> any any ({msg(i, 'HTTP user agent')} http.user_agent; "
+            f'content:"{r.content(i.value)}"; startswith; endswith; ' + tail(o, i, 0)
         ]
     if t in ("ja3-fingerprint-md5", "ja3s-fingerprint-md5"):
         buf = "ja3.hash" if t.startswith("ja3-") else "ja3s.hash"
@@ -155,26 +156,33 @@ def indicator_rules(o: Options, i: Indicator) -> list[str]:
         if not re.fullmatch(r"[0-9a-f]{32}", value):
             return []
         return [
-            f'alert tls any any -> any any ({_msg(i, "TLS")} {buf}; content:"{value}"; '
-            + _tail(o, i, 0)
+            f'alert tls any any -> any any ({msg(i, "TLS")} {buf}; content:"{value}"; '
+            + tail(o, i, 0)
         ]
     if t in ("email-src", "email-dst"):
         verb = "MAIL FROM|3A|" if t == "email-src" else "RCPT TO|3A|"
         return [
-            f"alert smtp any any -> any any ({_msg(i, 'SMTP')} flow:established,to_server; "
+            f"alert smtp any any -> any any ({msg(i, 'SMTP')} flow:established,to_server; "
             f'content:"{verb}"; nocase; content:"{r.content(i.value.strip())}"; nocase; '
-            "distance:0; within:320; " + _tail(o, i, 0)
+            "distance:0; within:320; " + tail(o, i, 0)
         ]
     if t == "snort":
         return _stored_rule(o, i)
     return []
 
 
-def rules(o: Options, batches: Iterable[list[Indicator]], header: str) -> Iterator[bytes]:
-    """The rule file: a header comment, then a rule per line."""
+def rules(
+    o: Options,
+    batches: Iterable[list[Indicator]],
+    header: str,
+    rules_of: Callable[[Options, Indicator], list[str]] | None = None,
+) -> Iterator[bytes]:
+    """The rule file: a header comment, then a rule per line (`rules_of` writes an
+    indicator's rules; Suricata's by default)."""
+    write = rules_of or indicator_rules
     yield header.encode()
     for batch in batches:
-        lines = [line for i in batch for line in indicator_rules(o, i)]
+        lines = [line for i in batch for line in write(o, i)]
         if lines:
             yield ("\n".join(lines) + "\n").encode()
 
