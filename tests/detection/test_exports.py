@@ -346,3 +346,15 @@ def test_cli_writes_the_file_whole(instance: Any, intel: dict[str, Any], tmp_pat
     assert bad.stdout.splitlines()[1:] == []
     nobody = CliRunner().invoke(cli, ["export", "zeek", "--user", "nobody@nowhere.test"])
     assert nobody.exit_code == 2 and "nobody@nowhere.test" in nobody.output
+
+
+def test_a_bad_filter_is_refused_before_a_sensor_export_starts(
+    admin: Api, intel: dict[str, Any]
+) -> None:
+    """The export's queries are built before the answer starts: a bad filter gets its 422
+    (naming it) on events/restSearch too, where the events are looked up first."""
+    for path in ("/events/restSearch", "/attributes/restSearch"):
+        for fmt in ("suricata", "zeek", "text", "csv", "stix2"):
+            r = admin.post(path, json={"returnFormat": fmt, "quickFilter": "x" * 10_001})
+            assert r.status_code == 422, (path, fmt, r.status_code, r.text[:200])
+            assert "quickFilter" in r.text

@@ -12,11 +12,12 @@ import orjson
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
+from sqlalchemy.orm import Session
 
 from shieldwall.api.deps import CurrentCtx, ReadDB
+from shieldwall.api.responses import session_stream
 from shieldwall.clock import now
 from shieldwall.context import Ctx
-from shieldwall.db.engine import get_database
 from shieldwall.intel.errors import InvalidInput
 from shieldwall.intel.search import (
     SearchFilter,
@@ -210,24 +211,25 @@ def ndjson_wanted(fmt: str | None, request: Request | None = None) -> bool:
     return bool(request and NDJSON in request.headers.get("accept", ""))
 
 
-def _stream(ctx: Ctx, f: SearchFilter, kind: str) -> Iterator[bytes]:
-    # Its own session: the response body is produced after the request's session closed.
-    with get_database().read_session() as session:
-        if kind == "attributes":
-            for batch in stream_attributes(session, ctx, f):
+def _ndjson(session: Session, ctx: Ctx, f: SearchFilter, kind: str) -> Iterator[bytes]:
+    if kind == "attributes":
+        pages = stream_attributes(session, ctx, f)
+
+        def attributes() -> Iterator[bytes]:
+            for batch in pages:
                 uuids = {a.event_id: u for a, u in batch}
                 items = attributes_with_tags(session, ctx, [a for a, _ in batch], uuids)
                 warninglists.flag_attributes(session, items)
                 for item in items:
                     yield orjson.dumps(item) + b"\n"
-        else:
-            for events in stream_events(session, ctx, f):
-                for e in events:
-                    yield orjson.dumps(event_summary(e)) + b"\n"
+
+        return attributes()
+    events = stream_events(session, ctx, f)
+    return (orjson.dumps(event_summary(e)) + b"\n" for batch in events for e in batch)
 
 
 def stream_response(ctx: Ctx, f: SearchFilter, kind: str) -> StreamingResponse:
-    return StreamingResponse(_stream(ctx, f, kind), media_type=NDJSON)
+    return session_stream(lambda s: _ndjson(s, ctx, f, kind), NDJSON)
 
 
 def _attribute_page(db: Any, ctx: Ctx, f: SearchFilter) -> dict[str, Any]:

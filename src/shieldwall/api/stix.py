@@ -9,6 +9,7 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import StreamingResponse
 
 from shieldwall.api.deps import CurrentCtx, ReadDB, WriteDB
+from shieldwall.api.responses import session_stream
 from shieldwall.api.search import QueryFilter
 from shieldwall.exchange.stix import MEDIA_TYPE
 from shieldwall.exchange.stix_import import import_bundle
@@ -32,7 +33,7 @@ def export_stix(request: Request, ctx: CurrentCtx, f: QueryFilter) -> StreamingR
     streamed an event at a time; `limit` caps the number of events only when given."""
     if "limit" not in request.query_params:
         f = replace(f, limit=10**12)
-    return StreamingResponse(search_bundle(ctx, f), media_type=MEDIA_TYPE)
+    return session_stream(lambda s: search_bundle(s, ctx, f), MEDIA_TYPE)
 
 
 @router.post("/stix/import", status_code=201)

@@ -4,7 +4,7 @@ tags, organisation, event, dates, timestamps, published and to_ids. Keyset pagin
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime
 from typing import Any
@@ -396,21 +396,45 @@ def search_attributes(session: Session, ctx: Ctx, f: SearchFilter) -> list[tuple
     return [(r[0], r[1]) for r in session.execute(q).all()]
 
 
+def keyset_pages(
+    run: Callable[[Any], list[Any]],
+    query: Any,
+    key: Any,
+    after: int,
+    batch: int,
+    key_of: Callable[[Any], int],
+) -> Iterator[list[Any]]:
+    """The rows of `query` in `key` order, `batch` at a time by keyset, so memory stays flat:
+    `run` reads one page (a query with its key bound and its limit), `key_of` gives a row's
+    key. The query is built by the caller before the first page is read, so a bad filter
+    fails there and then."""
+    while True:
+        rows = run(query.where(key > after).limit(batch))
+        if not rows:
+            return
+        yield rows
+        if len(rows) < batch:
+            return
+        after = key_of(rows[-1])
+
+
+def _orm_page(session: Session, scalars: bool = False) -> Callable[[Any], list[Any]]:
+    """A page reader for ORM rows: the previous page's objects leave the session first."""
+
+    def run(q: Any) -> list[Any]:
+        session.expunge_all()
+        result = session.execute(q)
+        return list(result.scalars()) if scalars else [(r[0], r[1]) for r in result.all()]
+
+    return run
+
+
 def stream_attributes(
     session: Session, ctx: Ctx, f: SearchFilter, batch: int = 2000
 ) -> Iterator[list[tuple[Attribute, str]]]:
     """All matches in id order, a batch at a time, by keyset: memory stays flat."""
-    after = f.after
-    while True:
-        q = attribute_query(session, ctx, f).where(Attribute.id > after).limit(batch)
-        rows = [(r[0], r[1]) for r in session.execute(q).all()]
-        if not rows:
-            return
-        yield rows
-        after = rows[-1][0].id
-        session.expunge_all()
-        if len(rows) < batch:
-            return
+    q = attribute_query(session, ctx, f)
+    return keyset_pages(_orm_page(session), q, Attribute.id, f.after, batch, lambda r: r[0].id)
 
 
 def event_query(session: Session, ctx: Ctx, f: SearchFilter) -> sa.Select:
@@ -472,20 +496,10 @@ def search_events(session: Session, ctx: Ctx, f: SearchFilter) -> list[Event]:
 def stream_events(
     session: Session, ctx: Ctx, f: SearchFilter, batch: int = 500
 ) -> Iterator[list[Event]]:
-    after = f.after
-    while True:
-        rows = list(
-            session.execute(
-                event_query(session, ctx, f).where(Event.id > after).limit(batch)
-            ).scalars()
-        )
-        if not rows:
-            return
-        yield rows
-        after = rows[-1].id
-        session.expunge_all()
-        if len(rows) < batch:
-            return
+    q = event_query(session, ctx, f)
+    return keyset_pages(
+        _orm_page(session, scalars=True), q, Event.id, f.after, batch, lambda e: e.id
+    )
 
 
 def attribute_counts(session: Session, ctx: Ctx, event_ids: list[int]) -> dict[int, int]:
@@ -510,15 +524,12 @@ def stream_values(
 ) -> Iterator[list[str]]:
     """The values of all matches in id order, a batch at a time: plain text exports read
     three columns, not whole attributes."""
-    after = f.after
     base = attribute_query(session, ctx, f).with_only_columns(
         Attribute.id, Attribute.value1, Attribute.value2
     )
-    while True:
-        rows = session.execute(base.where(Attribute.id > after).limit(batch)).all()
-        if not rows:
-            return
-        yield [f"{v1}|{v2}" if v2 else v1 for _, v1, v2 in rows]
-        after = rows[-1][0]
-        if len(rows) < batch:
-            return
+
+    def run(q: Any) -> list[Any]:
+        return list(session.execute(q).all())
+
+    pages = keyset_pages(run, base, Attribute.id, f.after, batch, lambda r: r[0])
+    return ([f"{v1}|{v2}" if v2 else v1 for _, v1, v2 in rows] for rows in pages)

@@ -2,18 +2,19 @@
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterator
 from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
 from fastapi import Request
-from fastapi.responses import StreamingResponse
+from sqlalchemy.orm import Session
 
 from shieldwall.api.deps import CurrentCtx, ReadDB
+from shieldwall.api.responses import session_stream
 from shieldwall.api.search import parse_time
 from shieldwall.context import Ctx
-from shieldwall.db.engine import get_database
 from shieldwall.detection import exports as sensor_exports
 from shieldwall.detection.exports.indicators import Selection
 from shieldwall.exchange.attribute_formats import (
@@ -134,7 +135,7 @@ def _stix_export(ctx: Ctx, f: SearchFilter, q: dict[str, Any], *, attributes: bo
         )
     if "limit" not in q:
         f = replace(f, limit=10**12)
-    return StreamingResponse(search_bundle(ctx, f, attributes=attributes), media_type=MEDIA_TYPE)
+    return session_stream(lambda s: search_bundle(s, ctx, f, attributes=attributes), MEDIA_TYPE)
 
 
 def _page(q: dict[str, Any]) -> int:
@@ -152,39 +153,40 @@ def _csv_columns(q: dict[str, Any]) -> tuple[str, ...]:
     return columns
 
 
+def _attribute_filters(
+    session: Session, ctx: Ctx, f: SearchFilter, events: bool
+) -> list[SearchFilter]:
+    """What a flat or sensor export reads: the attribute search itself, or for
+    events/restSearch the attributes of each batch of matching events (their ids read first,
+    so the same session can then stream the attributes)."""
+    if not events:
+        return [f]
+    return [
+        SearchFilter(
+            event=[str(e.id) for e in batch], limit=f.limit, exclude_expired=f.exclude_expired
+        )
+        for batch in stream_events(session, ctx, f)
+    ]
+
+
 def _sensor_export(ctx: Ctx, f: SearchFilter, fmt: str, q: dict[str, Any], events: bool) -> Any:
     """A sensor format of the to_ids attributes matched (of the events matched, for
-    events/restSearch), streamed from its own session; warninglist hits are left out with
-    enforceWarninglist, expired indicators unless includeExpired."""
+    events/restSearch); warninglist hits are left out with enforceWarninglist, expired
+    indicators unless includeExpired."""
     export_format = sensor_exports.get_format(SENSOR_FORMATS[fmt], "returnFormat")
     if "limit" not in q:
         f = replace(f, limit=10**12)
-    session = get_database().read_session()
+    warned = not flag(q.get("enforceWarninglist"))
+    expired = bool(flag(q.get("includeExpired")))
 
-    def selections() -> Iterator[Selection]:
-        warned = not flag(q.get("enforceWarninglist"))
-        expired = bool(flag(q.get("includeExpired")))
-        if not events:
-            yield Selection(f, include_warninglisted=warned, include_expired=expired)
-            return
-        # The event ids first: the same session then streams their attributes.
-        for ids in [[str(e.id) for e in batch] for batch in stream_events(session, ctx, f)]:
-            af = SearchFilter(event=ids)
-            yield Selection(af, include_warninglisted=warned, include_expired=expired)
+    def build(session: Session) -> Iterator[bytes]:
+        selections = [
+            Selection(af, include_warninglisted=warned, include_expired=expired)
+            for af in _attribute_filters(session, ctx, f, events)
+        ]
+        return sensor_exports.export_many(session, ctx, export_format, selections)
 
-    try:
-        chunks = sensor_exports.export_many(session, ctx, export_format, selections())
-    except BaseException:
-        session.close()
-        raise
-
-    def body() -> Iterator[bytes]:
-        try:
-            yield from chunks
-        finally:
-            session.close()
-
-    return StreamingResponse(body(), media_type=f"{export_format.media_type}; charset=utf-8")
+    return session_stream(build, f"{export_format.media_type}; charset=utf-8")
 
 
 def _flat_export(
@@ -201,16 +203,6 @@ def _flat_export(
     columns = _csv_columns(q) if fmt == "csv" else ()
     context_wanted = any(c in CONTEXT_COLUMNS for c in columns)
 
-    def attribute_filters(session: Any) -> Iterator[SearchFilter]:
-        # events/restSearch exports the attributes of the matching events.
-        if not events:
-            yield f
-            return
-        for batch in stream_events(session, ctx, f):
-            yield SearchFilter(
-                event=[str(e.id) for e in batch], limit=f.limit, exclude_expired=f.exclude_expired
-            )
-
     enforce = bool(flag(q.get("enforceWarninglist")))
     undecayed = decay is not None and decay.exclude_decayed
 
@@ -220,8 +212,8 @@ def _flat_export(
         found = decay_scores(session, ctx, decay, [a for a, _ in rows])
         return [r for r in rows if not found[r[0].id]["decayed"]]
 
-    def checked_values(session: Any, af: SearchFilter) -> Iterator[list[str]]:
-        for rows in stream_attributes(session, ctx, af):
+    def checked_values(session: Session, pages: Iterator[list[Any]]) -> Iterator[list[str]]:
+        for rows in pages:
             rows = kept(session, rows)
             if not enforce:
                 yield [f"{a.value1}|{a.value2}" if a.value2 else a.value1 for a, _ in rows]
@@ -230,41 +222,44 @@ def _flat_export(
             hits = warninglists.warned(session, pairs)
             yield [v for (_, v), hit in zip(pairs, hits, strict=True) if not hit]
 
-    def text() -> Iterator[bytes]:
-        with get_database().read_session() as session:
-            for af in list(attribute_filters(session)):
-                values = (
-                    checked_values(session, af)
-                    if enforce or undecayed
-                    else stream_values(session, ctx, af)
-                )
-                yield from text_lines(values)
+    def text(session: Session) -> Iterator[bytes]:
+        values = [
+            checked_values(session, stream_attributes(session, ctx, af))
+            if enforce or undecayed
+            else stream_values(session, ctx, af)
+            for af in _attribute_filters(session, ctx, f, events)
+        ]
+        return text_lines(itertools.chain.from_iterable(values))
 
-    def batches(session: Any) -> Iterator[tuple[list[dict[str, Any]], dict[int, Any]]]:
-        for af in list(attribute_filters(session)):
-            for rows in stream_attributes(session, ctx, af):
-                rows = kept(session, rows)
-                uuids = {a.event_id: u for a, u in rows}
-                attrs = attributes_with_tags(session, ctx, [a for a, _ in rows], uuids)
-                if enforce:
-                    attrs = warninglists.unwarned(session, attrs)
-                objects = object_briefs(session, {a["object_id"] for a in attrs if a["object_id"]})
-                for a in attrs:
-                    a["object"] = objects.get(a["object_id"]) if a["object_id"] else None
-                context = (
-                    event_context(session, ctx, {a["event_id"] for a in attrs})
-                    if context_wanted
-                    else {}
-                )
-                yield attrs, context
+    def batches(
+        pages: list[Iterator[list[Any]]], session: Session
+    ) -> Iterator[tuple[list[dict[str, Any]], dict[int, Any]]]:
+        for rows in itertools.chain.from_iterable(pages):
+            rows = kept(session, rows)
+            uuids = {a.event_id: u for a, u in rows}
+            attrs = attributes_with_tags(session, ctx, [a for a, _ in rows], uuids)
+            if enforce:
+                attrs = warninglists.unwarned(session, attrs)
+            objects = object_briefs(session, {a["object_id"] for a in attrs if a["object_id"]})
+            for a in attrs:
+                a["object"] = objects.get(a["object_id"]) if a["object_id"] else None
+            context = (
+                event_context(session, ctx, {a["event_id"] for a in attrs})
+                if context_wanted
+                else {}
+            )
+            yield attrs, context
 
-    def csv_body() -> Iterator[bytes]:
-        with get_database().read_session() as session:
-            yield from csv_rows(batches(session), columns, header=not flag(q.get("headerless")))
+    def csv_body(session: Session) -> Iterator[bytes]:
+        pages = [
+            stream_attributes(session, ctx, af)
+            for af in _attribute_filters(session, ctx, f, events)
+        ]
+        return csv_rows(batches(pages, session), columns, header=not flag(q.get("headerless")))
 
     if fmt == "text":
-        return StreamingResponse(text(), media_type="text/plain; charset=utf-8")
-    return StreamingResponse(csv_body(), media_type="text/csv; charset=utf-8")
+        return session_stream(text, "text/plain; charset=utf-8")
+    return session_stream(csv_body, "text/csv; charset=utf-8")
 
 
 @router.post("/attributes/restSearch")

@@ -15,7 +15,7 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from shieldwall.context import Ctx
-from shieldwall.db.engine import Database, get_database
+from shieldwall.db.engine import Database
 from shieldwall.exchange.stix import bundle_stream
 from shieldwall.intel.common import get_event
 from shieldwall.intel.models import Event
@@ -51,39 +51,47 @@ def event_bundle(session: Session, ctx: Ctx, ref: str) -> Iterator[bytes]:
 
 
 def _events(session: Session, ctx: Ctx, f: SearchFilter) -> Iterator[dict[str, Any]]:
-    for batch in stream_events(session, ctx, f):
-        ids = [e.id for e in batch]
-        for event_id in ids:
-            event = session.get(Event, event_id)
-            if event is not None:
-                yield misp_event(session, ctx, event, include_deleted=f.include_deleted)
+    """The events the search finds, as their readers get them (the search is built now)."""
+    pages = stream_events(session, ctx, f)
+
+    def shaped() -> Iterator[dict[str, Any]]:
+        for batch in pages:
+            ids = [e.id for e in batch]
+            for event_id in ids:
+                event = session.get(Event, event_id)
+                if event is not None:
+                    yield misp_event(session, ctx, event, include_deleted=f.include_deleted)
+
+    return shaped()
 
 
 def _attribute_events(session: Session, ctx: Ctx, f: SearchFilter) -> Iterator[dict[str, Any]]:
     """The events holding matching attributes, each with only those attributes. The ids
     are gathered first (integers only), so each event is written once."""
-    matches: dict[int, set[int]] = {}
-    for rows in stream_attributes(session, ctx, f):
-        for a, _ in rows:
-            matches.setdefault(a.event_id, set()).add(a.id)
-    for event_id in sorted(matches):
-        event = session.get(Event, event_id)
-        if event is not None:
-            yield misp_event(
-                session, ctx, event, include_deleted=f.include_deleted, only=matches[event_id]
-            )
+    pages = stream_attributes(session, ctx, f)
+
+    def shaped() -> Iterator[dict[str, Any]]:
+        matches: dict[int, set[int]] = {}
+        for rows in pages:
+            for a, _ in rows:
+                matches.setdefault(a.event_id, set()).add(a.id)
+        for event_id in sorted(matches):
+            event = session.get(Event, event_id)
+            if event is not None:
+                yield misp_event(
+                    session, ctx, event, include_deleted=f.include_deleted, only=matches[event_id]
+                )
+
+    return shaped()
 
 
 def search_bundle(
-    ctx: Ctx, f: SearchFilter, *, attributes: bool = False, db: Database | None = None
+    session: Session, ctx: Ctx, f: SearchFilter, *, attributes: bool = False
 ) -> Iterator[bytes]:
     """The bundle over the events a search finds (with `attributes`, over the matching
-    attributes and their events), read in its own session: a streamed answer outlives the
-    request's."""
-    database = db or get_database()
-    with database.read_session() as session:
-        source = _attribute_events if attributes else _events
-        yield from bundle_stream(source(session, ctx, f))
+    attributes and their events); the search is built before the first byte."""
+    source = _attribute_events if attributes else _events
+    return bundle_stream(source(session, ctx, f))
 
 
 def write_bundle(

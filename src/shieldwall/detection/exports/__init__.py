@@ -4,8 +4,9 @@ indicators streams from the database to the sensor without sitting in memory."""
 
 from __future__ import annotations
 
+import itertools
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -132,30 +133,26 @@ def export(
     session: Session, ctx: Ctx, fmt: Format, sel: Selection, options: dict[str, Any] | None = None
 ) -> Iterator[bytes]:
     """The export as chunks of bytes, read a batch at a time."""
-    opts = options or {}
-    check_options(opts)
-    chosen = replace(sel, types=fmt.types, timestamps=fmt.timestamps)
-    return fmt.write(stream_indicators(session, ctx, chosen), opts)
+    return export_many(session, ctx, fmt, [sel], options)
 
 
 def export_many(
     session: Session,
     ctx: Ctx,
     fmt: Format,
-    selections: Iterator[Selection],
+    selections: Sequence[Selection],
     options: dict[str, Any] | None = None,
 ) -> Iterator[bytes]:
     """One export over several selections in turn (MISP's events/restSearch: the attributes
-    of each batch of matching events), with one header."""
+    of each batch of matching events), with one header. Every selection's query is built
+    now, so a bad filter fails before anything is written."""
     opts = options or {}
     check_options(opts)
-
-    def batches() -> Iterator[list[Indicator]]:
-        for sel in selections:
-            chosen = replace(sel, types=fmt.types, timestamps=fmt.timestamps)
-            yield from stream_indicators(session, ctx, chosen)
-
-    return fmt.write(batches(), opts)
+    streams = [
+        stream_indicators(session, ctx, replace(sel, types=fmt.types, timestamps=fmt.timestamps))
+        for sel in selections
+    ]
+    return fmt.write(itertools.chain.from_iterable(streams), opts)
 
 
 # ---------------------------------------------------------------- Suricata datasets

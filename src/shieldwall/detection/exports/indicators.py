@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 
 from shieldwall.context import Ctx
 from shieldwall.intel.models import Attribute, Event
-from shieldwall.intel.search import SearchFilter, attribute_query
+from shieldwall.intel.search import SearchFilter, attribute_query, keyset_pages
 from shieldwall.knowledge import warninglists
 
 BATCH = 20_000
@@ -99,17 +99,13 @@ def stream_indicators(session: Session, ctx: Ctx, sel: Selection) -> Iterator[li
 def _batches(
     session: Session, base: Any, after: int, include_warninglisted: bool
 ) -> Iterator[list[Indicator]]:
-    while True:
+    def run(q: Any) -> list[Indicator]:
         # Core rows straight from the connection: no ORM loading step per row.
-        rows = session.connection().execute(base.where(Attribute.id > after).limit(BATCH)).all()
-        if not rows:
-            return
-        after = rows[-1][0]
-        batch = list(map(Indicator._make, rows))
+        return list(map(Indicator._make, session.connection().execute(q).all()))
+
+    for batch in keyset_pages(run, base, Attribute.id, after, BATCH, lambda i: i.id):
         if not include_warninglisted and warninglists.any_enabled(session):
             hits = warninglists.warned(session, [(i.type, i.value) for i in batch])
             batch = [i for i, hit in zip(batch, hits, strict=True) if not hit]
         if batch:
             yield batch
-        if len(rows) < BATCH:
-            return
