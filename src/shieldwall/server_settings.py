@@ -26,6 +26,7 @@ from shieldwall.context import Ctx
 from shieldwall.db.base import Base, UTCDateTime
 from shieldwall.db.engine import get_database
 from shieldwall.intel.errors import InvalidInput, NotFound, RestartRequired
+from shieldwall.intel.visibility import ReadOptions
 
 # How long a process trusts what it read from the table before reading it again.
 CACHE_SECONDS = 5.0
@@ -161,6 +162,13 @@ def effective_settings(base: Settings | None = None) -> Settings:
     base = base or get_settings()
     values = _overrides()
     return base.model_copy(update=values) if values else base
+
+
+def read_options(settings: Settings | None = None) -> ReadOptions:
+    """The read options the settings in force give every reader (unpublished events
+    private to their organisation, who reads sightings)."""
+    s = settings or effective_settings()
+    return ReadOptions(unpublished_private=s.unpublished_private, sighting_policy=s.sighting_policy)
 
 
 _CHANGED = "shieldwall.runtime_settings_changed"

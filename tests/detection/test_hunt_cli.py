@@ -236,3 +236,29 @@ def test_follow_tails_rotation_and_truncation_and_refreshes_the_index(
         t.join(10)
     assert seen[:2] == [(1, "203.0.113.9"), (2, "203.0.113.9")]
     assert seen[-1] == (1, "203.0.113.9")
+
+
+def test_unpublished_private_holds_for_a_sensors_hunt(world, tmp_path: Path) -> None:
+    """With unpublished events private to their organisation, another organisation's sensor
+    never matches them, even when asked for unpublished intel; the owner's sensor does."""
+    from shieldwall import server_settings
+    from shieldwall.context import system_ctx
+
+    world.publish(world.org_a, [("ip-dst", "203.0.113.9")], published=False)
+    log = tmp_path / "conn.log"
+    log.write_bytes(CONN)
+    b = ("hunt", str(log), "--sensor", "suricata-b", "--org", "ORG-B", "--include-unpublished")
+    assert len(_lines(run(*b))) == 1  # MISP's default: readable per distribution
+    with world.instance.db.writing() as session:
+        server_settings.set_value(
+            session, system_ctx(world.instance.host_org_id), "unpublished_private", True
+        )
+    try:
+        assert _lines(run(*b)) == []
+        a = ("hunt", str(log), "--sensor", "zeek-a", "--org", "ORG-A", "--include-unpublished")
+        assert len(_lines(run(*a))) == 1
+    finally:
+        with world.instance.db.writing() as session:
+            server_settings.reset_value(
+                session, system_ctx(world.instance.host_org_id), "unpublished_private"
+            )

@@ -22,8 +22,7 @@ from shieldwall.context import Ctx
 from shieldwall.db.engine import get_database
 from shieldwall.detection import sensors
 from shieldwall.intel.errors import Forbidden, Unauthorized
-from shieldwall.intel.visibility import ReadOptions
-from shieldwall.server_settings import effective_settings
+from shieldwall.server_settings import effective_settings, read_options
 
 SESSION_COOKIE = "shieldwall_session"
 SESSION_MAX_AGE = 12 * 3600
@@ -96,9 +95,7 @@ def _authenticate(request: Request, settings: Settings) -> Ctx:
     # Authentication reads in its own short session, so a write request's transaction
     # holds no lock while the key is checked.
     header = request.headers.get("authorization")
-    opts = ReadOptions(
-        unpublished_private=settings.unpublished_private, sighting_policy=settings.sighting_policy
-    )
+    opts = read_options(settings)
     ip = client_ip(request)
     request_id = getattr(request.state, "request_id", None)
     db = get_database()

@@ -16,8 +16,7 @@ from shieldwall.context import Ctx, system_ctx
 from shieldwall.db.engine import Database, get_database
 from shieldwall.db.migrate import is_current, upgrade
 from shieldwall.intel.errors import DomainError
-from shieldwall.intel.visibility import ReadOptions
-from shieldwall.server_settings import effective_settings
+from shieldwall.server_settings import read_options
 
 
 def _width() -> int | None:
@@ -42,13 +41,12 @@ def database(migrate: bool = True) -> Database:
 
 
 def admin_ctx(db: Database) -> Ctx:
-    settings = effective_settings()
     with db.reading() as session:
         org = host_org(session)
         if org is None:
             fail("no host organisation yet: run `shieldwall up` (or `shieldwall init`) first")
         org_id = org.id
-    return system_ctx(org_id, ReadOptions(settings.unpublished_private, settings.sighting_policy))
+    return system_ctx(org_id, read_options())
 
 
 def reader_ctx(db: Database, ctx: Ctx, email: str, purpose: str) -> Ctx:

@@ -27,6 +27,7 @@ from shieldwall.detection.models import Sensor, SensorKey
 from shieldwall.ids import as_id
 from shieldwall.intel.errors import Conflict, Forbidden, InvalidInput, NotFound, Unauthorized
 from shieldwall.intel.visibility import Principal, ReadOptions
+from shieldwall.server_settings import read_options
 
 SENSOR_KIND = "sensor"
 MAX_NAME = 255
@@ -57,7 +58,7 @@ def sensor_ctx(
         label=f"sensor {sensor.name}",
         extra={"sensor_id": sensor.id},
     )
-    return Ctx(sensor_principal(sensor), actor, opts or ReadOptions())
+    return Ctx(sensor_principal(sensor), actor, opts or read_options())
 
 
 def _may_manage(ctx: Ctx, org_id: int) -> bool:

@@ -16,9 +16,8 @@ from shieldwall.config import get_settings
 from shieldwall.db.engine import Database, get_database
 from shieldwall.db.migrate import is_current
 from shieldwall.exchange.feeds import FetchReport, fetch_all, scheduler_ctx
-from shieldwall.intel.visibility import ReadOptions
 from shieldwall.jobs.periodic import while_serving
-from shieldwall.server_settings import effective_settings
+from shieldwall.server_settings import read_options
 
 log = logging.getLogger("shieldwall.jobs.feeds")
 
@@ -33,8 +32,7 @@ def run_due_feeds(
     db = db or get_database()
     if not is_current(db.engine):
         return []
-    settings = effective_settings()
-    ctx = scheduler_ctx(db, ReadOptions(settings.unpublished_private, settings.sighting_policy))
+    ctx = scheduler_ctx(db, read_options())
     if ctx is None:
         return []
     return fetch_all(db, ctx, due_only=True, stop=stop)

@@ -19,14 +19,13 @@ from shieldwall.auth.models import User
 from shieldwall.auth.permissions import Permission
 from shieldwall.auth.service import principal_for
 from shieldwall.clock import now
-from shieldwall.config import get_settings
 from shieldwall.context import Ctx
 from shieldwall.db.engine import Database
 from shieldwall.exchange.misp_json import ImportReport, import_event
 from shieldwall.exchange.stix import StixError, bundle_events
 from shieldwall.intel.errors import Forbidden, InvalidInput
 from shieldwall.intel.models import Event
-from shieldwall.intel.visibility import ReadOptions
+from shieldwall.server_settings import read_options
 from shieldwall.taxii.collections import Access
 from shieldwall.taxii.models import StixObject, TaxiiStatus
 from shieldwall.taxii.store import Clock, lock_writers, mark_posted, object_version, reflag
@@ -107,11 +106,10 @@ def _writer_ctx(session: Session, status: TaxiiStatus) -> Ctx | None:
     user = session.get(User, status.user_id) if status.user_id is not None else None
     if user is None or user.disabled:
         return None
-    settings = get_settings()
     return Ctx(
         principal_for(user),
         Actor(user_id=user.id, org_id=user.org_id, label=user.email),
-        ReadOptions(settings.unpublished_private, settings.sighting_policy),
+        read_options(),
     )
 
 
