@@ -20,6 +20,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from shieldwall.context import Ctx
+from shieldwall.db.lists import in_values
 from shieldwall.intel.common import get_attribute
 from shieldwall.intel.errors import InvalidInput, NotFound, TooLarge
 from shieldwall.intel.models import Attribute, AttributeAttachment, Event
@@ -139,14 +140,10 @@ def insert(session: Session, rows: Iterable[tuple[int, bytes]]) -> None:
 
 def files_for(session: Session, attribute_ids: Iterable[int]) -> dict[int, bytes]:
     """Stored files by attribute id. Callers pass only attributes the reader may see."""
-    wanted = sorted(set(attribute_ids))
-    out: dict[int, bytes] = {}
-    for i in range(0, len(wanted), 500):
-        q = sa.select(AttributeAttachment.attribute_id, AttributeAttachment.data).where(
-            AttributeAttachment.attribute_id.in_(wanted[i : i + 500])
-        )
-        out.update({a: bytes(d) for a, d in session.execute(q)})
-    return out
+    q = sa.select(AttributeAttachment.attribute_id, AttributeAttachment.data).where(
+        in_values(session, AttributeAttachment.attribute_id, sorted(set(attribute_ids)))
+    )
+    return {a: bytes(d) for a, d in session.execute(q)}
 
 
 def attach_data(session: Session, attributes: Iterable[dict[str, Any]]) -> None:
