@@ -414,6 +414,20 @@ def report(results: dict[str, Any]) -> str:
     return "\n\n".join(parts)
 
 
+BENCHMARKS = (
+    "import",
+    "search",
+    "memory",
+    "misp",
+    "correlation",
+    "warninglists",
+    "exports",
+    "stix",
+    "taxii",
+    "hunt",
+)
+
+
 def _yes(ok: bool) -> str:
     return "yes" if ok else "NO"
 
@@ -426,18 +440,7 @@ def main() -> int:
     ap.add_argument("--backend", choices=["sqlite", "postgres", "both"], default="both")
     ap.add_argument(
         "--only",
-        choices=[
-            "import",
-            "search",
-            "memory",
-            "misp",
-            "correlation",
-            "warninglists",
-            "exports",
-            "stix",
-            "taxii",
-            "hunt",
-        ],
+        choices=BENCHMARKS,
         action="append",
         help="run only these benchmarks (repeatable)",
     )
@@ -445,18 +448,7 @@ def main() -> int:
     args = ap.parse_args()
     sizes = QUICK if args.quick else FULL
     backends = ["sqlite", "postgres"] if args.backend == "both" else [args.backend]
-    which = args.only or [
-        "import",
-        "search",
-        "memory",
-        "misp",
-        "correlation",
-        "warninglists",
-        "exports",
-        "stix",
-        "taxii",
-        "hunt",
-    ]
+    which = args.only or list(BENCHMARKS)
     OUT.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix="work-", dir=OUT))
     started = time.perf_counter()
