@@ -48,12 +48,25 @@ def database_url(tmp_path_factory: pytest.TempPathFactory) -> str:
     return f"sqlite:///{tmp_path_factory.mktemp('db') / 'shieldwall.db'}"
 
 
+_TIMED_JOBS = (
+    "SHIELDWALL_FEED_SCHEDULER",
+    "SHIELDWALL_LIFECYCLE_JOB",
+    "SHIELDWALL_TAXII_JOB",
+    "SHIELDWALL_RETRO_HUNT_JOB",
+)
+
+
 @pytest.fixture(scope="session")
 def database(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Database]:
     var = tmp_path_factory.mktemp("var")
     os.environ["SHIELDWALL_VAR_DIR"] = str(var)
     os.environ["SHIELDWALL_DATABASE_URL"] = database_url
     os.environ.setdefault("SHIELDWALL_SECRET_KEY", "test-secret-key-" + "x" * 32)
+    # The server's timed jobs stay off: one firing mid-test writes beside the test (a TAXII
+    # render holding event rows deadlocked a test's DELETE on PostgreSQL). The tests of the
+    # jobs run their loops themselves.
+    for job in _TIMED_JOBS:
+        os.environ.setdefault(job, "false")
     get_settings.cache_clear()
     db = Database(database_url)
     upgrade(db.engine)

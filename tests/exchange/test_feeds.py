@@ -382,6 +382,7 @@ def test_the_server_runs_the_scheduler(instance, tmp_path: Path, monkeypatch) ->
     from fastapi.testclient import TestClient
 
     from shieldwall.app import create_app
+    from shieldwall.config import get_settings
     from shieldwall.jobs import feeds as jobs
 
     source = tmp_path / "served.txt"
@@ -390,12 +391,18 @@ def test_the_server_runs_the_scheduler(instance, tmp_path: Path, monkeypatch) ->
         instance, name="scheduled", url=str(source), source_format="freetext", schedule_minutes=5
     )
     monkeypatch.setattr(jobs, "INTERVAL", 0.05)
-    with TestClient(create_app()) as client:
-        assert client.get("/healthz").status_code == 200
-        for _ in range(200):
-            if _feed(instance, feed_id).status == "ok":
-                break
-            time.sleep(0.05)
+    monkeypatch.setenv("SHIELDWALL_FEED_SCHEDULER", "true")  # the suite runs with it off
+    get_settings.cache_clear()
+    try:
+        with TestClient(create_app()) as client:
+            assert client.get("/healthz").status_code == 200
+            for _ in range(200):
+                if _feed(instance, feed_id).status == "ok":
+                    break
+                time.sleep(0.05)
+    finally:
+        monkeypatch.undo()
+        get_settings.cache_clear()
     assert _feed(instance, feed_id).status == "ok"
 
 
