@@ -15,6 +15,8 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from shieldwall import __version__
 from shieldwall.api import (
     alerts,
+    assistance,
+    cases,
     collab,
     correlation,
     detection,
@@ -23,6 +25,7 @@ from shieldwall.api import (
     intel,
     knowledge,
     lifecycle,
+    notifications,
     ops,
     search,
     stix,
@@ -131,6 +134,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         taxii,
         detection,
         alerts,
+        cases,
+        assistance,
+        notifications,
     ):
         app.include_router(module.router, prefix="/api/v1")
     for misp_router in MISP_ROUTERS:

@@ -80,6 +80,22 @@ class Settings(BaseSettings):
     # inside the server every so many minutes (off: run `shieldwall hunt --retro` from cron).
     retro_hunt_job: bool = True
     retro_hunt_interval_minutes: int = Field(default=15, ge=1, le=10080)
+    # Incident response: the server's pass that flags SLA breaches, ends deployments on
+    # time, routes published intel to constituencies and delivers webhooks and mail, every
+    # so many seconds (off: run `shieldwall response run` from cron).
+    response_job: bool = True
+    response_interval_seconds: int = Field(default=30, ge=1, le=3600)
+    # Webhooks: attempts before a delivery is given up, and the wait for an answer.
+    webhook_max_attempts: int = Field(default=8, ge=1, le=50)
+    webhook_timeout_seconds: float = Field(default=10.0, gt=0, le=120)
+    # Mail (notifications and digests): no SMTP host, no mail.
+    smtp_host: str = ""
+    smtp_port: int = Field(default=25, ge=1, le=65535)
+    smtp_username: str = ""
+    smtp_password: SecretStr | None = None
+    smtp_security: Literal["none", "starttls", "tls"] = "none"
+    smtp_timeout_seconds: float = Field(default=30.0, gt=0, le=300)
+    mail_from: str = Field(default="shieldwall@localhost", min_length=3, max_length=255)
     # The key read from (or generated into) var_dir/secret_key; SHIELDWALL_SECRET_KEY wins.
     _file_secret: str | None = PrivateAttr(default=None)
 
@@ -158,6 +174,19 @@ class Settings(BaseSettings):
             "SHIELDWALL_TAXII_MAX_LIMIT": str(self.taxii_max_limit),
             "SHIELDWALL_TAXII_JOB": str(self.taxii_job).lower(),
             "SHIELDWALL_TAXII_INTERVAL_SECONDS": str(self.taxii_interval_seconds),
+            "SHIELDWALL_RETRO_HUNT_JOB": str(self.retro_hunt_job).lower(),
+            "SHIELDWALL_RETRO_HUNT_INTERVAL_MINUTES": str(self.retro_hunt_interval_minutes),
+            "SHIELDWALL_RESPONSE_JOB": str(self.response_job).lower(),
+            "SHIELDWALL_RESPONSE_INTERVAL_SECONDS": str(self.response_interval_seconds),
+            "SHIELDWALL_WEBHOOK_MAX_ATTEMPTS": str(self.webhook_max_attempts),
+            "SHIELDWALL_WEBHOOK_TIMEOUT_SECONDS": str(self.webhook_timeout_seconds),
+            "SHIELDWALL_SMTP_HOST": self.smtp_host or "(none: no mail is sent)",
+            "SHIELDWALL_SMTP_PORT": str(self.smtp_port),
+            "SHIELDWALL_SMTP_USERNAME": self.smtp_username,
+            "SHIELDWALL_SMTP_PASSWORD": "********" if self.smtp_password else "",
+            "SHIELDWALL_SMTP_SECURITY": self.smtp_security,
+            "SHIELDWALL_SMTP_TIMEOUT_SECONDS": str(self.smtp_timeout_seconds),
+            "SHIELDWALL_MAIL_FROM": self.mail_from,
         }
 
 

@@ -63,6 +63,8 @@ RESTART_REASONS = {
     "feed_scheduler": "the feed scheduler is started or not with the server",
     "lifecycle_job": "the expiry job is started or not with the server",
     "sqlite_cache_mb": "SQLite's cache is sized when a connection opens",
+    "response_job": "the response job is started or not with the server",
+    "smtp_password": "secrets are set in the environment, never stored in the database",
 }
 
 

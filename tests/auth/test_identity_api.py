@@ -254,7 +254,7 @@ def test_plain_user_sees_only_itself(admin, make_user) -> None:
 # ---------------------------------------------------------------- roles
 
 
-def test_roles_are_misps_six_defaults(admin, make_user) -> None:
+def test_roles_are_misps_six_defaults_and_the_coordinator(admin, make_user) -> None:
     user = make_user("CERT-A", "user")
     body = user.api.get("/api/v1/roles").json()
     roles = body["items"]
@@ -265,6 +265,7 @@ def test_roles_are_misps_six_defaults(admin, make_user) -> None:
         (4, "Publisher"),
         (5, "Sync user"),
         (6, "Read Only"),
+        (7, "Coordinator"),
     ]
     assert body["permissions"] == [p.value for p in Permission]
     for p in body["permissions"]:
@@ -275,6 +276,11 @@ def test_roles_are_misps_six_defaults(admin, make_user) -> None:
     by_name = {r["name"]: set(r["permissions"]) for r in roles}
     assert by_name["admin"] == {p.value for p in Permission}
     assert by_name["Read Only"] == {"auth:key:use"}
+    # Coordinators decide on assistance and deploy teams; org admins ask for help.
+    assert "response:assistance:coordinate" in by_name["Coordinator"]
+    assert "response:assistance:coordinate" not in by_name["Org Admin"]
+    assert "response:assistance:request" in by_name["Org Admin"]
+    assert "response:assistance:request" not in by_name["User"]
     assert (
         "intel:event:publish" in by_name["Publisher"]
         and "intel:event:publish" not in by_name["User"]

@@ -82,6 +82,7 @@ def test_sensor_key_ships_telemetry_and_records(world, admin, client) -> None:
         "sightings": 1,
         "alerts_new": 1,
         "alerts_updated": 0,
+        "alerts_routed": 0,
     }
     # gzip bodies too; the alert counts up.
     r = client.post(
@@ -194,8 +195,9 @@ def test_alerts_are_read_by_their_organisation(world, admin, client, make_user) 
     assert len(admin.get("/api/v1/alerts?sensor=zeek-a").json()["items"]) == 1
     assert len(admin.get("/api/v1/alerts?severity=high").json()["items"]) == 1
     page = admin.get("/api/v1/alerts?limit=2").json()
-    assert len(page["items"]) == 2 and page["next_after"] == page["items"][-1]["id"]
-    rest = admin.get(f"/api/v1/alerts?after={page['next_after']}").json()["items"]
+    assert len(page["items"]) == 2 and page["next"] == page["items"][-1]["id"]
+    rest = admin.get(f"/api/v1/alerts?after={page['next']}").json()["items"]
     assert len(rest) == 1
+    assert page["items"][0]["id"] > page["items"][1]["id"] > rest[0]["id"]  # newest first
     r = admin.get("/api/v1/alerts?severity=urgent")
     assert r.status_code == 422 and r.json()["field"] == "severity"

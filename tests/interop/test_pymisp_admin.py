@@ -28,6 +28,8 @@ MISP_ROLES = {
     "5": "Sync user",
     "6": "Read Only",
 }
+# Beyond MISP's six: the alliance's coordinators (assistance requests, rapid reaction).
+ROLES = {**MISP_ROLES, "7": "Coordinator"}
 
 
 def _org(misp: PyMISP, name: str, **fields: Any) -> MISPOrganisation:
@@ -88,7 +90,7 @@ def test_site_admin_creates_organisations_and_a_user_of_every_role(
 
     roles = misp.roles(pythonify=True)
     assert all(isinstance(r, MISPRole) for r in roles)
-    assert {r.id: r.name for r in roles} == MISP_ROLES
+    assert {r.id: r.name for r in roles} == ROLES
     by_id = {r.id: r for r in roles}
     assert by_id["1"].perm_site_admin is True and by_id["2"].perm_admin is True
     assert by_id["4"].perm_publish is True and by_id["3"].perm_publish is False
@@ -224,7 +226,7 @@ def test_plain_user_cannot_administer(misp: PyMISP, misp_as: MispAs, live_url: s
     assert status == 403
     status, _ = _error(user.set_default_role(4))
     assert status == 403
-    assert len(user.roles()) == 6  # roles are readable by everyone, as in MISP
+    assert len(user.roles()) == len(ROLES)  # roles are readable by everyone, as in MISP
 
     # A user edits their own password, not their own role.
     me = user.get_user("me", pythonify=True)

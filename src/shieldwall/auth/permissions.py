@@ -19,6 +19,16 @@ class Permission(StrEnum):
     ORG_ADMIN = "admin:organisation:manage"  # perm_admin: users of the own organisation
     AUDIT_READ = "admin:audit:read"  # perm_audit
     SITE_ADMIN = "admin:site:manage"  # perm_site_admin
+    # Incident response (beyond MISP).
+    ALERT_CREATE = "response:alert:create"  # sensors and SIEMs send alerts
+    ALERT_MANAGE = "response:alert:manage"  # triage: acknowledge, ignore, merge into cases
+    CASE_MANAGE = "response:case:manage"  # cases, tasks, logs, observables
+    CASE_SHARE = "response:case:share"  # share the organisation's cases with others
+    RESPONSE_CONFIGURE = "response:config:manage"  # templates, SLA policies, rosters
+    CONSTITUENCY_MANAGE = "response:constituency:manage"  # the organisation's networks
+    WEBHOOK_MANAGE = "response:webhook:manage"  # the organisation's webhooks
+    ASSISTANCE_REQUEST = "response:assistance:request"  # ask the alliance for help
+    ASSISTANCE_COORDINATE = "response:assistance:coordinate"  # approve, decline, deploy teams
 
 
 P = Permission
@@ -30,6 +40,16 @@ _USER = {
     P.TAG_ATTACH,
     P.SIGHTING_ADD,
     P.API_ACCESS,
+    P.ALERT_CREATE,
+    P.ALERT_MANAGE,
+    P.CASE_MANAGE,
+    P.CASE_SHARE,
+}
+_ORG_RESPONSE = {
+    P.RESPONSE_CONFIGURE,
+    P.CONSTITUENCY_MANAGE,
+    P.WEBHOOK_MANAGE,
+    P.ASSISTANCE_REQUEST,
 }
 
 # MISP's seeded roles, by MISP's ids so role_id means the same in both worlds.
@@ -39,18 +59,28 @@ DEFAULT_ROLES: list[tuple[int, str, frozenset[Permission]]] = [
         2,
         "Org Admin",
         frozenset(
-            _USER | {P.EVENT_PUBLISH, P.TAG_EDIT, P.SHARING_GROUP_MANAGE, P.ORG_ADMIN, P.AUDIT_READ}
+            _USER
+            | _ORG_RESPONSE
+            | {P.EVENT_PUBLISH, P.TAG_EDIT, P.SHARING_GROUP_MANAGE, P.ORG_ADMIN, P.AUDIT_READ}
         ),
     ),
     (3, "User", frozenset(_USER)),
-    (4, "Publisher", frozenset(_USER | {P.EVENT_PUBLISH})),
+    (4, "Publisher", frozenset(_USER | {P.EVENT_PUBLISH, P.ASSISTANCE_REQUEST})),
     (
         5,
         "Sync user",
         frozenset(_USER | {P.EVENT_PUBLISH, P.SYNC, P.TAG_EDIT, P.SHARING_GROUP_MANAGE}),
     ),
     (6, "Read Only", frozenset({P.API_ACCESS})),
+    # Beyond MISP: the alliance's coordinators decide on assistance requests and deploy
+    # rapid-reaction teams.
+    (
+        7,
+        "Coordinator",
+        frozenset(_USER | {P.EVENT_PUBLISH, P.ASSISTANCE_REQUEST, P.ASSISTANCE_COORDINATE}),
+    ),
 ]
+
 
 DEFAULT_ROLE_ID = 3
 
@@ -69,4 +99,5 @@ ROLE_ALIASES = {
     "read-only": 6,
     "read_only": 6,
     "readonly": 6,
+    "coordinator": 7,
 }

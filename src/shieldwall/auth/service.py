@@ -208,9 +208,12 @@ def end_sessions(session: Session, actor: Any, claims: dict[str, Any]) -> None:
 
 
 def seed_roles(session: Session) -> None:
-    existing = {r.id for r in session.execute(sa.select(Role)).scalars()}
+    rows = list(session.execute(sa.select(Role)).scalars())
+    existing = {r.id for r in rows}
+    names = {r.name for r in rows}
     for role_id, name, perms in DEFAULT_ROLES:
-        if role_id not in existing:
+        # A role of the same name made by an admin stands in for a seeded one added later.
+        if role_id not in existing and name not in names:
             session.add(
                 Role(
                     id=role_id,

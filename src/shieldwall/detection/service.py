@@ -27,7 +27,9 @@ from shieldwall.detection.models import Sensor
 from shieldwall.detection.readers import expand
 from shieldwall.detection.sensors import sensor_ctx
 from shieldwall.intel import sightings
+from shieldwall.response import cases, constituency
 from shieldwall.response.alerts import Sighted, raise_alerts
+from shieldwall.server_settings import read_options
 
 log = logging.getLogger("shieldwall.detection")
 
@@ -65,17 +67,20 @@ class Recorded:
     sightings: int = 0
     alerts_new: int = 0
     alerts_updated: int = 0
+    alerts_routed: int = 0
 
     def add(self, other: Recorded) -> None:
         self.sightings += other.sightings
         self.alerts_new += other.alerts_new
         self.alerts_updated += other.alerts_updated
+        self.alerts_routed += other.alerts_routed
 
     def as_dict(self) -> dict[str, int]:
         return {
             "sightings": self.sightings,
             "alerts_new": self.alerts_new,
             "alerts_updated": self.alerts_updated,
+            "alerts_routed": self.alerts_routed,
         }
 
 
@@ -113,12 +118,22 @@ def record_matches(
                     title=f"{m.indicator.type} {m.indicator.value} seen by {sensor.name}: "
                     f"{m.indicator.event_info}",
                     threat_level_id=m.indicator.threat_level_id,
+                    attribute_type=m.indicator.type,
+                    tags=m.indicator.tags,
                 )
                 for m in items
             ],
             when=at,
         )
-    return Recorded(n, new, updated)
+        # Organisations whose networks the matches touch get alerts of their own, and
+        # open cases holding the sighted attributes note it on their timelines.
+        routed = constituency.route_hunt_matches(
+            session, sensor.org_id, sensor.name, items, read_options(), at
+        )
+        cases.sightings_flow_back(
+            session, [m.indicator.attribute_id for m in items], sensor.name, at
+        )
+    return Recorded(n, new, updated, routed)
 
 
 def recording(

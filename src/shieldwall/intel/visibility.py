@@ -1,5 +1,6 @@
 """THE access rules: which events, attributes, objects, sightings, tags and sharing groups a
-principal may read. Every read path builds its query with these conditions.
+principal may read, and which alerts, cases and assistance requests of incident response.
+Every read path builds its query with these conditions.
 
 The rules follow MISP (distribution 0 org, 1 community, 2 connected, 3 all, 4 sharing group,
 5 inherit) plus the TLP guard: an event or attribute tagged tlp:red is readable outside its
@@ -9,6 +10,8 @@ owner organisation only through a sharing group, one tagged tlp:amber+strict nev
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.orm import QueryableAttribute
@@ -27,6 +30,14 @@ from shieldwall.intel.models import (
     SharingGroupServer,
     Sighting,
     Tag,
+)
+from shieldwall.response.models import (
+    Alert,
+    AssistanceRequest,
+    Case,
+    CaseShare,
+    Deployment,
+    DeploymentMember,
 )
 
 COMMUNITY_DISTRIBUTIONS = (1, 2, 3)
@@ -257,3 +268,79 @@ def can_edit_event(p: Principal, event: Event) -> bool:
     if Permission.EVENT_MODIFY_ORG in p.permissions:
         return True
     return Permission.EVENT_MODIFY in p.permissions and event.user_id == p.user_id
+
+
+# ---------------------------------------------------------------- incident response
+#
+# Alerts belong to one organisation. A case is read by its organisation, by the
+# organisations it is shared with (profile read_only, contribute or full) and, while a
+# deployment lasts, by the members of the team deployed on it (contribute). What a reader
+# may do is the lesser of that right and the reader's role: without response:case:manage,
+# read only. Site admins read everything.
+
+CASE_RIGHTS = ("none", "read_only", "contribute", "full")
+
+
+def alert_condition(p: Principal) -> ColumnElement[bool]:
+    if p.is_site_admin:
+        return sa.true()
+    return Alert.org_id == p.org_id
+
+
+def deployed_case_ids(user_id: int, at: datetime) -> sa.Select[Any]:
+    """Cases the user is on through a deployment running at `at`."""
+    return (
+        sa.select(Deployment.case_id)
+        .join(DeploymentMember, DeploymentMember.deployment_id == Deployment.id)
+        .where(
+            DeploymentMember.user_id == user_id,
+            Deployment.starts_at <= at,
+            sa.func.coalesce(Deployment.ended_at, Deployment.ends_at) > at,
+        )
+    )
+
+
+def case_condition(p: Principal, at: datetime) -> ColumnElement[bool]:
+    """Cases the principal may read at `at` (Case must be in the FROM clause)."""
+    if p.is_site_admin:
+        return sa.true()
+    shared = sa.select(CaseShare.case_id).where(CaseShare.org_id == p.org_id)
+    conditions = [Case.org_id == p.org_id, Case.id.in_(shared)]
+    if p.user_id is not None and p.kind == "user":
+        conditions.append(Case.id.in_(deployed_case_ids(p.user_id, at)))
+    return sa.or_(*conditions)
+
+
+def case_right(p: Principal, case: Case, share_profile: str | None, deployed: bool) -> str:
+    """What the principal may do on a readable case: none, read_only, contribute (tasks,
+    logs, observables) or full (also the case's own fields and status). Sharing the case
+    and requesting assistance stay with its organisation."""
+    if p.is_site_admin or case.org_id == p.org_id:
+        granted = "full"
+    else:
+        granted = "none"
+        if share_profile is not None:
+            granted = share_profile
+        if deployed and CASE_RIGHTS.index("contribute") > CASE_RIGHTS.index(granted):
+            granted = "contribute"
+    if granted == "none":
+        return granted
+    if not p.can(Permission.CASE_MANAGE):
+        return "read_only"
+    return granted
+
+
+def assistance_condition(p: Principal, at: datetime) -> ColumnElement[bool]:
+    """Assistance requests: the requesting organisation's; every one for coordinators; the
+    ones a reader's running deployment answers."""
+    if p.is_site_admin or p.can(Permission.ASSISTANCE_COORDINATE):
+        return sa.true()
+    conditions = [AssistanceRequest.org_id == p.org_id]
+    if p.user_id is not None and p.kind == "user":
+        deployed = (
+            sa.select(Deployment.request_id)
+            .join(DeploymentMember, DeploymentMember.deployment_id == Deployment.id)
+            .where(DeploymentMember.user_id == p.user_id)
+        )
+        conditions.append(AssistanceRequest.id.in_(deployed))
+    return sa.or_(*conditions)

@@ -8,6 +8,7 @@ from typing import Any
 
 from shieldwall.jobs.feeds import feed_schedule
 from shieldwall.jobs.lifecycle import expiry_schedule
+from shieldwall.jobs.response import response_schedule
 from shieldwall.jobs.retro import retro_schedule
 from shieldwall.jobs.taxii import taxii_schedule
 
@@ -19,4 +20,5 @@ async def background_jobs(app: Any) -> AsyncIterator[None]:
         await stack.enter_async_context(expiry_schedule(app))
         await stack.enter_async_context(taxii_schedule(app))
         await stack.enter_async_context(retro_schedule(app))
+        await stack.enter_async_context(response_schedule(app))
         yield
