@@ -301,3 +301,29 @@ def test_attachments_respect_the_size_limit(make_user, monkeypatch) -> None:  # 
         server_settings.forget()
     # Nothing half-written: no log, no attachment.
     assert a.api.get(f"/api/v1/tasks/{task['id']}/logs").json()["items"] == []
+
+
+def test_a_sensor_sends_alerts_with_its_own_key(world, client, make_user) -> None:  # type: ignore[no-untyped-def]
+    headers = {"Authorization": world.sensor_a.key}
+    body = {
+        "type": "ids",
+        "source": "suricata",
+        "source_ref": "flow-77",
+        "title": "ET TROJAN beacon",
+        "severity": "high",
+        "observables": [{"type": "ip-dst", "value": "192.0.2.44", "ioc": True}],
+    }
+    r = client.post("/api/v1/alerts", json=body, headers=headers)
+    assert r.status_code == 201, r.text
+    assert r.json()["sensor"] == "zeek-a" and r.json()["org_id"] == world.org_a
+    # A sensor key sends; it does not read or triage.
+    assert client.get("/api/v1/alerts", headers=headers).status_code == 403
+    assert (
+        client.patch(
+            f"/api/v1/alerts/{r.json()['id']}", json={"status": "ignored"}, headers=headers
+        ).status_code
+        == 403
+    )
+    member = make_user("ORG-A")
+    got = member.api.get("/api/v1/alerts", params={"sensor": "zeek-a"}).json()["items"]
+    assert [a["source_ref"] for a in got] == ["flow-77"]

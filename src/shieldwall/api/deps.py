@@ -33,9 +33,10 @@ _READ_POST = re.compile(
     r"|^/sightings/listSightings(/|$)|^/events/view/|^/events/index$|^/tags/(search|index)\b"
     r"|^/attributes/downloadSample(/|$))"
 )
-# What a sensor key may reach: the hunt API only (a sensor ships telemetry; it does not
-# browse the intel store).
+# What a sensor key may reach: the hunt API and sending alerts (a sensor ships telemetry
+# and raises what it detects itself; it does not browse the intel store).
 SENSOR_PATHS = re.compile(r"^/api/v1/hunt/?$")
+SENSOR_ALERTS = re.compile(r"^/api/v1/alerts/?$")
 
 
 def settings_dep() -> Settings:
@@ -116,8 +117,15 @@ def _authenticate(request: Request, settings: Settings) -> Ctx:
                 except Unauthorized:
                     note_failure(db, ip, settings)
                     raise
-                if not SENSOR_PATHS.match(request.url.path):
-                    raise Forbidden("a sensor key may only send telemetry to /api/v1/hunt")
+                path = request.url.path
+                if not (
+                    SENSOR_PATHS.match(path)
+                    or (SENSOR_ALERTS.match(path) and request.method == "POST")
+                ):
+                    raise Forbidden(
+                        "a sensor key may only send telemetry to /api/v1/hunt and alerts to "
+                        "POST /api/v1/alerts"
+                    )
                 ctx = sensors.sensor_ctx(sensor, opts, ip=ip, request_id=request_id)
                 session.expunge_all()
                 return ctx

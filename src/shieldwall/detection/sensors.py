@@ -35,10 +35,10 @@ MAX_LIST = 1000
 
 
 def sensor_principal(sensor: Sensor) -> Principal:
-    """The reader a sensor is: its organisation's read view, and nothing else."""
+    """The reader a sensor is: its organisation's read view, and the alerts it sends."""
     return Principal(
         org_id=sensor.org_id,
-        permissions=frozenset({Permission.API_ACCESS}),
+        permissions=frozenset({Permission.API_ACCESS, Permission.ALERT_CREATE}),
         kind=SENSOR_KIND,
         email=sensor.name,
     )

@@ -269,9 +269,13 @@ def create_alert(session: Session, ctx: Ctx, data: AlertIn) -> tuple[Alert, bool
         )
     ).scalar_one_or_none()
     created = existing is None
+    # A sensor's own key: the alert carries the sensor, as a hunt's alerts do.
+    sensor_id = ctx.actor.extra.get("sensor_id") if ctx.principal.kind == "sensor" else None
     if existing is None:
         alert = Alert(
             org_id=ctx.org_id,
+            sensor_id=sensor_id,
+            sensor_name=ctx.principal.email if sensor_id else "",
             type=data.type,
             source=data.source,
             source_ref=data.source_ref,
