@@ -4,6 +4,8 @@ receiver; mail received by a real SMTP server (aiosmtpd), at once and as digests
 
 from __future__ import annotations
 
+import email
+import email.policy
 import hashlib
 import hmac
 import json
@@ -358,9 +360,14 @@ def test_mail_reaches_a_real_smtp_server_at_once_and_as_digests(
     report = delivery.send_mail(instance.db, get_settings())
     assert report.as_dict() == {"sent": 2, "digests": 0, "failed": 0}
     assert [m.rcpt_tos for m in smtp.messages] == [[eager.email], [eager.email]]
-    text = smtp.messages[0].content.decode()
-    assert "Subject: [Shieldwall] case #1" in text and "shared with CERT-B" in text
-    assert "From: cert@shieldwall.test" in text
+    first = email.message_from_bytes(smtp.messages[0].content, policy=email.policy.default)
+    assert (
+        str(first["Subject"])
+        .strip()
+        .startswith("[Shieldwall] case #1 of CERT-A shared with CERT-B")
+    )
+    assert first["From"] == "cert@shieldwall.test" and first["To"] == eager.email
+    assert "/api/v1/cases/1" in first.get_content()
     # The hourly digest waits for its hour, then comes as one message.
     clock.move(minutes=59)
     assert delivery.send_mail(instance.db, get_settings()).as_dict() == {
@@ -376,7 +383,7 @@ def test_mail_reaches_a_real_smtp_server_at_once_and_as_digests(
     }
     digest = smtp.messages[-1]
     assert digest.rcpt_tos == [patient.email]
-    body = digest.content.decode()
+    body = email.message_from_bytes(digest.content, policy=email.policy.default).get_content()
     assert "hourly digest: 2 notifications" in body and "Case one" in body and "Case two" in body
     # Nothing for the one who did not subscribe, but the inbox has it.
     assert all(silent.email not in m.rcpt_tos for m in smtp.messages)

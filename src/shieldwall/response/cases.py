@@ -420,6 +420,7 @@ def create_case(session: Session, ctx: Ctx, data: CaseIn) -> Case:
     sla.stamp_case(session, case)
     if data.assignee:
         case.assignee_id = _assignee(session, ctx, case, data.assignee).id
+        case.acknowledged_at = at  # somebody has it
     timeline(
         session,
         ctx,
@@ -774,6 +775,9 @@ def task_out(t: CaseTask) -> dict[str, Any]:
         "status": t.status,
         "assignee_id": t.assignee_id,
         "due_at": iso(t.due_at),
+        "overdue": t.due_at is not None
+        and t.status not in ("completed", "cancelled")
+        and t.due_at <= now(),
         "order": t.order,
         "org_id": t.org_id,
         "started_at": iso(t.started_at),
@@ -1473,11 +1477,12 @@ def share_case(session: Session, ctx: Ctx, ref: str, data: ShareIn) -> CaseShare
         change={"org_id": org.id, "profile": [before, data.profile]},
     )
     if before is None:
+        owner = org_names(session, {case.org_id}).get(case.org_id, "another organisation")
         notify(
             session,
             Message(
                 "case.shared",
-                f"case #{case.number} of {ctx.actor.label or 'an organisation'} shared with {org.name} ({data.profile}): {case.title[:200]}",
+                f"case #{case.number} of {owner} shared with {org.name} ({data.profile}): {case.title[:200]}",
                 link=f"/api/v1/cases/{case.id}",
                 payload={
                     "case_id": case.id,

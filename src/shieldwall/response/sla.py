@@ -112,8 +112,10 @@ def breached_cases_condition(at: datetime) -> sa.ColumnElement[bool]:
     return sa.or_(
         Case.ack_breached_at.is_not(None),
         Case.resolve_breached_at.is_not(None),
-        sa.and_(Case.status == "new", Case.ack_due_at <= at),
+        sa.and_(Case.acknowledged_at.is_(None), Case.ack_due_at <= at),
         sa.and_(Case.status.in_(("new", "in_progress")), Case.resolve_due_at <= at),
+        Case.acknowledged_at > Case.ack_due_at,
+        Case.resolved_at > Case.resolve_due_at,
     )
 
 
@@ -279,7 +281,9 @@ def check_breaches(session: Session, at: datetime | None = None) -> BreachReport
             .where(
                 sa.or_(
                     sa.and_(
-                        Case.status == "new", Case.ack_due_at <= at, Case.ack_breached_at.is_(None)
+                        Case.acknowledged_at.is_(None),
+                        Case.ack_due_at <= at,
+                        Case.ack_breached_at.is_(None),
                     ),
                     sa.and_(
                         Case.status.in_(("new", "in_progress")),
@@ -297,7 +301,7 @@ def check_breaches(session: Session, at: datetime | None = None) -> BreachReport
     for c in cases:
         kinds = []
         if (
-            c.status == "new"
+            c.acknowledged_at is None
             and c.ack_due_at is not None
             and c.ack_due_at <= at
             and c.ack_breached_at is None
