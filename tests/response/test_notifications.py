@@ -383,8 +383,10 @@ def test_mail_reaches_a_real_smtp_server_at_once_and_as_digests(
     }
     digest = smtp.messages[-1]
     assert digest.rcpt_tos == [patient.email]
-    body = email.message_from_bytes(digest.content, policy=email.policy.default).get_content()
-    assert "hourly digest: 2 notifications" in body and "Case one" in body and "Case two" in body
+    message = email.message_from_bytes(digest.content, policy=email.policy.default)
+    assert str(message["Subject"]).strip() == "[Shieldwall] hourly digest: 2 notifications"
+    body = message.get_content()
+    assert body.startswith("2 notifications since") and "Case one" in body and "Case two" in body
     # Nothing for the one who did not subscribe, but the inbox has it.
     assert all(silent.email not in m.rcpt_tos for m in smtp.messages)
     assert _topics(silent.api).count("case.shared") == 2
