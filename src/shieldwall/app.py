@@ -9,6 +9,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from fastapi import FastAPI, Request, Response
+from fastapi.responses import RedirectResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -40,6 +41,7 @@ from shieldwall.metrics import REGISTRY, REQUEST_SECONDS
 from shieldwall.misp import ROUTERS as MISP_ROUTERS
 from shieldwall.runtime import tune_gc
 from shieldwall.taxii.views import router as taxii_router
+from shieldwall.web.site import mount as mount_web
 
 log = logging.getLogger("shieldwall.http")
 
@@ -185,8 +187,19 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         return Response(generate_latest(REGISTRY), media_type=CONTENT_TYPE_LATEST)
 
     @app.get("/", include_in_schema=False)
-    def root() -> dict[str, Any]:
-        return {"name": "Shieldwall", "version": __version__, "api": "/api/v1", "docs": "/api/docs"}
+    def root(request: Request) -> Any:
+        # Browsers go to the web interface; scripts get what is served where.
+        if "text/html" in request.headers.get("accept", ""):
+            return RedirectResponse("/ui/", status_code=307)
+        return {
+            "name": "Shieldwall",
+            "version": __version__,
+            "api": "/api/v1",
+            "docs": "/api/docs",
+            "ui": "/ui/",
+        }
+
+    mount_web(app)
 
     app.add_middleware(BodyLimit, limit=settings.max_body_bytes)
     return app

@@ -142,6 +142,9 @@ class SearchFilter:
     info: str | None = None
     date_from: date | None = None
     date_to: date | None = None
+    # When the event was created here (the situational picture counts by it).
+    created_from: datetime | None = None
+    created_to: datetime | None = None
     timestamp_from: datetime | None = None
     timestamp_to: datetime | None = None
     publish_timestamp_from: datetime | None = None
@@ -261,6 +264,10 @@ def _event_filters(session: Session, ctx: Ctx, f: SearchFilter) -> list[ColumnEl
                 escape="\\",
             )
         )
+    if f.created_from:
+        conds.append(Event.created_at >= f.created_from)
+    if f.created_to:
+        conds.append(Event.created_at < f.created_to)
     if f.date_from:
         conds.append(Event.date >= f.date_from)
     if f.date_to:
@@ -491,6 +498,15 @@ def event_query(session: Session, ctx: Ctx, f: SearchFilter) -> sa.Select:
 def search_events(session: Session, ctx: Ctx, f: SearchFilter) -> list[Event]:
     q = event_query(session, ctx, f).where(Event.id > f.after).limit(f.limit)
     return list(session.execute(q).scalars())
+
+
+def latest_events(session: Session, ctx: Ctx, f: SearchFilter, before: int = 0) -> list[Event]:
+    """The matching events newest first, with ids below `before` (keyset paging the other
+    way round, for lists people read from the top)."""
+    q = event_query(session, ctx, f).order_by(None).order_by(Event.id.desc())
+    if before:
+        q = q.where(Event.id < before)
+    return list(session.execute(q.limit(f.limit)).scalars())
 
 
 def stream_events(

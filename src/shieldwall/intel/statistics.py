@@ -280,3 +280,89 @@ def tag_scores(session: Session, ctx: Ctx, names: list[str]) -> dict[str, int]:
             for name, n in session.execute(q):
                 scores[name] = scores.get(name, 0) + n
     return scores
+
+
+# ---------------------------------------------------------------- the situational picture
+
+
+def bucket(col: Any, session: Session, hourly: bool) -> Any:
+    """A time column as text by day (or hour), on SQLite and PostgreSQL alike."""
+    if session.get_bind().dialect.name == "sqlite":
+        return sa.func.strftime("%Y-%m-%d %H" if hourly else "%Y-%m-%d", col)
+    return sa.func.to_char(
+        sa.func.timezone("UTC", col), "YYYY-MM-DD HH24" if hourly else "YYYY-MM-DD"
+    )
+
+
+def activity(
+    session: Session, ctx: Ctx, since: Any, hourly: bool = False, org_id: int | None = None
+) -> dict[str, dict[str, int]]:
+    """Per day (or hour) since `since`: readable events created, their readable attributes
+    (indicators), and readable sightings; of one creator organisation's events when
+    `org_id` is given. Only what the caller may read is counted."""
+    day = bucket(Event.created_at, session, hourly)
+    scope = [Event.created_at >= since] + ([Event.orgc_id == org_id] if org_id else [])
+    events: dict[str, int] = dict(
+        session.execute(
+            sa.select(day, sa.func.count())
+            .where(*scope, event_condition(ctx.principal, ctx.opts))
+            .group_by(day)
+        ).all()
+    )
+    attributes: dict[str, int] = dict(
+        session.execute(
+            sa.select(day, sa.func.count())
+            .select_from(Attribute)
+            .join(Event, Event.id == Attribute.event_id)
+            .where(*scope, attribute_condition(ctx.principal, ctx.opts))
+            .group_by(day)
+        ).all()
+    )
+    from shieldwall.intel.visibility import sighting_condition
+
+    seen = bucket(Sighting.date_sighting, session, hourly)
+    sightings: dict[str, int] = dict(
+        session.execute(
+            sa.select(seen, sa.func.count())
+            .select_from(Sighting)
+            .join(Attribute, Attribute.id == Sighting.attribute_id)
+            .join(Event, Event.id == Sighting.event_id)
+            .where(
+                Sighting.date_sighting >= since,
+                Sighting.type == 0,
+                sighting_condition(ctx.principal, ctx.opts),
+                *([Event.orgc_id == org_id] if org_id else []),
+            )
+            .group_by(seen)
+        ).all()
+    )
+    return {"events": events, "attributes": attributes, "sightings": sightings}
+
+
+def top_tags(
+    session: Session,
+    ctx: Ctx,
+    since: Any,
+    limit: int = 10,
+    prefix: str | None = None,
+    org_id: int | None = None,
+) -> list[tuple[str, int]]:
+    """Tags (or tags starting with `prefix`) on the most readable events created since."""
+    q = (
+        sa.select(Tag.name, sa.func.count(sa.distinct(EventTag.event_id)).label("n"))
+        .join(EventTag, EventTag.tag_id == Tag.id)
+        .join(Event, Event.id == EventTag.event_id)
+        .where(
+            Event.created_at >= since,
+            event_condition(ctx.principal, ctx.opts),
+            tag_condition(ctx.principal),
+        )
+        .group_by(Tag.name)
+        .order_by(sa.desc("n"), Tag.name)
+        .limit(limit)
+    )
+    if org_id:
+        q = q.where(Event.orgc_id == org_id)
+    # A prefix (ATT&CK's galaxy tags) or the plain tags (galaxies counted on their own).
+    q = q.where(Tag.name.like(f"{prefix}%") if prefix else ~Tag.name.like("misp-galaxy:%"))
+    return [(name, n) for name, n in session.execute(q).all()]
