@@ -62,7 +62,9 @@ def chromium() -> str:
     return found
 
 
-@pytest.fixture(scope="session")
+# Module-scoped: Playwright's sync API keeps an event loop running while it is open, and
+# the worker's later tests (asyncio.run) need it gone.
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
     path = chromium()
     with sync_playwright() as p:

@@ -90,6 +90,10 @@ def test_the_whole_day_in_a_browser(instance, make_user, signed_in) -> None:  # 
     expect(page.locator("td.value", has_text="http://cdn-update.badsite.com/x.exe")).to_be_visible()
     event_url = page.url
     a.shot("event")
+    a.go("/ui/events")
+    expect(page.get_by_role("link", name="Beacon infrastructure seen at CERT-A")).to_be_visible()
+    a.shot("events")
+    page.goto(event_url)
 
     # Its correlation with the partner's event, as a list and a graph.
     page.get_by_role("link", name="Correlations").click()
@@ -154,11 +158,24 @@ def test_the_whole_day_in_a_browser(instance, make_user, signed_in) -> None:  # 
     c.page.get_by_label("Reason (needed to decline)").fill("Within the alliance's mandate")
     c.page.get_by_role("button", name="Approve").click()
     expect(c.page.get_by_text("approved", exact=True).first).to_be_visible()
+    c.shot("assistance-request")
     # The coordinator reads the request, not the case.
     c.go(case_url.replace(a.base, ""))
     expect(c.page.get_by_role("heading", name="Not found")).to_be_visible()
     lead_s.go(request_url.replace(a.base, ""))
     expect(lead_s.page.get_by_text(re.compile("approved by duty@alliance.test"))).to_be_visible()
+
+    # The dark theme, switched from the keyboard-reachable toggle, stays across pages.
+    a.go("/ui/")
+    a.page.get_by_role("button", name="Switch light or dark theme").click()
+    expect(a.page.locator("html")).to_have_attribute("data-theme", re.compile("dark|light"))
+    chosen = a.page.locator("html").get_attribute("data-theme")
+    a.go("/ui/cases")
+    expect(a.page.locator("html")).to_have_attribute("data-theme", chosen or "")
+    if chosen != "dark":
+        a.page.get_by_role("button", name="Switch light or dark theme").click()
+    a.go("/ui/")
+    a.shot("picture-dark")
 
     # The user of another organisation sees none of it.
     o = signed_in(outsider.email)
