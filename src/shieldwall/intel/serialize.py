@@ -327,10 +327,10 @@ def event_detail(
             .order_by(MispObject.id)
         ).scalars()
     )
-    sighting_counts = _sighting_counts(session, ctx, [a.id for a in attrs], e.id)
+    counts = sighting_counts(session, ctx, [a.id for a in attrs], e.id)
     serialised = attributes_with_tags(session, ctx, attrs, event_id=e.id)
     for a in serialised:
-        a["sightings"] = sighting_counts.get(
+        a["sightings"] = counts.get(
             a["id"], {"sighting": 0, "false_positive": 0, "expiration": 0}
         )
     by_object: dict[int, list[dict[str, Any]]] = defaultdict(list)
@@ -404,7 +404,7 @@ def _chunks(
         yield column.in_(ids[i : i + 900])
 
 
-def _sighting_counts(
+def sighting_counts(
     session: Session, ctx: Ctx, attribute_ids: list[int], event_id: int | None = None
 ) -> dict[int, dict[str, int]]:
     names = {0: "sighting", 1: "false_positive", 2: "expiration"}
@@ -424,6 +424,23 @@ def _sighting_counts(
             out.setdefault(attr_id, {"sighting": 0, "false_positive": 0, "expiration": 0})[
                 names[kind]
             ] = count
+    return out
+
+
+def sightings_last_seen(
+    session: Session, ctx: Ctx, attribute_ids: list[int], event_id: int | None = None
+) -> dict[int, datetime]:
+    """When each attribute was last sighted (type 0), of the sightings the caller may read."""
+    out: dict[int, datetime] = {}
+    for cond in _chunks(attribute_ids, Sighting.attribute_id, event_id, Sighting.event_id):
+        rows = session.execute(
+            sa.select(Sighting.attribute_id, sa.func.max(Sighting.date_sighting))
+            .join(Attribute, Attribute.id == Sighting.attribute_id)
+            .join(Event, Event.id == Sighting.event_id)
+            .where(cond, Sighting.type == 0, sighting_condition(ctx.principal, ctx.opts))
+            .group_by(Sighting.attribute_id)
+        ).all()
+        out.update({attr_id: last for attr_id, last in rows if last is not None})
     return out
 
 

@@ -9,10 +9,10 @@ from html import escape
 
 from markupsafe import Markup
 
-WIDTH = 640
-HEIGHT = 180
-PAD_LEFT = 34
-PAD_BOTTOM = 22
+WIDTH = 360
+HEIGHT = 160
+PAD_LEFT = 28
+PAD_BOTTOM = 18
 PAD_TOP = 8
 
 
@@ -52,7 +52,7 @@ def timeseries(
         f'<text x="{PAD_LEFT - 4}" y="{PAD_TOP + 8}" text-anchor="end">{top}</text>',
         f'<text x="{PAD_LEFT - 4}" y="{PAD_TOP + plot_h}" text-anchor="end">0</text>',
     ]
-    every = max(1, n // 8)
+    every = max(1, n // 6)
     for i, label in enumerate(labels):
         x0 = PAD_LEFT + i * slot + slot * 0.1
         for g, (name, values, css) in enumerate(series):
@@ -73,7 +73,11 @@ def timeseries(
             short = label[5:] if len(label) >= 10 else label
             parts.append(f'<text x="{x0:.1f}" y="{HEIGHT - 6}">{escape(short)}</text>')
     parts.append("</svg>")
-    return Markup("".join(parts))
+    legend = "".join(
+        f'<span class="key"><svg viewBox="0 0 10 10" aria-hidden="true"><rect class="{escape(css)}" width="10" height="10"/></svg>{escape(name)}</span>'
+        for name, _, css in series
+    )
+    return Markup("".join(parts) + f'<p class="legend">{legend}</p>')
 
 
 def graph(

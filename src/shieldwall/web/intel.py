@@ -40,6 +40,7 @@ from shieldwall.web.core import (
     PageViewer,
     flag,
     lines,
+    many,
     opt,
     redirect,
     render,
@@ -218,7 +219,10 @@ def event_page(
         total = len(attrs)
         attrs = [a for a in attrs if a["id"] > after][:ATTRIBUTE_PAGE]
         tag_names = [t["name"] for t in detail["tags"]]
+        from shieldwall.intel.serialize import sightings_last_seen
         from shieldwall.intel.visibility import can_edit_event
+
+        last_seen = sightings_last_seen(session, viewer.ctx, [a["id"] for a in attrs], event.id)
 
         return render(
             request,
@@ -230,6 +234,7 @@ def event_page(
             next=attrs[-1]["id"] if len(attrs) == ATTRIBUTE_PAGE else None,
             filter=filter or "",
             galaxies=_galaxies(session, tag_names),
+            last_seen=last_seen,
             proposals=proposals_for_event(session, viewer.ctx, event.id),
             reports=reports_for_event(session, viewer.ctx, event.id),
             editable=can_edit_event(viewer.ctx.principal, event),
@@ -333,6 +338,49 @@ def delete_attribute(ref: str, attribute: str, viewer: PageViewer, form: Form) -
     return redirect(f"/ui/events/{ref}", "attribute deleted")
 
 
+@router.get("/events/{ref}/attributes/{attribute}/edit", response_class=HTMLResponse)
+def edit_attribute_page(request: Request, viewer: PageViewer, ref: str, attribute: str) -> Response:
+    from shieldwall.intel.common import get_attribute
+    from shieldwall.intel.serialize import attributes_with_tags
+
+    with get_database().reading() as session:
+        attr, event = get_attribute(session, viewer.ctx, attribute)
+        shown = attributes_with_tags(session, viewer.ctx, [attr], event_id=event.id)[0]
+        return render(
+            request,
+            "attribute_edit.html",
+            attr=attr,
+            event=event,
+            tags=[t["name"] for t in shown["tags"]],
+            categories=type_table().categories,
+            distributions=[(5, "Inherit the event"), *DISTRIBUTIONS],
+        )
+
+
+@router.post("/events/{ref}/attributes/{attribute}/edit")
+def edit_attribute(ref: str, attribute: str, viewer: PageViewer, form: Form) -> Response:
+    from shieldwall.intel.schemas import AttributeUpdate
+
+    data = AttributeUpdate.model_validate(
+        {
+            "value": text(form, "value"),
+            "category": text(form, "category"),
+            "to_ids": flag(form, "to_ids"),
+            "comment": text(form, "comment"),
+            "distribution": _int(form, "distribution", 5),
+        }
+    )
+    add = lines(form, "add_tags")
+    with get_database().writing() as session:
+        attr = ev.update_attribute(session, viewer.ctx, attribute, data)
+        if add:
+            ev.tag_attribute(session, viewer.ctx, attr.id, [TagRef(name=n) for n in add])
+        for name in many(form, "remove_tag"):
+            ev.untag_attribute(session, viewer.ctx, attr.id, name)
+        event_id = attr.event_id
+    return redirect(f"/ui/events/{event_id}#a{attribute}", "attribute saved")
+
+
 @router.get("/events/{ref}/objects/new", response_class=HTMLResponse)
 def new_object(request: Request, viewer: PageViewer, ref: str, template: str) -> Response:
     tpl = object_templates().get(template)
@@ -406,9 +454,9 @@ def attribute_search(
                 items = _sighted_since(session, viewer, _start(sighted_from), after)
             else:
                 items = search_attributes(session, viewer.ctx, f)
-            from shieldwall.intel.serialize import _sighting_counts
+            from shieldwall.intel.serialize import sighting_counts
 
-            sightings = _sighting_counts(session, viewer.ctx, [a.id for a, _ in items])
+            sightings = sighting_counts(session, viewer.ctx, [a.id for a, _ in items])
             flags = (
                 warninglists.hits(session, [(a.type, a.value) for a, _ in items]) if items else []
             )
