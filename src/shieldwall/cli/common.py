@@ -9,6 +9,7 @@ from typing import NoReturn
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import MofNCompleteColumn, Progress, SpinnerColumn, TextColumn
 
 from shieldwall.auth.service import host_org
@@ -29,7 +30,7 @@ err = Console(stderr=True, width=None if sys.stderr.isatty() else 200)
 
 
 def fail(message: str, code: int = 1) -> NoReturn:
-    err.print(f"[red]error:[/red] {message}")
+    err.print(f"[red]error:[/red] {escape(message)}")
     raise typer.Exit(code)
 
 
@@ -81,5 +82,6 @@ def domain_errors() -> Iterator[None]:
         yield
     except DomainError as exc:
         where = f" ({exc.field})" if exc.field else ""
-        err.print(f"[red]error:[/red] {exc.detail}{where}")
+        # The detail quotes input as given: "[/x]" in it is text, not Rich markup.
+        err.print(f"[red]error:[/red] {escape(exc.detail + where)}")
         sys.exit(2)

@@ -29,6 +29,8 @@ from shieldwall.cli.export import export_app
 from shieldwall.cli.feeds import feed_app
 from shieldwall.cli.hunt import hunt, sensor_app
 from shieldwall.cli.indicators import indicators_app
+from shieldwall.cli.response import GROUPS as RESPONSE_GROUPS
+from shieldwall.cli.response import oncall
 from shieldwall.cli.taxii import taxii_app
 from shieldwall.config import get_settings
 from shieldwall.intel.errors import DomainError
@@ -60,9 +62,11 @@ for sub, name in (
     (export_app, "export"),
     (taxii_app, "taxii"),
     (sensor_app, "sensor"),
+    *RESPONSE_GROUPS,
 ):
     app.add_typer(sub, name=name)
 app.command("hunt")(hunt)
+app.command("oncall")(oncall)
 
 
 def _print_first_run(boot: auth.Bootstrap) -> None:
