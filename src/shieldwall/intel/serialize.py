@@ -330,9 +330,7 @@ def event_detail(
     counts = sighting_counts(session, ctx, [a.id for a in attrs], e.id)
     serialised = attributes_with_tags(session, ctx, attrs, event_id=e.id)
     for a in serialised:
-        a["sightings"] = counts.get(
-            a["id"], {"sighting": 0, "false_positive": 0, "expiration": 0}
-        )
+        a["sightings"] = counts.get(a["id"], {"sighting": 0, "false_positive": 0, "expiration": 0})
     by_object: dict[int, list[dict[str, Any]]] = defaultdict(list)
     loose: list[dict[str, Any]] = []
     for a in serialised:

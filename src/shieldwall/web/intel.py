@@ -421,6 +421,49 @@ def add_object(ref: str, viewer: PageViewer, form: Form) -> Response:
     return redirect(f"/ui/events/{ref}", f"{tpl.name} object added")
 
 
+@router.post("/events/{ref}/proposals/{proposal}")
+def decide_proposal(ref: str, proposal: str, viewer: PageViewer, form: Form) -> Response:
+    """Accept or discard a proposal (the event's editors)."""
+    from shieldwall.intel.proposals import accept_proposal, discard_proposal
+
+    accept = text(form, "action") == "accept"
+    with get_database().writing() as session:
+        if accept:
+            accept_proposal(session, viewer.ctx, proposal)
+        else:
+            discard_proposal(session, viewer.ctx, proposal)
+    return redirect(
+        f"/ui/events/{ref}#proposals", "proposal accepted" if accept else "proposal discarded"
+    )
+
+
+@router.post("/events/{ref}/proposals")
+def propose(ref: str, viewer: PageViewer, form: Form) -> Response:
+    """Propose an attribute to an event the caller may read but not edit."""
+    from shieldwall.intel.proposals import ProposalIn, propose_attribute
+
+    data = ProposalIn.model_validate(
+        {"type": text(form, "type"), "value": text(form, "value"), "comment": text(form, "comment")}
+    )
+    with get_database().writing() as session:
+        propose_attribute(session, viewer.ctx, ref, data)
+    return redirect(f"/ui/events/{ref}#proposals", "proposal sent to the event's organisation")
+
+
+@router.post("/events/{ref}/reports")
+def add_report(ref: str, viewer: PageViewer, form: Form) -> Response:
+    from shieldwall.intel.reports import ReportIn, create_report
+
+    data = ReportIn(
+        name=text(form, "name"),
+        content=text(form, "content"),
+        distribution=_int(form, "distribution", 5),
+    )
+    with get_database().writing() as session:
+        create_report(session, viewer.ctx, ref, data)
+    return redirect(f"/ui/events/{ref}#reports", "report added")
+
+
 @router.get("/attributes", response_class=HTMLResponse)
 def attribute_search(
     request: Request,

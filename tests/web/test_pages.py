@@ -1,0 +1,300 @@
+"""Every page renders for every role without an error, forms do what they say (proposals,
+reports, attribute edits, freetext review, bulk triage, SLA and constituency settings),
+and what a page counts or lists is only what its viewer may read."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from fastapi.testclient import TestClient
+
+from tests.web.test_sessions import _token, sign_in
+
+PAGES = [
+    "/ui/",
+    "/ui/?period=24h",
+    "/ui/?period=90d",
+    "/ui/events",
+    "/ui/events/new",
+    "/ui/attributes",
+    "/ui/attributes?value=198.51.100.1",
+    "/ui/freetext",
+    "/ui/alerts",
+    "/ui/cases",
+    "/ui/assistance",
+    "/ui/teams",
+    "/ui/detection",
+    "/ui/admin",
+    "/ui/admin/organisations",
+    "/ui/admin/roles",
+    "/ui/admin/sharing-groups",
+    "/ui/admin/response",
+    "/ui/account",
+    "/ui/notifications",
+]
+ADMIN_PAGES = [
+    "/ui/admin/users",
+    "/ui/admin/feeds",
+    "/ui/admin/knowledge",
+    "/ui/admin/taxii",
+    "/ui/admin/audit",
+    "/ui/admin/audit?check=1",
+    "/ui/admin/settings",
+]
+
+
+def _browser(app: Any, email: str) -> TestClient:
+    c = TestClient(app, base_url="http://127.0.0.1:8000")
+    assert sign_in(c, email).status_code == 303
+    return c
+
+
+def test_every_page_renders_for_every_role(app, admin, instance, make_user) -> None:  # type: ignore[no-untyped-def]
+    users = [
+        make_user("CERT-A", role)
+        for role in ("read_only", "user", "publisher", "org_admin", "coordinator")
+    ]
+    event = (
+        users[2]
+        .api.post(
+            "/api/v1/events",
+            json={
+                "info": "pages",
+                "distribution": 1,
+                "attributes": [{"type": "ip-dst", "value": "198.51.100.1"}],
+            },
+        )
+        .json()
+    )
+    case = users[1].api.post("/api/v1/cases", json={"title": "pages case"}).json()
+    alert = (
+        users[1]
+        .api.post("/api/v1/alerts", json={"source": "s", "source_ref": "r", "title": "pages alert"})
+        .json()
+    )
+    extra = [
+        f"/ui/events/{event['id']}",
+        f"/ui/events/{event['id']}/correlations",
+        f"/ui/cases/{case['id']}",
+        f"/ui/alerts/{alert['id']}",
+    ]
+    for member in users:
+        c = _browser(app, member.email)
+        for path in PAGES + extra:
+            r = c.get(path)
+            assert r.status_code == 200, (member.email, path, r.status_code, r.text[:300])
+        # Administrative pages answer with a page, never an error of the server.
+        for path in ADMIN_PAGES:
+            assert c.get(path).status_code in (200, 403), (member.email, path)
+    # The site admin has a password only the first run printed: it signs in with it.
+    c = TestClient(app, base_url="http://127.0.0.1:8000")
+    assert sign_in(c, "admin@host.test", instance.admin_password).status_code == 303
+    for path in PAGES + ADMIN_PAGES + extra:
+        r = c.get(path)
+        assert r.status_code == 200, ("admin", path, r.status_code, r.text[:300])
+    assert "The chain holds" in c.get("/ui/admin/audit?check=1").text
+
+
+def test_proposals_reports_and_attribute_edits(app, admin, make_user) -> None:  # type: ignore[no-untyped-def]
+    assert admin.post("/api/v1/tags", json={"name": "tlp:green"}).status_code == 201
+    owner = make_user("CERT-A", "publisher")
+    other = make_user("CERT-B", "user")
+    event = owner.api.post(
+        "/api/v1/events",
+        json={
+            "info": "shared",
+            "distribution": 1,
+            "attributes": [{"type": "ip-dst", "value": "198.51.100.2"}],
+        },
+    ).json()
+    b = _browser(app, other.email)
+    page = b.get(f"/ui/events/{event['id']}")
+    assert "Propose a value" in page.text and "Delete event" not in page.text
+    r = b.post(
+        f"/ui/events/{event['id']}/proposals",
+        data={"csrf_token": _token(page.text), "type": "domain", "value": "Proposed.Example.COM"},
+        follow_redirects=False,
+    )
+    assert r.status_code == 303
+    a = _browser(app, owner.email)
+    page = a.get(f"/ui/events/{event['id']}")
+    assert "proposed.example.com" in page.text
+    proposal = re.search(rf"/ui/events/{event['id']}/proposals/(\d+)", page.text)
+    assert proposal
+    a.post(
+        f"/ui/events/{event['id']}/proposals/{proposal.group(1)}",
+        data={"csrf_token": _token(page.text), "action": "accept"},
+    )
+    values = [
+        x["value"] for x in owner.api.get(f"/api/v1/events/{event['id']}").json()["attributes"]
+    ]
+    assert "proposed.example.com" in values
+    # A report, and an attribute's comment and IDS flag changed from its page.
+    page = a.get(f"/ui/events/{event['id']}")
+    a.post(
+        f"/ui/events/{event['id']}/reports",
+        data={"csrf_token": _token(page.text), "name": "Summary", "content": "# Beacon"},
+    )
+    assert (
+        owner.api.get(f"/api/v1/events/{event['id']}/reports").json()["items"][0]["name"]
+        == "Summary"
+    )
+    attr = owner.api.get(f"/api/v1/events/{event['id']}").json()["attributes"][0]
+    page = a.get(f"/ui/events/{event['id']}/attributes/{attr['id']}/edit")
+    assert page.status_code == 200
+    r = a.post(
+        f"/ui/events/{event['id']}/attributes/{attr['id']}/edit",
+        data={
+            "csrf_token": _token(page.text),
+            "value": attr["value"],
+            "category": attr["category"],
+            "comment": "seen on the proxy",
+            "distribution": "5",
+            "add_tags": "tlp:green",
+        },
+        follow_redirects=False,
+    )
+    assert r.status_code == 303
+    got = owner.api.get(f"/api/v1/attributes/{attr['id']}").json()
+    assert got["comment"] == "seen on the proxy" and got["to_ids"] is False
+    assert [t["name"] for t in got["tags"]] == ["tlp:green"]
+    # The other organisation cannot edit it: the form is refused, nothing changes.
+    page = b.get(f"/ui/events/{event['id']}")
+    b.post(
+        f"/ui/events/{event['id']}/attributes/{attr['id']}/edit",
+        data={
+            "csrf_token": _token(page.text),
+            "value": "203.0.113.1",
+            "category": "Network activity",
+        },
+    )
+    assert owner.api.get(f"/api/v1/attributes/{attr['id']}").json()["value"] == attr["value"]
+
+
+def test_freetext_review_then_save(app, make_user) -> None:  # type: ignore[no-untyped-def]
+    user = make_user("CERT-A", "publisher")
+    c = _browser(app, user.email)
+    page = c.get("/ui/freetext")
+    review = c.post(
+        "/ui/freetext/review",
+        data={
+            "csrf_token": _token(page.text),
+            "text": "C2 at 198.51.100.77 and hxxp://evil-cdn.com/gate.php, hash d41d8cd98f00b204e9800998ecf8427e",
+        },
+    )
+    assert review.status_code == 200
+    for value in (
+        "198.51.100.77",
+        "http://evil-cdn.com/gate.php",
+        "d41d8cd98f00b204e9800998ecf8427e",
+    ):
+        assert value in review.text
+    picks = re.findall(r'name="pick" value="(\d+)"', review.text)
+    data: dict[str, Any] = {
+        "csrf_token": _token(review.text),
+        "info": "From a mail",
+        "distribution": "0",
+        "pick": picks[:2],
+    }
+    for i in picks:
+        data[f"value:{i}"] = re.search(rf'name="value:{i}" value="([^"]+)"', review.text).group(1)  # type: ignore[union-attr]
+        data[f"type:{i}"] = re.search(rf'name="type:{i}"[^>]*><option>([^<]+)<', review.text).group(
+            1
+        )  # type: ignore[union-attr]
+    r = c.post("/ui/freetext/save", data=data, follow_redirects=False)
+    assert r.status_code == 303
+    event_id = int(r.headers["location"].rsplit("/", 1)[1])
+    event = user.api.get(f"/api/v1/events/{event_id}").json()
+    assert event["info"] == "From a mail" and len(event["attributes"]) == 2
+
+
+def test_bulk_triage_and_response_settings_from_the_pages(app, make_user) -> None:  # type: ignore[no-untyped-def]
+    lead = make_user("CERT-A", "org_admin")
+    ids = [
+        lead.api.post(
+            "/api/v1/alerts", json={"source": "s", "source_ref": str(i), "title": f"a{i}"}
+        ).json()["id"]
+        for i in range(3)
+    ]
+    c = _browser(app, lead.email)
+    page = c.get("/ui/alerts")
+    c.post(
+        "/ui/alerts/bulk",
+        data={"csrf_token": _token(page.text), "ids": ids[:2], "action": "ignored"},
+    )
+    statuses = {a["id"]: a["status"] for a in lead.api.get("/api/v1/alerts").json()["items"]}
+    assert statuses == {ids[0]: "ignored", ids[1]: "ignored", ids[2]: "new"}
+    page = c.get("/ui/admin/response")
+    token = _token(page.text)
+    c.post(
+        "/ui/admin/response/sla",
+        data={
+            "csrf_token": token,
+            "target": "case",
+            "severity": "high",
+            "acknowledge_minutes": "30",
+            "resolve_minutes": "480",
+        },
+    )
+    c.post(
+        "/ui/admin/response/constituency",
+        data={"csrf_token": token, "kind": "cidr", "value": "198.51.100.0/24"},
+    )
+    c.post(
+        "/ui/admin/response/templates",
+        data={
+            "csrf_token": token,
+            "name": "Phishing",
+            "tasks": "Collect the mail\nBlock the sender",
+        },
+    )
+    assert lead.api.get("/api/v1/sla-policies").json()["items"][0]["resolve_minutes"] == 480
+    assert lead.api.get("/api/v1/constituency").json()["items"][0]["value"] == "198.51.100.0/24"
+    assert [
+        t["title"] for t in lead.api.get("/api/v1/case-templates").json()["items"][0]["tasks"]
+    ] == ["Collect the mail", "Block the sender"]
+    # A bad value comes back to the form, naming the field.
+    r = c.post(
+        "/ui/admin/response/constituency",
+        data={"csrf_token": token, "kind": "cidr", "value": "nope"},
+        follow_redirects=True,
+    )
+    assert "(value)" in r.text and len(lead.api.get("/api/v1/constituency").json()["items"]) == 1
+
+
+def test_the_picture_counts_only_what_the_viewer_may_read(app, admin, make_user) -> None:  # type: ignore[no-untyped-def]
+    assert admin.post("/api/v1/tags", json={"name": "secret:tag"}).status_code == 201
+    a = make_user("CERT-A", "publisher")
+    b = make_user("CERT-B", "user")
+    private = a.api.post(
+        "/api/v1/events",
+        json={
+            "info": "org only",
+            "distribution": 0,
+            "tags": [{"name": "secret:tag"}],
+            "attributes": [{"type": "ip-dst", "value": "198.51.100.9"}],
+        },
+    ).json()
+    assert private["id"]
+    a.api.post("/api/v1/cases", json={"title": "private case", "severity": "critical"})
+    a.api.post("/api/v1/alerts", json={"source": "s", "source_ref": "x", "title": "private alert"})
+
+    def kpi(html: str, name: str) -> int:
+        m = re.search(rf"<b>(\d+)</b><span>{name}</span>", html)
+        assert m, name
+        return int(m.group(1))
+
+    seen_a = _browser(app, a.email).get("/ui/").text
+    seen_b = _browser(app, b.email).get("/ui/").text
+    assert (kpi(seen_a, "new events"), kpi(seen_a, "open cases"), kpi(seen_a, "open alerts")) == (
+        1,
+        1,
+        1,
+    )
+    assert (kpi(seen_b, "new events"), kpi(seen_b, "open cases"), kpi(seen_b, "open alerts")) == (
+        0,
+        0,
+        0,
+    )
+    assert "secret:tag" in seen_a and "secret:tag" not in seen_b
