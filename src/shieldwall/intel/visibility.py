@@ -332,7 +332,8 @@ def case_right(p: Principal, case: Case, share_profile: str | None, deployed: bo
 
 def assistance_condition(p: Principal, at: datetime) -> ColumnElement[bool]:
     """Assistance requests: the requesting organisation's; every one for coordinators; the
-    ones a reader's running deployment answers."""
+    ones a deployment the reader is on answers (planned, running or over: the team prepares
+    before and reports after; the case itself only while it runs)."""
     if p.is_site_admin or p.can(Permission.ASSISTANCE_COORDINATE):
         return sa.true()
     conditions = [AssistanceRequest.org_id == p.org_id]
