@@ -13,7 +13,7 @@ from shieldwall.api.deps import CurrentCtx, ReadDB, WriteDB
 from shieldwall.api.search import MAX_AFTER
 from shieldwall.response import assistance as svc
 from shieldwall.response import constituency, rosters, sla, teams
-from shieldwall.response.cases import user_emails
+from shieldwall.response.common import user_emails
 from shieldwall.response.schemas import (
     AssistanceIn,
     CloseIn,

@@ -12,8 +12,11 @@ from shieldwall.api.deps import CurrentCtx, ReadDB, WriteDB
 from shieldwall.api.search import MAX_AFTER
 from shieldwall.intel.serialize import event_summary
 from shieldwall.response import cases as svc
+from shieldwall.response import observables as obs_svc
+from shieldwall.response import tasks as task_svc
 from shieldwall.response import templates as tpl
-from shieldwall.response.common import case_access
+from shieldwall.response.common import case_access, org_names, user_emails
+from shieldwall.response.models import CaseAttachment
 from shieldwall.response.schemas import (
     CaseIn,
     CaseUpdate,
@@ -133,49 +136,49 @@ def timeline(
 @router.get("/cases/{ref}/tasks")
 def case_tasks(ref: str, ctx: CurrentCtx, db: ReadDB) -> dict[str, Any]:
     access = case_access(db, ctx, ref)
-    return {"items": [svc.task_out(t) for t in svc.tasks(db, access.case.id)]}
+    return {"items": [task_svc.task_out(t) for t in task_svc.tasks(db, access.case.id)]}
 
 
 @router.post("/cases/{ref}/tasks", status_code=201)
 def add_task(ref: str, data: TaskIn, ctx: CurrentCtx, db: WriteDB) -> dict[str, Any]:
-    out = svc.task_out(svc.add_task(db, ctx, ref, data))
+    out = task_svc.task_out(task_svc.add_task(db, ctx, ref, data))
     db.commit()
     return out
 
 
 @router.get("/tasks/{task_id}")
 def get_task(task_id: int, ctx: CurrentCtx, db: ReadDB) -> dict[str, Any]:
-    return svc.task_out(svc.get_task(db, ctx, task_id))
+    return task_svc.task_out(task_svc.get_task(db, ctx, task_id))
 
 
 @router.patch("/tasks/{task_id}")
 def update_task(task_id: int, data: TaskUpdate, ctx: CurrentCtx, db: WriteDB) -> dict[str, Any]:
-    out = svc.task_out(svc.update_task(db, ctx, task_id, data))
+    out = task_svc.task_out(task_svc.update_task(db, ctx, task_id, data))
     db.commit()
     return out
 
 
 @router.get("/tasks/{task_id}/logs")
 def task_logs(task_id: int, ctx: CurrentCtx, db: ReadDB) -> dict[str, Any]:
-    rows = svc.task_logs(db, ctx, task_id)
-    authors = svc.user_emails(db, {log.author_id for log, _ in rows if log.author_id})
-    return {"items": [svc.log_out(log, att, authors) for log, att in rows]}
+    rows = task_svc.task_logs(db, ctx, task_id)
+    authors = user_emails(db, {log.author_id for log, _ in rows if log.author_id})
+    return {"items": [task_svc.log_out(log, att, authors) for log, att in rows]}
 
 
 @router.post("/tasks/{task_id}/logs", status_code=201)
 def add_log(task_id: int, data: TaskLogIn, ctx: CurrentCtx, db: WriteDB) -> dict[str, Any]:
     """A log on a task; `attachment` carries a file (base64) within the attachment limit,
     stored with its SHA-256."""
-    log = svc.add_log(db, ctx, task_id, data)
-    att = db.get(svc.CaseAttachment, log.attachment_id) if log.attachment_id else None
-    out = svc.log_out(log, att)
+    log = task_svc.add_log(db, ctx, task_id, data)
+    att = db.get(CaseAttachment, log.attachment_id) if log.attachment_id else None
+    out = task_svc.log_out(log, att)
     db.commit()
     return out
 
 
 @router.get("/cases/{ref}/attachments/{attachment}")
 def attachment(ref: str, attachment: str, ctx: CurrentCtx, db: ReadDB) -> Response:
-    att = svc.get_attachment(db, ctx, ref, attachment)
+    att = task_svc.get_attachment(db, ctx, ref, attachment)
     name = att.name.replace('"', "")
     return Response(
         content=att.data,
@@ -194,22 +197,22 @@ def attachment(ref: str, attachment: str, ctx: CurrentCtx, db: ReadDB) -> Respon
 def case_observables(ref: str, ctx: CurrentCtx, db: ReadDB) -> dict[str, Any]:
     """Observables with the intel behind them as far as the caller may read: the linked
     attribute and its sightings, and readable events holding the same value."""
-    return {"items": svc.observables(db, ctx, ref)}
+    return {"items": obs_svc.observables(db, ctx, ref)}
 
 
 @router.post("/cases/{ref}/observables", status_code=201)
 def add_observables(
     ref: str, items: list[ObservableIn], ctx: CurrentCtx, db: WriteDB
 ) -> dict[str, Any]:
-    added = svc.add_observables(db, ctx, ref, items)
-    out = {"items": [svc.observable_out(o) for o in added], "added": len(added)}
+    added = obs_svc.add_observables(db, ctx, ref, items)
+    out = {"items": [obs_svc.observable_out(o) for o in added], "added": len(added)}
     db.commit()
     return out
 
 
 @router.delete("/cases/{ref}/observables/{observable_id}", status_code=204)
 def delete_observable(ref: str, observable_id: int, ctx: CurrentCtx, db: WriteDB) -> Response:
-    svc.delete_observable(db, ctx, ref, observable_id)
+    obs_svc.delete_observable(db, ctx, ref, observable_id)
     db.commit()
     return Response(status_code=204)
 
@@ -218,7 +221,7 @@ def delete_observable(ref: str, observable_id: int, ctx: CurrentCtx, db: WriteDB
 def promote(ref: str, data: PromoteIn, ctx: CurrentCtx, db: WriteDB) -> dict[str, Any]:
     """Chosen observables into intel: a new event with the chosen distribution, or an
     existing event the caller may edit (`event`)."""
-    event, linked = svc.promote(db, ctx, ref, data)
+    event, linked = obs_svc.promote(db, ctx, ref, data)
     out = {"event": event_summary(event), "linked": linked}
     db.commit()
     return out
@@ -238,7 +241,7 @@ def share(ref: str, data: ShareIn, ctx: CurrentCtx, db: WriteDB) -> dict[str, An
     """Share with an organisation: profile read_only, contribute (tasks, logs,
     observables) or full. Again with another profile changes it."""
     s = svc.share_case(db, ctx, ref, data)
-    out = svc.share_out(s, svc.org_names(db, {s.org_id}).get(s.org_id, ""))
+    out = svc.share_out(s, org_names(db, {s.org_id}).get(s.org_id, ""))
     db.commit()
     return out
 

@@ -19,6 +19,7 @@ from shieldwall.context import Ctx, system_ctx
 from shieldwall.db.engine import Database
 from shieldwall.intel.errors import InvalidInput
 from shieldwall.response import alerts, cases, constituency, notify, rosters, sla, teams
+from shieldwall.response.common import org_names, user_emails
 from shieldwall.response.schemas import (
     AlertIn,
     ConstituencyIn,
@@ -217,7 +218,7 @@ def alert_list(
             for a in rows:
                 _json(alerts.alert_out(a))
             return
-        names = cases.org_names(session, {a.org_id for a in rows})
+        names = org_names(session, {a.org_id for a in rows})
         table = Table("id", "organisation", "severity", "status", "source", "title", "count", "sla")
         for a in rows:
             _row(
@@ -362,7 +363,7 @@ def case_show(
     with domain_errors(), db.reading() as session:
         out = cases.case_out(session, ctx, cases.get_case(session, ctx, ref))
         out["timeline"] = _whole_timeline(session, ctx, ref)
-        assignees = cases.user_emails(session, {t["assignee_id"] for t in out["tasks"]})
+        assignees = user_emails(session, {t["assignee_id"] for t in out["tasks"]})
     if json_out:
         _json(out)
         return
@@ -422,7 +423,7 @@ def constituency_add(
         data = _parse(ConstituencyIn, kind=kind, value=value, comment=comment, org=org)
         with db.writing() as session:
             entry = constituency.add_entry(session, ctx, data)
-            name = cases.org_names(session, {entry.org_id}).get(entry.org_id, "")
+            name = org_names(session, {entry.org_id}).get(entry.org_id, "")
             _say(f"constituency entry {entry.id}: {entry.kind} {entry.value} of {name}")
 
 
@@ -488,7 +489,7 @@ def sla_set(
             scope = (
                 "the instance"
                 if p.org_id is None
-                else cases.org_names(session, {p.org_id}).get(p.org_id, "")
+                else org_names(session, {p.org_id}).get(p.org_id, "")
             )
             _say(
                 f"SLA policy {p.id} for {scope}: {p.target} {p.severity}, acknowledge "
@@ -503,7 +504,7 @@ def sla_list(json_out: JsonOpt = False) -> None:
     ctx = admin_ctx(db)
     with db.reading() as session:
         policies = sla.list_policies(session, ctx)
-        names = cases.org_names(session, {p.org_id for p in policies if p.org_id})
+        names = org_names(session, {p.org_id for p in policies if p.org_id})
     if json_out:
         _json([sla.policy_out(p) for p in policies])
         return
@@ -559,7 +560,7 @@ def team_member(
         with db.writing() as session:
             t = teams.get_team(session, ctx, team)
             m = teams.set_member(session, ctx, team, data)
-            email = cases.user_emails(session, {m.user_id}).get(m.user_id, user)
+            email = user_emails(session, {m.user_id}).get(m.user_id, user)
             _say(
                 f"{email} in team {t.name}: skills {', '.join(m.skills) or '-'}"
                 + ("; lead" if m.lead else "")
@@ -613,7 +614,7 @@ def roster_add(
         data = _parse(RosterIn, name=name, description=description)
         with db.writing() as session:
             r = rosters.create_roster(session, ctx, data)
-            owner = cases.org_names(session, {r.org_id}).get(r.org_id, "")
+            owner = org_names(session, {r.org_id}).get(r.org_id, "")
             _say(f"roster {r.id} {r.name} of {owner} ({r.uuid})")
 
 
@@ -652,7 +653,7 @@ def roster_list(json_out: JsonOpt = False) -> None:
     ctx = admin_ctx(db)
     with db.reading() as session:
         found = rosters.list_rosters(session, ctx)
-        names = cases.org_names(session, {r.org_id for r in found})
+        names = org_names(session, {r.org_id for r in found})
         out = [rosters.roster_out(session, r, with_shifts=True) for r in found]
     if json_out:
         _json(out)
@@ -687,7 +688,7 @@ def oncall(
         when = _when(at, "at") or now()
         with db.reading() as session:
             ids = rosters.on_call_users(session, ctx.org_id, when)
-            emails = cases.user_emails(session, set(ids))
+            emails = user_emails(session, set(ids))
             # The shifts that put them there (a shift covers `when` when it starts at or
             # before it and ends after it).
             shifts: dict[int, list[dict[str, Any]]] = {}
@@ -755,7 +756,7 @@ def webhook_add(
         )
         with db.writing() as session:
             hook, raw = notify.create_webhook(session, ctx, data)
-            owner = cases.org_names(session, {hook.org_id}).get(hook.org_id, "")
+            owner = org_names(session, {hook.org_id}).get(hook.org_id, "")
             err.print(
                 f"webhook {hook.id} ({hook.uuid}) {hook.name} of {owner}: {hook.url}, "
                 f"topics {', '.join(hook.topics)}",
@@ -775,7 +776,7 @@ def webhook_list(org: OrgOpt = None, json_out: JsonOpt = False) -> None:
         hooks = [
             h for h in notify.list_webhooks(session, ctx) if org_id is None or h.org_id == org_id
         ]
-        names = cases.org_names(session, {h.org_id for h in hooks})
+        names = org_names(session, {h.org_id for h in hooks})
     if json_out:
         _json([notify.webhook_out(h) for h in hooks])
         return

@@ -27,7 +27,7 @@ from shieldwall.detection.models import Sensor
 from shieldwall.detection.readers import expand
 from shieldwall.detection.sensors import sensor_ctx
 from shieldwall.intel import sightings
-from shieldwall.response import cases, constituency
+from shieldwall.response import constituency, observables
 from shieldwall.response.alerts import Sighted, raise_alerts
 from shieldwall.server_settings import read_options
 
@@ -130,7 +130,7 @@ def record_matches(
         routed = constituency.route_hunt_matches(
             session, sensor.org_id, sensor.name, items, read_options(), at
         )
-        cases.sightings_flow_back(
+        observables.sightings_flow_back(
             session, [m.indicator.attribute_id for m in items], sensor.name, at
         )
     return Recorded(n, new, updated, routed)

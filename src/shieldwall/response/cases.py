@@ -1,12 +1,9 @@
 """Cases: opened by hand, from a template or from alerts; a status workflow with the
-resolution recorded; tasks with logs and attachments; observables linked to intel; MITRE
-ATT&CK techniques; a timeline of every action; shares with other organisations."""
+resolution recorded; MITRE ATT&CK techniques; the timeline of every action; shares with
+other organisations. Tasks and observables have their own modules."""
 
 from __future__ import annotations
 
-import base64
-import binascii
-import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -21,53 +18,41 @@ from shieldwall.auth.permissions import Permission
 from shieldwall.auth.service import get_org, require
 from shieldwall.clock import now
 from shieldwall.context import Ctx
-from shieldwall.intel.errors import Conflict, Forbidden, InvalidInput, NotFound, TooLarge
-from shieldwall.intel.models import Attribute, Event, Sighting
+from shieldwall.intel.errors import Conflict, Forbidden, InvalidInput, NotFound
 from shieldwall.intel.visibility import (
-    CASE_RIGHTS,
-    attribute_condition,
     case_condition,
-    sighting_condition,
 )
 from shieldwall.knowledge.models import Galaxy, GalaxyCluster
-from shieldwall.response import sla
+from shieldwall.response import observables, sla, tasks
 from shieldwall.response.common import (
     CaseAccess,
+    assignee_for,
     case_access,
     escape_like,
     find_user,
     iso,
-    normalise_observable,
+    org_names,
     page_limit,
-    right_on,
     stricter_tlp,
     timeline,
+    user_emails,
 )
 from shieldwall.response.models import (
     SEVERITIES,
     Alert,
     AlertObservable,
     Case,
-    CaseAttachment,
-    CaseObservable,
     CaseShare,
     CaseTask,
     CaseTemplate,
     CaseTimeline,
-    TaskLog,
 )
 from shieldwall.response.notify import Message, notify
 from shieldwall.response.schemas import (
     CaseIn,
     CaseUpdate,
-    ObservableIn,
-    PromoteIn,
     ShareIn,
-    TaskIn,
-    TaskLogIn,
-    TaskUpdate,
 )
-from shieldwall.server_settings import effective_settings
 
 # status -> the statuses it may move to
 TRANSITIONS: dict[str, tuple[str, ...]] = {
@@ -151,26 +136,6 @@ def get_case(session: Session, ctx: Ctx, ref: str | int) -> CaseAccess:
     return case_access(session, ctx, ref)
 
 
-def user_emails(session: Session, ids: set[int]) -> dict[int, str]:
-    ids = {i for i in ids if i}
-    if not ids:
-        return {}
-    return dict(
-        session.execute(sa.select(User.id, User.email).where(User.id.in_(sorted(ids)))).all()
-    )
-
-
-def org_names(session: Session, ids: set[int]) -> dict[int, str]:
-    ids = {i for i in ids if i}
-    if not ids:
-        return {}
-    return dict(
-        session.execute(
-            sa.select(Organisation.id, Organisation.name).where(Organisation.id.in_(sorted(ids)))
-        ).all()
-    )
-
-
 def case_briefs(session: Session, ctx: Ctx, cases: Sequence[Case]) -> list[dict[str, Any]]:
     """List rows: the case's fields, its organisation and assignee by name, SLA state."""
     at = now()
@@ -222,7 +187,7 @@ def case_out(session: Session, ctx: Ctx, access: CaseAccess) -> dict[str, Any]:
             "resolved_at": iso(c.resolved_at),
             "closed_at": iso(c.closed_at),
             "right": access.right,
-            "tasks": [task_out(t) for t in tasks(session, c.id)],
+            "tasks": [tasks.task_out(t) for t in tasks.tasks(session, c.id)],
             "alerts": session.execute(
                 sa.select(sa.func.count()).select_from(Alert).where(Alert.case_id == c.id)
             ).scalar_one(),
@@ -243,20 +208,6 @@ def _next_number(session: Session, org_id: int) -> int:
     session.execute(sa.select(Organisation.id).where(Organisation.id == org_id).with_for_update())
     top = session.execute(sa.select(sa.func.max(Case.number)).where(Case.org_id == org_id)).scalar()
     return int(top or 0) + 1
-
-
-def _assignee(session: Session, ctx: Ctx, case: Case, ref: str, field: str = "assignee") -> User:
-    """An assignee reads the case: a user of its organisation, of an organisation it is
-    shared with, or deployed on it."""
-    user = find_user(session, ref, field)
-    from shieldwall.intel.visibility import Principal
-
-    probe = Ctx(Principal(org_id=user.org_id, user_id=user.id, kind="user"), ctx.actor, ctx.opts)
-    if user.org_id != case.org_id and right_on(session, probe, case) == "none":
-        raise InvalidInput(
-            f"{user.email} cannot read this case, so cannot be assigned to it", field=field
-        )
-    return user
 
 
 def _check_custom_fields(
@@ -419,7 +370,7 @@ def create_case(session: Session, ctx: Ctx, data: CaseIn) -> Case:
     session.flush()
     sla.stamp_case(session, case)
     if data.assignee:
-        case.assignee_id = _assignee(session, ctx, case, data.assignee).id
+        case.assignee_id = assignee_for(session, ctx, case, data.assignee).id
         case.acknowledged_at = at  # somebody has it
     timeline(
         session,
@@ -449,7 +400,7 @@ def create_case(session: Session, ctx: Ctx, data: CaseIn) -> Case:
             f"template {template.name}: {len(template.tasks)} tasks",
         )
     for i, obs in enumerate(data.observables):
-        _add_observable(session, ctx, case, obs, f"observables[{i}]")
+        observables.add_observable(session, ctx, case, obs, f"observables[{i}]")
     if alerts:
         _merge(session, ctx, case, alerts)
     session.flush()
@@ -476,11 +427,11 @@ def create_case(session: Session, ctx: Ctx, data: CaseIn) -> Case:
         skip_user=ctx.principal.user_id,
     )
     if case.assignee_id and case.assignee_id != ctx.principal.user_id:
-        _tell_assignee(session, case)
+        _tellassignee_for(session, case)
     return case
 
 
-def _tell_assignee(session: Session, case: Case) -> None:
+def _tellassignee_for(session: Session, case: Case) -> None:
     notify(
         session,
         Message(
@@ -526,14 +477,14 @@ def update_case(session: Session, ctx: Ctx, ref: str, data: CaseUpdate) -> Case:
         recorded["techniques"] = [t["id"] for t in case.techniques]
     if "assignee" in change:
         ref_ = change["assignee"]
-        new_id = None if not ref_ else _assignee(session, ctx, case, ref_).id
+        new_id = None if not ref_ else assignee_for(session, ctx, case, ref_).id
         if new_id != case.assignee_id:
             recorded["assignee"] = [case.assignee_id, new_id]
             case.assignee_id = new_id
             if case.status == "new" and new_id is not None and case.acknowledged_at is None:
                 case.acknowledged_at = at
             if new_id and new_id != ctx.principal.user_id:
-                _tell_assignee(session, case)
+                _tellassignee_for(session, case)
     if "duplicate_of" in change and change["duplicate_of"] is not None:
         if change["duplicate_of"] == case.id:
             raise InvalidInput("a case is no duplicate of itself", field="duplicate_of")
@@ -705,7 +656,7 @@ def _merge(session: Session, ctx: Ctx, case: Case, alerts: Sequence[Alert]) -> i
         for obs in session.execute(
             sa.select(AlertObservable).where(AlertObservable.alert_id == alert.id)
         ).scalars():
-            if _insert_observable(
+            if observables.insert_observable(
                 session,
                 case,
                 obs.type,
@@ -749,647 +700,6 @@ def merge_alerts(session: Session, ctx: Ctx, ref: str, alert_ids: Sequence[int])
         change={"alerts": [a.id for a in alerts], "observables": copied},
     )
     return copied
-
-
-# ---------------------------------------------------------------- tasks and logs
-
-
-def tasks(session: Session, case_id: int) -> list[CaseTask]:
-    return list(
-        session.execute(
-            sa.select(CaseTask)
-            .where(CaseTask.case_id == case_id)
-            .order_by(CaseTask.order, CaseTask.id)
-        ).scalars()
-    )
-
-
-def task_out(t: CaseTask) -> dict[str, Any]:
-    return {
-        "id": t.id,
-        "uuid": t.uuid,
-        "case_id": t.case_id,
-        "title": t.title,
-        "group": t.group,
-        "description": t.description,
-        "status": t.status,
-        "assignee_id": t.assignee_id,
-        "due_at": iso(t.due_at),
-        "overdue": t.due_at is not None
-        and t.status not in ("completed", "cancelled")
-        and t.due_at <= now(),
-        "order": t.order,
-        "org_id": t.org_id,
-        "started_at": iso(t.started_at),
-        "completed_at": iso(t.completed_at),
-        "created_at": t.created_at.isoformat(),
-    }
-
-
-def _task(session: Session, ctx: Ctx, task_id: int, need: str) -> tuple[CaseAccess, CaseTask]:
-    task = session.get(CaseTask, task_id)
-    if task is None:
-        raise NotFound(f"task {task_id} not found", field="task")
-    try:
-        access = case_access(session, ctx, task.case_id, need)
-    except NotFound:
-        raise NotFound(f"task {task_id} not found", field="task") from None
-    return access, task
-
-
-def add_task(session: Session, ctx: Ctx, ref: str, data: TaskIn) -> CaseTask:
-    access = case_access(session, ctx, ref, "contribute")
-    case = access.case
-    order = data.order
-    if order is None:
-        top = session.execute(
-            sa.select(sa.func.max(CaseTask.order)).where(CaseTask.case_id == case.id)
-        ).scalar()
-        order = int(top if top is not None else -1) + 1
-    task = CaseTask(
-        case_id=case.id,
-        title=data.title,
-        group=data.group,
-        description=data.description,
-        due_at=data.due_at,
-        order=order,
-        org_id=ctx.org_id,
-    )
-    if data.assignee:
-        task.assignee_id = _assignee(session, ctx, case, data.assignee).id
-    session.add(task)
-    session.flush()
-    timeline(
-        session,
-        ctx,
-        case.id,
-        "task.created",
-        f"task added: {task.title[:200]}",
-        {"task_id": task.id},
-    )
-    record(
-        session,
-        ctx.actor,
-        "create",
-        "CaseTask",
-        model_id=task.id,
-        model_uuid=task.uuid,
-        title=task.title[:200],
-        change={"case_id": case.id},
-    )
-    if task.assignee_id and task.assignee_id != ctx.principal.user_id:
-        _tell_task_assignee(session, case, task)
-    return task
-
-
-def _tell_task_assignee(session: Session, case: Case, task: CaseTask) -> None:
-    notify(
-        session,
-        Message(
-            "task.assigned",
-            f"task assigned to you on case #{case.number}: {task.title[:200]}",
-            link=f"/api/v1/tasks/{task.id}",
-            payload={"case_id": case.id, "task_id": task.id},
-        ),
-        users=[task.assignee_id] if task.assignee_id else [],
-    )
-
-
-def update_task(session: Session, ctx: Ctx, task_id: int, data: TaskUpdate) -> CaseTask:
-    access, task = _task(session, ctx, task_id, "contribute")
-    change = data.model_dump(exclude_unset=True)
-    at = now()
-    recorded: dict[str, Any] = {}
-    for name in ("title", "group", "description", "due_at", "order"):
-        if name in change and change[name] != getattr(task, name):
-            recorded[name] = (
-                change[name].isoformat() if isinstance(change[name], datetime) else change[name]
-            )
-            setattr(task, name, change[name])
-    if "assignee" in change:
-        new_id = (
-            None
-            if not change["assignee"]
-            else _assignee(session, ctx, access.case, change["assignee"]).id
-        )
-        if new_id != task.assignee_id:
-            task.assignee_id = new_id
-            recorded["assignee"] = new_id
-            if new_id and new_id != ctx.principal.user_id:
-                _tell_task_assignee(session, access.case, task)
-    status = change.get("status")
-    if status and status != task.status:
-        recorded["status"] = [task.status, status]
-        task.status = status
-        if status == "in_progress" and task.started_at is None:
-            task.started_at = at
-        if status in ("completed", "cancelled"):
-            task.completed_at = at
-        else:
-            task.completed_at = None
-    if not recorded:
-        return task
-    task.modified_at = at
-    access.case.modified_at = at
-    session.flush()
-    what = f"task {task.title[:150]}: " + ", ".join(
-        f"{k} {v[0]} -> {v[1]}" if k == "status" else k for k, v in recorded.items()
-    )
-    timeline(
-        session,
-        ctx,
-        access.case.id,
-        "task.updated",
-        what,
-        {"task_id": task.id, **{k: v for k, v in recorded.items() if k != "description"}},
-        at,
-    )
-    record(
-        session,
-        ctx.actor,
-        "update",
-        "CaseTask",
-        model_id=task.id,
-        model_uuid=task.uuid,
-        title=task.title[:200],
-        change=recorded,
-    )
-    return task
-
-
-def get_task(session: Session, ctx: Ctx, task_id: int) -> CaseTask:
-    return _task(session, ctx, task_id, "read_only")[1]
-
-
-def _attachment(session: Session, ctx: Ctx, case: Case, data: Any) -> CaseAttachment:
-    limit = effective_settings().attachment_max_bytes
-    compact = "".join(data.data.split())
-    if len(compact) * 3 // 4 > limit + 2:
-        raise TooLarge(
-            f"the attachment is larger than {limit // (1024 * 1024)} MiB (SHIELDWALL_ATTACHMENT_MAX_MB)",
-            field="attachment.data",
-        )
-    try:
-        raw = base64.b64decode(compact, validate=True)
-    except (binascii.Error, ValueError):
-        raise InvalidInput("attachment data is not valid base64", field="attachment.data") from None
-    if len(raw) > limit:
-        raise TooLarge(
-            f"the attachment is larger than {limit // (1024 * 1024)} MiB (SHIELDWALL_ATTACHMENT_MAX_MB)",
-            field="attachment.data",
-        )
-    name = data.name.replace("/", "_").replace("\\", "_")
-    att = CaseAttachment(
-        case_id=case.id,
-        name=name,
-        content_type=data.content_type,
-        size=len(raw),
-        sha256=hashlib.sha256(raw).hexdigest(),
-        data=raw,
-        created_by_id=ctx.principal.user_id,
-    )
-    session.add(att)
-    session.flush()
-    return att
-
-
-def add_log(session: Session, ctx: Ctx, task_id: int, data: TaskLogIn) -> TaskLog:
-    """A log on a task (contributors and up), with an optional attachment."""
-    access, task = _task(session, ctx, task_id, "contribute")
-    att = _attachment(session, ctx, access.case, data.attachment) if data.attachment else None
-    log = TaskLog(
-        task_id=task.id,
-        case_id=task.case_id,
-        message=data.message,
-        author_id=ctx.principal.user_id,
-        org_id=ctx.org_id,
-        attachment_id=att.id if att else None,
-    )
-    session.add(log)
-    if task.status == "waiting":
-        task.status = "in_progress"
-        task.started_at = now()
-    session.flush()
-    timeline(
-        session,
-        ctx,
-        task.case_id,
-        "task.log",
-        f"log on {task.title[:150]}" + (f" with {att.name} ({att.size} bytes)" if att else ""),
-        {
-            "task_id": task.id,
-            "log_id": log.id,
-            **({"attachment": att.uuid, "sha256": att.sha256} if att else {}),
-        },
-    )
-    record(
-        session,
-        ctx.actor,
-        "create",
-        "TaskLog",
-        model_id=log.id,
-        model_uuid=log.uuid,
-        title=task.title[:200],
-        change={
-            "task_id": task.id,
-            **({"attachment_sha256": att.sha256, "size": att.size} if att else {}),
-        },
-    )
-    return log
-
-
-def task_logs(
-    session: Session, ctx: Ctx, task_id: int
-) -> list[tuple[TaskLog, CaseAttachment | None]]:
-    _task(session, ctx, task_id, "read_only")
-    rows = session.execute(
-        sa.select(TaskLog, CaseAttachment)
-        .outerjoin(CaseAttachment, CaseAttachment.id == TaskLog.attachment_id)
-        .where(TaskLog.task_id == task_id)
-        .order_by(TaskLog.id)
-    ).all()
-    return [(r[0], r[1]) for r in rows]
-
-
-def log_out(
-    log: TaskLog, att: CaseAttachment | None, authors: dict[int, str] | None = None
-) -> dict[str, Any]:
-    return {
-        "id": log.id,
-        "uuid": log.uuid,
-        "task_id": log.task_id,
-        "message": log.message,
-        "author_id": log.author_id,
-        "author": (authors or {}).get(log.author_id or 0),
-        "org_id": log.org_id,
-        "created_at": log.created_at.isoformat(),
-        "attachment": attachment_out(att) if att else None,
-    }
-
-
-def attachment_out(a: CaseAttachment) -> dict[str, Any]:
-    return {
-        "id": a.uuid,
-        "name": a.name,
-        "content_type": a.content_type,
-        "size": a.size,
-        "sha256": a.sha256,
-    }
-
-
-def get_attachment(session: Session, ctx: Ctx, ref: str, attachment_uuid: str) -> CaseAttachment:
-    access = case_access(session, ctx, ref)
-    att = session.execute(
-        sa.select(CaseAttachment)
-        .where(CaseAttachment.case_id == access.case.id, CaseAttachment.uuid == attachment_uuid)
-        .options(sa.orm.undefer(CaseAttachment.data))
-    ).scalar_one_or_none()
-    if att is None:
-        raise NotFound(f"attachment {attachment_uuid!r} not found", field="attachment")
-    return att
-
-
-# ---------------------------------------------------------------- observables
-
-
-def _insert_observable(
-    session: Session,
-    case: Case,
-    type_: str,
-    value: str,
-    key: str,
-    tlp: str,
-    ioc: bool,
-    sighted: bool,
-    tags: list[str],
-    message: str,
-    attribute_id: int | None = None,
-) -> CaseObservable | None:
-    existing = session.execute(
-        sa.select(CaseObservable).where(
-            CaseObservable.case_id == case.id,
-            CaseObservable.type == type_,
-            CaseObservable.value_key == key,
-        )
-    ).scalar_one_or_none()
-    if existing is not None:
-        existing.ioc = existing.ioc or ioc
-        existing.sighted = existing.sighted or sighted
-        existing.tags = sorted(set(existing.tags) | set(tags))
-        if attribute_id and existing.attribute_id is None:
-            existing.attribute_id = attribute_id
-        return None
-    obs = CaseObservable(
-        case_id=case.id,
-        type=type_,
-        value=value,
-        value_key=key,
-        tlp=tlp,
-        ioc=ioc,
-        sighted=sighted,
-        tags=sorted(set(tags)),
-        message=message,
-        attribute_id=attribute_id,
-    )
-    session.add(obs)
-    session.flush()
-    return obs
-
-
-def _add_observable(
-    session: Session, ctx: Ctx, case: Case, data: ObservableIn, field: str
-) -> CaseObservable | None:
-    n = normalise_observable(data, field)
-    return _insert_observable(
-        session,
-        case,
-        n.type,
-        n.value,
-        n.key,
-        data.tlp,
-        data.ioc,
-        data.sighted,
-        data.tags,
-        data.message,
-    )
-
-
-def add_observables(
-    session: Session, ctx: Ctx, ref: str, items: Sequence[ObservableIn]
-) -> list[CaseObservable]:
-    access = case_access(session, ctx, ref, "contribute")
-    added = []
-    for i, data in enumerate(items):
-        obs = _add_observable(session, ctx, access.case, data, f"[{i}]")
-        if obs is not None:
-            added.append(obs)
-    if added:
-        timeline(
-            session,
-            ctx,
-            access.case.id,
-            "observable.added",
-            f"{len(added)} observables added",
-            {"observables": [f"{o.type}:{o.value[:100]}" for o in added[:20]]},
-        )
-        record(
-            session,
-            ctx.actor,
-            "create",
-            "CaseObservable",
-            model_id=access.case.id,
-            model_uuid=access.case.uuid,
-            title=f"{len(added)} observables",
-        )
-    return added
-
-
-def delete_observable(session: Session, ctx: Ctx, ref: str, observable_id: int) -> None:
-    access = case_access(session, ctx, ref, "contribute")
-    obs = session.get(CaseObservable, observable_id)
-    if obs is None or obs.case_id != access.case.id:
-        raise NotFound(f"observable {observable_id} not found", field="observable")
-    session.delete(obs)
-    session.flush()
-    timeline(
-        session,
-        ctx,
-        access.case.id,
-        "observable.removed",
-        f"observable removed: {obs.type} {obs.value[:100]}",
-    )
-    record(
-        session,
-        ctx.actor,
-        "delete",
-        "CaseObservable",
-        model_id=observable_id,
-        title=obs.value[:200],
-    )
-
-
-def observables(session: Session, ctx: Ctx, ref: str) -> list[dict[str, Any]]:
-    """The case's observables, each with what intel knows of it as far as the caller may
-    read: the linked attribute and its sightings (count, last seen), and other readable
-    attributes of the same value."""
-    access = case_access(session, ctx, ref)
-    rows = list(
-        session.execute(
-            sa.select(CaseObservable)
-            .where(CaseObservable.case_id == access.case.id)
-            .order_by(CaseObservable.id)
-        ).scalars()
-    )
-    linked = _readable_attributes(session, ctx, {o.attribute_id for o in rows if o.attribute_id})
-    sightings = _sighting_summary(session, ctx, sorted(linked))
-    known = _known_in_intel(session, ctx, rows)
-    out = []
-    for o in rows:
-        item = observable_out(o)
-        attr = linked.get(o.attribute_id or 0)
-        item["attribute"] = (
-            {
-                "id": attr[0],
-                "uuid": attr[1],
-                "event_id": attr[2],
-                "event_uuid": attr[3],
-                "sightings": sightings.get(
-                    attr[0], {"count": 0, "false_positives": 0, "last_seen": None}
-                ),
-            }
-            if attr
-            else None
-        )
-        events = known.get((o.type, o.value), [])
-        item["intel"] = {"events": events[:10], "event_count": len(events)}
-        if attr and sightings.get(attr[0], {}).get("count"):
-            item["sighted"] = True
-        out.append(item)
-    return out
-
-
-def observable_out(o: CaseObservable) -> dict[str, Any]:
-    return {
-        "id": o.id,
-        "uuid": o.uuid,
-        "type": o.type,
-        "value": o.value,
-        "tlp": o.tlp,
-        "ioc": o.ioc,
-        "sighted": o.sighted,
-        "tags": o.tags,
-        "message": o.message,
-        "attribute_id": o.attribute_id,
-        "created_at": o.created_at.isoformat(),
-    }
-
-
-def _readable_attributes(
-    session: Session, ctx: Ctx, ids: set[int]
-) -> dict[int, tuple[int, str, int, str]]:
-    if not ids:
-        return {}
-    rows = session.execute(
-        sa.select(Attribute.id, Attribute.uuid, Event.id, Event.uuid)
-        .join(Event, Event.id == Attribute.event_id)
-        .where(Attribute.id.in_(sorted(ids)), attribute_condition(ctx.principal, ctx.opts))
-    ).all()
-    return {r[0]: (r[0], r[1], r[2], r[3]) for r in rows}
-
-
-def _sighting_summary(
-    session: Session, ctx: Ctx, attribute_ids: list[int]
-) -> dict[int, dict[str, Any]]:
-    if not attribute_ids:
-        return {}
-    rows = session.execute(
-        sa.select(
-            Sighting.attribute_id,
-            Sighting.type,
-            sa.func.count(),
-            sa.func.max(Sighting.date_sighting),
-        )
-        .join(Attribute, Attribute.id == Sighting.attribute_id)
-        .join(Event, Event.id == Sighting.event_id)
-        .where(
-            Sighting.attribute_id.in_(attribute_ids), sighting_condition(ctx.principal, ctx.opts)
-        )
-        .group_by(Sighting.attribute_id, Sighting.type)
-    ).all()
-    out: dict[int, dict[str, Any]] = {}
-    for attr_id, kind, count, last in rows:
-        s = out.setdefault(attr_id, {"count": 0, "false_positives": 0, "last_seen": None})
-        if kind == 0:
-            s["count"] += count
-            s["last_seen"] = last.isoformat() if last else None
-        elif kind == 1:
-            s["false_positives"] += count
-    return out
-
-
-def _known_in_intel(
-    session: Session, ctx: Ctx, rows: Sequence[CaseObservable]
-) -> dict[tuple[str, str], list[dict[str, Any]]]:
-    """Readable events holding each observable's value (exact, on either part)."""
-    if not rows:
-        return {}
-    from shieldwall.intel.search import SearchFilter, search_attributes
-
-    values = sorted({o.value for o in rows})[:1000]
-    out: dict[tuple[str, str], list[dict[str, Any]]] = {}
-    hits = search_attributes(session, ctx, SearchFilter(value=values, limit=5000))
-    by_value: dict[str, dict[int, str]] = {}
-    for attr, event_uuid in hits:
-        for v in {attr.value1, attr.value2, attr.value} - {""}:
-            by_value.setdefault(v, {})[attr.event_id] = event_uuid
-    for o in rows:
-        events = by_value.get(o.value, {})
-        out[(o.type, o.value)] = [{"id": eid, "uuid": u} for eid, u in sorted(events.items())]
-    return out
-
-
-def promote(session: Session, ctx: Ctx, ref: str, data: PromoteIn) -> tuple[Event, int]:
-    """Chosen observables into intel: a new event of the caller's organisation (with the
-    chosen distribution), or an existing event the caller may edit. Each attribute carries
-    its observable's TLP as a tag, so the TLP guard holds; observables are linked to their
-    attributes, and sightings of those attributes show on the case."""
-    from shieldwall.intel import events as ev
-    from shieldwall.intel.schemas import AttributeIn, EventIn, TagRef
-
-    access = case_access(session, ctx, ref, "contribute")
-    case = access.case
-    wanted = sorted(set(data.observables))
-    found = {
-        o.id: o
-        for o in session.execute(
-            sa.select(CaseObservable).where(
-                CaseObservable.case_id == case.id, CaseObservable.id.in_(wanted)
-            )
-        ).scalars()
-    }
-    for i, oid in enumerate(data.observables):
-        if oid not in found:
-            raise NotFound(f"observable {oid} is not on this case", field=f"observables[{i}]")
-    chosen = [found[i] for i in wanted]
-    attrs = [
-        AttributeIn(
-            type=o.type,
-            value=o.value,
-            comment=(o.message or f"from case #{case.number}")[:1000],
-            to_ids=o.ioc,
-            tags=[TagRef(name=f"tlp:{o.tlp}")] if o.tlp != "clear" else [TagRef(name="tlp:clear")],
-        )
-        for o in chosen
-    ]
-    # The TLP markings are the one vocabulary every promoted attribute carries: they are
-    # created when missing, whatever the caller's right to create tags.
-    from shieldwall.intel.common import ensure_tags
-    from shieldwall.intel.visibility import Principal
-
-    markings = sorted({t.name for a in attrs for t in a.tags} | {f"tlp:{case.tlp}"})
-    tagger = Ctx(
-        Principal(
-            org_id=ctx.org_id,
-            user_id=ctx.principal.user_id,
-            permissions=frozenset({Permission.TAG_EDIT}),
-        ),
-        ctx.actor,
-        ctx.opts,
-    )
-    ensure_tags(session, tagger, markings, "observables")
-    if data.event:
-        created = ev.add_attributes(session, ctx, data.event, attrs, break_on_duplicate=False)
-        event = (
-            session.get(Event, created[0].event_id)
-            if created
-            else ev.editable_event(session, ctx, data.event)
-        )
-        assert event is not None
-    else:
-        event = ev.create_event(
-            session,
-            ctx,
-            EventIn(
-                info=data.info or f"Case #{case.number}: {case.title}"[:65535],
-                distribution=data.distribution,
-                sharing_group_id=data.sharing_group_id,
-                threat_level_id=data.threat_level_id,
-                attributes=attrs,
-                tags=[TagRef(name=f"tlp:{case.tlp}")],
-            ),
-        )
-        created = list(
-            session.execute(sa.select(Attribute).where(Attribute.event_id == event.id)).scalars()
-        )
-    by_value = {(a.type, a.value): a for a in created}
-    linked = 0
-    for o in chosen:
-        attr = by_value.get((o.type, o.value))
-        if attr is not None:
-            o.attribute_id = attr.id
-            linked += 1
-    if data.publish:
-        ev.publish_event(session, ctx, event.id)
-    session.flush()
-    timeline(
-        session,
-        ctx,
-        case.id,
-        "intel.shared",
-        f"{linked} observables shared as intel in event {event.id}: {event.info[:150]}",
-        {"event_id": event.id, "event_uuid": event.uuid, "distribution": event.distribution},
-    )
-    record(
-        session,
-        ctx.actor,
-        "promote",
-        "Case",
-        model_id=case.id,
-        model_uuid=case.uuid,
-        title=case.title[:200],
-        change={"event_id": event.id, "observables": wanted},
-    )
-    return event, linked
 
 
 # ---------------------------------------------------------------- sharing
@@ -1583,38 +893,3 @@ def case_timeline(
         }
         for r in rows
     ]
-
-
-def sightings_flow_back(
-    session: Session, attribute_ids: Sequence[int], sensor_name: str, at: datetime
-) -> int:
-    """A hunt sighted attributes: open cases holding them as observables note it on their
-    timeline, once a sighting batch; returns the cases touched."""
-    if not attribute_ids:
-        return 0
-    rows = session.execute(
-        sa.select(CaseObservable.case_id, CaseObservable.id, CaseObservable.value)
-        .join(Case, Case.id == CaseObservable.case_id)
-        .where(CaseObservable.attribute_id.in_(sorted(set(attribute_ids))), Case.status.in_(OPEN))
-    ).all()
-    by_case: dict[int, list[str]] = {}
-    for case_id, obs_id, value in rows:
-        by_case.setdefault(case_id, []).append(value)
-        session.execute(
-            sa.update(CaseObservable).where(CaseObservable.id == obs_id).values(sighted=True)
-        )
-    for case_id, values in by_case.items():
-        timeline(
-            session,
-            None,
-            case_id,
-            "observable.sighted",
-            f"sensor {sensor_name} saw {len(values)} of the case's observables: {', '.join(v[:60] for v in values[:5])}",
-            {"sensor": sensor_name, "values": values[:50]},
-            at,
-        )
-    return len(by_case)
-
-
-def right_names() -> tuple[str, ...]:
-    return CASE_RIGHTS

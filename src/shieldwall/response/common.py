@@ -17,7 +17,13 @@ from shieldwall.ids import as_id
 from shieldwall.intel.errors import Forbidden, InvalidInput, NotFound
 from shieldwall.intel.models import VALUE_KEY_LEN
 from shieldwall.intel.types import split_and_normalise, type_table
-from shieldwall.intel.visibility import CASE_RIGHTS, case_condition, case_right, deployed_case_ids
+from shieldwall.intel.visibility import (
+    CASE_RIGHTS,
+    Principal,
+    case_condition,
+    case_right,
+    deployed_case_ids,
+)
 from shieldwall.response.models import TLP_LEVELS, Case, CaseShare, CaseTimeline, Deployment
 from shieldwall.response.schemas import ObservableIn
 
@@ -162,3 +168,35 @@ def escape_like(text: str) -> str:
 
 def page_limit(limit: int) -> int:
     return max(1, min(limit, MAX_PAGE))
+
+
+def user_emails(session: Session, ids: set[int]) -> dict[int, str]:
+    ids = {i for i in ids if i}
+    if not ids:
+        return {}
+    return dict(
+        session.execute(sa.select(User.id, User.email).where(User.id.in_(sorted(ids)))).all()
+    )
+
+
+def org_names(session: Session, ids: set[int]) -> dict[int, str]:
+    ids = {i for i in ids if i}
+    if not ids:
+        return {}
+    return dict(
+        session.execute(
+            sa.select(Organisation.id, Organisation.name).where(Organisation.id.in_(sorted(ids)))
+        ).all()
+    )
+
+
+def assignee_for(session: Session, ctx: Ctx, case: Case, ref: str, field: str = "assignee") -> User:
+    """An assignee reads the case: a user of its organisation, of an organisation it is
+    shared with, or deployed on it."""
+    user = find_user(session, ref, field)
+    probe = Ctx(Principal(org_id=user.org_id, user_id=user.id, kind="user"), ctx.actor, ctx.opts)
+    if user.org_id != case.org_id and right_on(session, probe, case) == "none":
+        raise InvalidInput(
+            f"{user.email} cannot read this case, so cannot be assigned to it", field=field
+        )
+    return user

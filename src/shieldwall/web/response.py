@@ -17,10 +17,12 @@ from shieldwall.intel.errors import InvalidInput
 from shieldwall.response import alerts as alert_svc
 from shieldwall.response import assistance as assist_svc
 from shieldwall.response import cases as case_svc
+from shieldwall.response import observables as obs_svc
 from shieldwall.response import rosters as roster_svc
+from shieldwall.response import tasks as task_svc
 from shieldwall.response import teams as team_svc
 from shieldwall.response import templates as template_svc
-from shieldwall.response.common import case_access
+from shieldwall.response.common import case_access, user_emails
 from shieldwall.response.schemas import (
     AlertBulk,
     AssistanceIn,
@@ -227,10 +229,10 @@ def case_page(request: Request, viewer: PageViewer, ref: str) -> Response:
     with get_database().reading() as session:
         access = case_access(session, viewer.ctx, ref)
         case = case_svc.case_out(session, viewer.ctx, access)
-        observables = case_svc.observables(session, viewer.ctx, ref)
+        observables = obs_svc.observables(session, viewer.ctx, ref)
         timeline = case_svc.case_timeline(session, viewer.ctx, ref)
-        logs = {t["id"]: case_svc.task_logs(session, viewer.ctx, t["id"]) for t in case["tasks"]}
-        authors = case_svc.user_emails(
+        logs = {t["id"]: task_svc.task_logs(session, viewer.ctx, t["id"]) for t in case["tasks"]}
+        authors = user_emails(
             session, {log.author_id for rows in logs.values() for log, _ in rows if log.author_id}
         )
         orgs = [
@@ -291,7 +293,7 @@ def add_task(ref: str, viewer: PageViewer, form: Form) -> Response:
         due_at=_when(due, "due_at") if due else None,
     )
     with get_database().writing() as session:
-        case_svc.add_task(session, viewer.ctx, ref, data)
+        task_svc.add_task(session, viewer.ctx, ref, data)
     return redirect(f"/ui/cases/{ref}#tasks", "task added")
 
 
@@ -311,7 +313,7 @@ def update_task(task_id: int, viewer: PageViewer, form: Form) -> Response:
     if "assignee" in form:
         change["assignee"] = text(form, "assignee")
     with get_database().writing() as session:
-        task = case_svc.update_task(session, viewer.ctx, task_id, TaskUpdate(**change))
+        task = task_svc.update_task(session, viewer.ctx, task_id, TaskUpdate(**change))
         case_id = task.case_id
     return redirect(f"/ui/cases/{case_id}#task-{task_id}", "task saved")
 
@@ -330,7 +332,7 @@ async def add_log(task_id: int, request: Request, viewer: PageViewer, form: Form
             )
     data = TaskLogIn(message=text(form, "message"), attachment=attachment)
     with get_database().writing() as session:
-        log = case_svc.add_log(session, viewer.ctx, task_id, data)
+        log = task_svc.add_log(session, viewer.ctx, task_id, data)
         case_id = log.case_id
     return redirect(f"/ui/cases/{case_id}#task-{task_id}", "log added")
 
@@ -351,7 +353,7 @@ def add_observables(ref: str, viewer: PageViewer, form: Form) -> Response:
     if not items:
         raise InvalidInput("give at least one value", field="values")
     with get_database().writing() as session:
-        added = case_svc.add_observables(session, viewer.ctx, ref, items)
+        added = obs_svc.add_observables(session, viewer.ctx, ref, items)
     return redirect(f"/ui/cases/{ref}#observables", f"{len(added)} observables added")
 
 
@@ -365,7 +367,7 @@ def share_observables(ref: str, viewer: PageViewer, form: Form) -> Response:
         publish=flag(form, "publish"),
     )
     with get_database().writing() as session:
-        event, linked = case_svc.promote(session, viewer.ctx, ref, data)
+        event, linked = obs_svc.promote(session, viewer.ctx, ref, data)
         event_id = event.id
     return redirect(
         f"/ui/cases/{ref}#observables", f"{linked} observables shared as intel in event {event_id}"
@@ -454,7 +456,7 @@ def assistance_page(request: Request, viewer: PageViewer, ref: str) -> Response:
         logs = {}
         for d in out["deployments"]:
             rows = assist_svc.deployment_logs(session, viewer.ctx, d["id"])
-            authors = case_svc.user_emails(session, {x.author_id for x in rows if x.author_id})
+            authors = user_emails(session, {x.author_id for x in rows if x.author_id})
             logs[d["id"]] = [assist_svc.log_out(x, authors) for x in rows]
         return render(
             request,
@@ -532,7 +534,7 @@ def teams(request: Request, viewer: PageViewer) -> Response:
             for r in roster_svc.list_rosters(session, viewer.ctx)
         ]
         on_call = roster_svc.on_call_users(session, viewer.org_id)
-        emails = case_svc.user_emails(session, set(on_call))
+        emails = user_emails(session, set(on_call))
         return render(
             request,
             "teams.html",
