@@ -31,7 +31,8 @@ lists and searches under 100 ms (TheHive 4 took 3-60 s at 5-15k cases).
    `requests` within 30 s). The first measured answer of each figure is checked against the
    generated data (the exact ids of the page, or the filter on every item), so a fast wrong
    answer fails.
-4. Every figure whose p95 misses the target is replayed in a child, in-process
+4. Every figure whose p95 misses the target (or comes within 20 % of it) is replayed in a
+   child, in-process
    (TestClient, no timed jobs), with the engine's statements recorded; each statement is
    then run alone (median of 5) and the slowest ones explained: EXPLAIN QUERY PLAN on
    SQLite, EXPLAIN (ANALYZE, BUFFERS) on PostgreSQL. The SQL and plans go to the results.
@@ -57,6 +58,7 @@ from typing import Any
 from common import instance, log, percentile, run_child, serve
 
 TARGET_MS = 100.0
+CLOSE = 0.8  # figures with a p95 over CLOSE * TARGET_MS are traced too
 WARMUP = 5
 MIN_REQUESTS = 50
 BUDGET_S = 30.0  # after the first MIN_REQUESTS, more only while within this time
@@ -787,6 +789,15 @@ def populate(n_cases: int, n_alerts: int, out: Path, seed: int = 20) -> None:
     with db.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
         conn.exec_driver_sql("ANALYZE" if db.is_sqlite else "VACUUM ANALYZE")
         sizes = _table_sizes(conn, db.is_sqlite)
+        settings = (
+            {}
+            if db.is_sqlite
+            else {
+                name: conn.exec_driver_sql(f"SHOW {name}").scalar_one()
+                for name in ("shared_buffers", "effective_cache_size", "work_mem",
+                             "max_parallel_workers_per_gather", "random_page_cost")
+            }
+        )  # fmt: skip
     analyze_s = time.perf_counter() - t_analyze
     log(f"response: {counts['case_timeline']:,} timeline rows; analyzed in {analyze_s:.0f}s")
 
@@ -943,6 +954,7 @@ def populate(n_cases: int, n_alerts: int, out: Path, seed: int = 20) -> None:
                 "case_status": status_counts,
                 "observables": n_observables,
                 "sizes_mb": sizes,
+                "server_settings": settings,
                 "generate_seconds": round(gen_s, 1),
                 "load_seconds": round(load_s, 1),
                 "analyze_seconds": round(analyze_s, 1),
@@ -1104,13 +1116,22 @@ def run(
                     c.close()
             uptimes["end"] = _uptime()
         missed = [f for f in figures if not f["met"]]
+        # Misses, and figures within 20 % of the target (the next to miss on a busier run).
+        traced_figures = [f for f in figures if f["p95_ms"] >= CLOSE * TARGET_MS]
         traces: list[dict[str, Any]] = []
-        if missed:
+        if traced_figures:
             spec = inst.var_dir / "trace.json"
-            spec.write_text(json.dumps({"keys": keys, "figures": missed}))
-            log(f"response {backend}: tracing {len(missed)} figures over the target")
+            spec.write_text(json.dumps({"keys": keys, "figures": traced_figures}))
+            log(f"response {backend}: tracing {len(traced_figures)} figures at or over the target")
+            t0 = time.perf_counter()
             traced, _ = run_child("bench_response.py", ["--trace", str(spec)], inst)
             traces = traced["traces"]
+            log(f"response {backend}: traced in {time.perf_counter() - t0:.0f}s")
+            for t, f in zip(traces, traced_figures, strict=True):
+                t["missed"] = not f["met"]
+                t["p95_ms"] = f["p95_ms"]
+        t_drop = time.perf_counter()
+    log(f"response {backend}: instance dropped in {time.perf_counter() - t_drop:.0f}s")
     return {
         "backend": backend,
         "cases": loaded["counts"]["cases"],

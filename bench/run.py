@@ -441,8 +441,9 @@ def _response_report(runs: list[dict[str, Any]]) -> str:
         for m in r["misses"]:
             top = m["statements"][0] if m["statements"] else None
             lines = [
-                f"MISS {r['backend']} / {m['user']}: {m['figure']}: {m['in_process_ms']} ms "
-                f"in-process, {m['sql_ms']} ms in {len(m['statements'])} statements"
+                f"{'MISS' if m['missed'] else 'CLOSE'} {r['backend']} / {m['user']}: "
+                f"{m['figure']}: p95 {m['p95_ms']} ms; replayed in-process {m['in_process_ms']} "
+                f"ms, {m['sql_ms']} ms in {len(m['statements'])} statements"
             ]
             if top is not None:
                 lines += [
