@@ -1,12 +1,13 @@
 """Run Shieldwall's benchmarks: bulk import rate, exact search latency, import memory, MISP
-API figures, warninglist checks, STIX export, TAXII paging against medallion.
+API figures, warninglist checks, STIX export, TAXII paging against medallion, incident
+response (case and alert lists and searches).
 
     .venv/bin/python bench/run.py                    # everything, SQLite and PostgreSQL
     .venv/bin/python bench/run.py --quick            # small sizes, a smoke run (~1 minute)
     .venv/bin/python bench/run.py --backend sqlite   # one backend
     .venv/bin/python bench/run.py --only search      # one benchmark (import, search, memory,
                                                      # misp, correlation, warninglists, exports,
-                                                     # stix, taxii, hunt)
+                                                     # stix, taxii, hunt, response)
 
 PostgreSQL: BENCH_PG_URL names a server database to connect to for CREATE/DROP DATABASE
 (default postgresql+psycopg://postgres@127.0.0.1:5432/postgres); every run uses its own
@@ -35,6 +36,7 @@ import bench_hunt
 import bench_import
 import bench_memory
 import bench_misp
+import bench_response
 import bench_search
 import bench_stix
 import bench_taxii
@@ -55,6 +57,7 @@ FULL = {
     # memory backend's first page grows with the square of the collection (5,000: minutes).
     "taxii": [5_000, 100_000, 1_000_000],
     "hunt": {"indicators": 1_000_000, "lines": 1_000_000},
+    "response": {"cases": 100_000, "alerts": 1_000_000, "requests": 100},
 }
 QUICK = {
     "import": 10_000,
@@ -68,6 +71,7 @@ QUICK = {
     "stix": 10_000,
     "taxii": [1_000, 20_000],
     "hunt": {"indicators": 50_000, "lines": 100_000},
+    "response": {"cases": 5_000, "alerts": 50_000, "requests": 50},
 }
 
 
@@ -411,7 +415,46 @@ def report(results: dict[str, Any]) -> str:
                 rows,
             )
         )
+    if results.get("response"):
+        parts.append(_response_report(results["response"]))
     return "\n\n".join(parts)
+
+
+def _response_report(runs: list[dict[str, Any]]) -> str:
+    first = runs[0]
+    rows = [
+        [r["backend"], f["user"], f["figure"], f["requests"], f["p50_ms"], f["p95_ms"],
+         f"< {r['target_ms']:g}", _yes(f["met"])]
+        for r in runs
+        for f in r["figures"]
+    ]  # fmt: skip
+    out = [
+        _table(
+            f"Incident response through the API ({first['cases']:,} cases, "
+            f"{first['alerts']:,} alerts; ms per request, sequential; target on p95)",
+            ["backend", "user", "figure", "requests", "p50", "p95", "target", "met"],
+            rows,
+        )
+    ]
+    for r in runs:
+        out.append(f"{r['backend']}: uptime at start of measuring: {r['uptime']['measuring']}")
+        for m in r["misses"]:
+            top = m["statements"][0] if m["statements"] else None
+            lines = [
+                f"{'MISS' if m['missed'] else 'CLOSE'} {r['backend']} / {m['user']}: "
+                f"{m['figure']}: p95 {m['p95_ms']} ms; replayed in-process {m['in_process_ms']} "
+                f"ms, {m['sql_ms']} ms in {len(m['statements'])} statements"
+            ]
+            if top is not None:
+                lines += [
+                    f"  slowest statement, {top['alone_ms']} ms alone:",
+                    "    " + " ".join(top["sql"].split()),
+                    f"    params: {top['params']}",
+                    "  plan:",
+                    *("    " + x for x in top.get("plan", "").splitlines()),
+                ]
+            out.append("\n".join(lines))
+    return "\n\n".join(out)
 
 
 BENCHMARKS = (
@@ -425,6 +468,7 @@ BENCHMARKS = (
     "stix",
     "taxii",
     "hunt",
+    "response",
 )
 
 
@@ -467,6 +511,7 @@ def main() -> int:
         "stix": [],
         "taxii": [],
         "hunt": [],
+        "response": [],
     }
     try:
         for backend in backends:
@@ -505,6 +550,11 @@ def main() -> int:
             if "hunt" in which:
                 h = sizes["hunt"]
                 results["hunt"].append(bench_hunt.run(backend, work, h["indicators"], h["lines"]))
+            if "response" in which:
+                r = sizes["response"]
+                results["response"].append(
+                    bench_response.run(backend, work, r["cases"], r["alerts"], r["requests"])
+                )
         if "warninglists" in which:  # no database work: one run, whatever the backends
             results["warninglists"] = bench_warninglists.run(work, sizes["warninglists"])
     finally:
