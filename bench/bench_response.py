@@ -289,9 +289,11 @@ def populate(n_cases: int, n_alerts: int, out: Path, seed: int = 20) -> None:
         Case,
         CaseShare,
         CaseTask,
+        CaseTerm,
         CaseTimeline,
         SlaPolicy,
     )
+    from shieldwall.response.terms import terms_of
 
     t_start = time.perf_counter()
     rng = random.Random(seed)
@@ -604,6 +606,13 @@ def populate(n_cases: int, n_alerts: int, out: Path, seed: int = 20) -> None:
             ["case_id", "org_id", "profile", "created_by_id", "created_at"], share_rows(),
         )  # fmt: skip
         counts["case_tasks"] = write(conn, CaseTask.__table__, task_cols, task_rows())
+        # The search terms the services write with each case (title words, tags).
+        counts["case_terms"] = write(
+            conn,
+            CaseTerm.__table__,
+            ["case_id", "term"],
+            ((c.id, t) for c in cases for t in sorted(terms_of(c.title, c.tags))),
+        )
     log(f"response: {counts['cases']:,} cases, {counts['case_tasks']:,} tasks written")
 
     # ------------------------------------------------------------ write: alerts

@@ -327,3 +327,23 @@ def test_a_sensor_sends_alerts_with_its_own_key(world, client, make_user) -> Non
     member = make_user("ORG-A")
     got = member.api.get("/api/v1/alerts", params={"sensor": "zeek-a"}).json()["items"]
     assert [a["source_ref"] for a in got] == ["flow-77"]
+
+
+def test_case_search_by_title_words_and_tags(make_user) -> None:  # type: ignore[no-untyped-def]
+    a = make_user("CERT-A")
+    first = _ok(a.api.post("/api/v1/cases", json={"title": "Ransomware on big-ws-03247", "tags": ["VIP", "finance"]}), 201)
+    second = _ok(a.api.post("/api/v1/cases", json={"title": "Phishing wave (ransom notes)", "tags": ["vip"]}), 201)
+
+    def found(**q: Any) -> list[int]:
+        return [c["id"] for c in a.api.get("/api/v1/cases", params=q).json()["items"]]
+
+    assert found(q="ransom") == [second["id"], first["id"]]  # a word's beginning
+    assert found(q="RANSOMWARE") == [first["id"]]
+    assert found(q="03247") == [first["id"]] and found(q="big-ws") == [first["id"]]
+    assert found(q="ransom wave") == [second["id"]]  # every word
+    assert found(q="ware") == []  # not the middle of a word
+    assert found(tag="vip") == [second["id"], first["id"]] and found(tag="Finance") == [first["id"]]
+    # A new title or new tags are what is found from then on.
+    _ok(a.api.patch(f"/api/v1/cases/{first['id']}", json={"title": "Wiper on big-ws-03247", "tags": ["finance"]}))
+    assert found(q="ransom") == [second["id"]] and found(q="wiper") == [first["id"]]
+    assert found(tag="vip") == [second["id"]]

@@ -20,15 +20,14 @@ from shieldwall.clock import now
 from shieldwall.context import Ctx
 from shieldwall.intel.errors import Conflict, Forbidden, InvalidInput, NotFound
 from shieldwall.intel.visibility import (
-    case_condition,
+    case_branches,
 )
 from shieldwall.knowledge.models import Galaxy, GalaxyCluster
-from shieldwall.response import observables, sla, tasks
+from shieldwall.response import observables, sla, tasks, terms
 from shieldwall.response.common import (
     CaseAccess,
     assignee_for,
     case_access,
-    escape_like,
     find_user,
     iso,
     org_names,
@@ -82,42 +81,64 @@ class CaseFilter:
     limit: int = 50
 
 
+def _filters(session: Session, ctx: Ctx, f: CaseFilter, at: datetime) -> list[Any]:
+    conds: list[Any] = []
+    if f.status:
+        conds.append(Case.status.in_(f.status))
+    if f.severity:
+        conds.append(Case.severity.in_(f.severity))
+    if f.assignee:
+        if f.assignee == "me":
+            conds.append(Case.assignee_id == ctx.principal.user_id)
+        elif f.assignee == "none":
+            conds.append(Case.assignee_id.is_(None))
+        else:
+            conds.append(Case.assignee_id == find_user(session, f.assignee, "assignee").id)
+    if f.tag:
+        conds.append(terms.tag_match(f.tag))
+    if f.q:
+        conds.extend(terms.title_match(f.q))
+    if f.breached is True:
+        conds.append(sla.breached_cases_condition(at))
+    elif f.breached is False:
+        conds.append(~sla.breached_cases_condition(at))
+    if f.org_id is not None:
+        conds.append(Case.org_id == f.org_id)
+    if f.shared is True:
+        conds.append(Case.org_id != ctx.org_id)
+    elif f.shared is False:
+        conds.append(Case.org_id == ctx.org_id)
+    if f.number is not None:
+        conds.append(Case.number == f.number)
+    if f.after:
+        conds.append(Case.id < f.after)
+    return conds
+
+
 def case_query(
     session: Session, ctx: Ctx, f: CaseFilter, at: datetime | None = None
 ) -> sa.Select[Any]:
+    """The page of readable cases matching the filter, newest first. Each way of reading
+    (own organisation, shares, deployments) is its own query walking its own index down
+    from the newest, cut at the page; their union is cut again: a page never needs every
+    case the reader may see."""
     at = at or now()
-    q = sa.select(Case).where(case_condition(ctx.principal, at))
-    if f.status:
-        q = q.where(Case.status.in_(f.status))
-    if f.severity:
-        q = q.where(Case.severity.in_(f.severity))
-    if f.assignee:
-        if f.assignee == "me":
-            q = q.where(Case.assignee_id == ctx.principal.user_id)
-        elif f.assignee == "none":
-            q = q.where(Case.assignee_id.is_(None))
-        else:
-            q = q.where(Case.assignee_id == find_user(session, f.assignee, "assignee").id)
-    if f.tag:
-        # JSON arrays: the tag in quotes within the stored list.
-        q = q.where(sa.cast(Case.tags, sa.Text).like(f'%"{escape_like(f.tag)}"%', escape="\\"))
-    if f.q:
-        q = q.where(Case.title.ilike(f"%{escape_like(f.q)}%", escape="\\"))
-    if f.breached is True:
-        q = q.where(sla.breached_cases_condition(at))
-    elif f.breached is False:
-        q = q.where(~sla.breached_cases_condition(at))
-    if f.org_id is not None:
-        q = q.where(Case.org_id == f.org_id)
-    if f.shared is True:
-        q = q.where(Case.org_id != ctx.org_id)
-    elif f.shared is False:
-        q = q.where(Case.org_id == ctx.org_id)
-    if f.number is not None:
-        q = q.where(Case.number == f.number)
-    if f.after:
-        q = q.where(Case.id < f.after)
-    return q.order_by(Case.id.desc()).limit(page_limit(f.limit))
+    conds = _filters(session, ctx, f, at)
+    limit = page_limit(f.limit)
+    branches = case_branches(ctx.principal, at)
+    if len(branches) == 1:
+        return sa.select(Case).where(branches[0], *conds).order_by(Case.id.desc()).limit(limit)
+    parts = [
+        sa.select(Case.id).where(b, *conds).order_by(Case.id.desc()).limit(limit).subquery()
+        for b in branches
+    ]
+    ids = sa.union(*[sa.select(p.c.id) for p in parts]).subquery()
+    return (
+        sa.select(Case)
+        .where(Case.id.in_(sa.select(ids.c.id)))
+        .order_by(Case.id.desc())
+        .limit(limit)
+    )
 
 
 def list_cases(session: Session, ctx: Ctx, f: CaseFilter) -> list[Case]:
@@ -369,6 +390,7 @@ def create_case(session: Session, ctx: Ctx, data: CaseIn) -> Case:
     session.add(case)
     session.flush()
     sla.stamp_case(session, case)
+    terms.index_case(session, case)
     if data.assignee:
         case.assignee_id = assignee_for(session, ctx, case, data.assignee).id
         case.acknowledged_at = at  # somebody has it
@@ -507,6 +529,8 @@ def update_case(session: Session, ctx: Ctx, ref: str, data: CaseUpdate) -> Case:
         )
     case.modified_at = at
     session.flush()
+    if "title" in recorded or "tags" in recorded:
+        terms.index_case(session, case)
     shown = {k: v for k, v in recorded.items() if k not in ("description", "summary")}
     if shown:
         timeline(

@@ -8,6 +8,7 @@ from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.orm import Mapped, mapped_column
 
 from shieldwall.clock import now
@@ -26,6 +27,7 @@ SHARE_PROFILES = ("read_only", "contribute", "full")
 URGENCIES = SEVERITIES
 ASSISTANCE_STATUSES = ("requested", "approved", "declined", "deployed", "ended", "closed")
 CONSTITUENCY_KINDS = ("cidr", "asn", "domain")
+TERM_LEN = 100
 
 
 def _fk(target: str, ondelete: str = "CASCADE", **kw: Any) -> Any:
@@ -186,6 +188,21 @@ class Case(_Stamped, Base):
     resolve_due_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
     ack_breached_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
     resolve_breached_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
+
+
+class CaseTerm(Base):
+    """The words of a case's title and its tags ("tag:" and the name), lower-cased: title
+    and tag searches find their cases through this index instead of reading every title."""
+
+    __tablename__ = "case_terms"
+    __table_args__ = (sa.Index("ix_case_terms_term_case_id", "term", "case_id"),)
+
+    case_id: Mapped[int] = mapped_column(_fk("cases.id"), primary_key=True)
+    # C collation on PostgreSQL: a prefix is a range of the index, as on SQLite.
+    term: Mapped[str] = mapped_column(
+        sa.String(TERM_LEN).with_variant(postgresql.VARCHAR(TERM_LEN, collation="C"), "postgresql"),
+        primary_key=True,
+    )
 
 
 class CaseShare(Base):
