@@ -1,13 +1,13 @@
 """Run Shieldwall's benchmarks: bulk import rate, exact search latency, import memory, MISP
 API figures, warninglist checks, STIX export, TAXII paging against medallion, incident
-response (case and alert lists and searches).
+response (case and alert lists and searches), web pages.
 
     .venv/bin/python bench/run.py                    # everything, SQLite and PostgreSQL
     .venv/bin/python bench/run.py --quick            # small sizes, a smoke run (~1 minute)
     .venv/bin/python bench/run.py --backend sqlite   # one backend
     .venv/bin/python bench/run.py --only search      # one benchmark (import, search, memory,
                                                      # misp, correlation, warninglists, exports,
-                                                     # stix, taxii, hunt, response)
+                                                     # stix, taxii, hunt, response, web)
 
 PostgreSQL: BENCH_PG_URL names a server database to connect to for CREATE/DROP DATABASE
 (default postgresql+psycopg://postgres@127.0.0.1:5432/postgres); every run uses its own
@@ -41,6 +41,7 @@ import bench_search
 import bench_stix
 import bench_taxii
 import bench_warninglists
+import bench_web
 from common import OUT, PG_ADMIN_URL, log
 
 FULL = {
@@ -58,6 +59,7 @@ FULL = {
     "taxii": [5_000, 100_000, 1_000_000],
     "hunt": {"indicators": 1_000_000, "lines": 1_000_000},
     "response": {"cases": 100_000, "alerts": 1_000_000, "requests": 100},
+    "web": {"attributes": 1_000_000, "cases": 100_000, "alerts": 200_000, "requests": 30},
 }
 QUICK = {
     "import": 10_000,
@@ -72,6 +74,7 @@ QUICK = {
     "taxii": [1_000, 20_000],
     "hunt": {"indicators": 50_000, "lines": 100_000},
     "response": {"cases": 5_000, "alerts": 50_000, "requests": 50},
+    "web": {"attributes": 50_000, "cases": 5_000, "alerts": 10_000, "requests": 10},
 }
 
 
@@ -417,6 +420,8 @@ def report(results: dict[str, Any]) -> str:
         )
     if results.get("response"):
         parts.append(_response_report(results["response"]))
+    if results.get("web"):
+        parts.append(bench_web.report(results["web"]))
     return "\n\n".join(parts)
 
 
@@ -469,6 +474,7 @@ BENCHMARKS = (
     "taxii",
     "hunt",
     "response",
+    "web",
 )
 
 
@@ -512,6 +518,7 @@ def main() -> int:
         "taxii": [],
         "hunt": [],
         "response": [],
+        "web": [],
     }
     try:
         for backend in backends:
@@ -554,6 +561,13 @@ def main() -> int:
                 r = sizes["response"]
                 results["response"].append(
                     bench_response.run(backend, work, r["cases"], r["alerts"], r["requests"])
+                )
+            if "web" in which:
+                w = sizes["web"]
+                results["web"].append(
+                    bench_web.run(
+                        backend, work, w["attributes"], w["cases"], w["alerts"], w["requests"]
+                    )
                 )
         if "warninglists" in which:  # no database work: one run, whatever the backends
             results["warninglists"] = bench_warninglists.run(work, sizes["warninglists"])
