@@ -14,7 +14,12 @@ from shieldwall.context import Ctx
 from shieldwall.intel.collab_models import ShadowAttribute
 from shieldwall.intel.errors import InvalidInput
 from shieldwall.intel.models import Attribute, AttributeTag, Event, EventTag, Sighting, Tag
-from shieldwall.intel.visibility import attribute_condition, event_condition, tag_condition
+from shieldwall.intel.visibility import (
+    attribute_condition,
+    attribute_in_readable_event,
+    event_condition,
+    tag_condition,
+)
 
 
 def overview(session: Session, ctx: Ctx) -> dict[str, Any]:
@@ -302,22 +307,27 @@ def activity(
     `org_id` is given. Only what the caller may read is counted."""
     day = bucket(Event.created_at, session, hourly)
     scope = [Event.created_at >= since] + ([Event.orgc_id == org_id] if org_id else [])
-    events: dict[str, int] = dict(
-        session.execute(
-            sa.select(day, sa.func.count())
-            .where(*scope, event_condition(ctx.principal, ctx.opts))
-            .group_by(day)
-        ).all()
+    readable = event_condition(ctx.principal, ctx.opts)
+    event_day: dict[int, str] = dict(
+        session.execute(sa.select(Event.id, day).where(*scope, readable)).tuples().all()
     )
-    attributes: dict[str, int] = dict(
-        session.execute(
-            sa.select(day, sa.func.count())
-            .select_from(Attribute)
-            .join(Event, Event.id == Attribute.event_id)
-            .where(*scope, attribute_condition(ctx.principal, ctx.opts))
-            .group_by(day)
-        ).all()
-    )
+    events: dict[str, int] = {}
+    for d in event_day.values():
+        events[d] = events.get(d, 0) + 1
+    # Counted a readable event at a time (its attributes through their index), the event's
+    # rules checked once an event rather than once an attribute; the days are the events'.
+    recent = sa.select(Event.id).where(*scope, readable)
+    attributes: dict[str, int] = {}
+    for event_id, n in session.execute(
+        sa.select(Attribute.event_id, sa.func.count())
+        .select_from(Attribute)
+        .join(Event, Event.id == Attribute.event_id)
+        .where(Attribute.event_id.in_(recent), attribute_in_readable_event(ctx.principal))
+        .group_by(Attribute.event_id)
+    ).tuples():
+        when = event_day.get(event_id)
+        if when is not None:
+            attributes[when] = attributes.get(when, 0) + n
     from shieldwall.intel.visibility import sighting_condition
 
     seen = bucket(Sighting.date_sighting, session, hourly)
@@ -334,7 +344,9 @@ def activity(
                 *([Event.orgc_id == org_id] if org_id else []),
             )
             .group_by(seen)
-        ).all()
+        )
+        .tuples()
+        .all()
     )
     return {"events": events, "attributes": attributes, "sightings": sightings}
 

@@ -91,23 +91,23 @@ def member_sharing_groups(org_id: int) -> sa.Select[tuple[int]]:
 
 
 def _event_tagged(names: tuple[str, ...]) -> ColumnElement[bool]:
-    return sa.exists(
-        sa.select(1)
-        .select_from(EventTag)
+    # The few events carrying a guarded marking, listed once a query (an index probe or a
+    # hash lookup a row), not searched again for every row.
+    guarded = (
+        sa.select(EventTag.event_id)
         .join(Tag, Tag.id == EventTag.tag_id)
-        .where(EventTag.event_id == Event.id, sa.func.lower(Tag.name).in_(names))
-        .correlate_except(EventTag, Tag)
+        .where(sa.func.lower(Tag.name).in_(names))
     )
+    return Event.id.in_(guarded)
 
 
 def _attribute_tagged(names: tuple[str, ...]) -> ColumnElement[bool]:
-    return sa.exists(
-        sa.select(1)
-        .select_from(AttributeTag)
+    guarded = (
+        sa.select(AttributeTag.attribute_id)
         .join(Tag, Tag.id == AttributeTag.tag_id)
-        .where(AttributeTag.attribute_id == Attribute.id, sa.func.lower(Tag.name).in_(names))
-        .correlate_except(AttributeTag, Tag)
+        .where(sa.func.lower(Tag.name).in_(names))
     )
+    return Attribute.id.in_(guarded)
 
 
 def event_condition(p: Principal, opts: ReadOptions) -> ColumnElement[bool]:
@@ -168,6 +168,17 @@ def attribute_condition(
     p: Principal, opts: ReadOptions, *, include_deleted: bool = False
 ) -> ColumnElement[bool]:
     """Attributes the principal may read (Attribute and its Event in the FROM clause)."""
+    return sa.and_(
+        event_condition(p, opts), attribute_in_readable_event(p, include_deleted=include_deleted)
+    )
+
+
+def attribute_in_readable_event(
+    p: Principal, *, include_deleted: bool = False
+) -> ColumnElement[bool]:
+    """The attribute's own part of attribute_condition: which attributes of an event the
+    principal may read, the event itself being readable (checked apart, once an event, by
+    queries that count many attributes of a few events)."""
     conds: list[ColumnElement[bool]] = []
     live_object = sa.exists(
         sa.select(1)
@@ -200,7 +211,6 @@ def attribute_condition(
         ),
     )
     return sa.and_(
-        event_condition(p, opts),
         sa.or_(Attribute.deleted.is_(False), own),
         sa.or_(Attribute.object_id.is_(None), readable_object),
         sa.or_(

@@ -54,6 +54,7 @@ class Alert(_Stamped, Base):
         sa.Index("ix_alerts_org_id_status_id", "org_id", "status", "id"),
         sa.Index("ix_alerts_org_id_severity_id", "org_id", "severity", "id"),
         sa.Index("ix_alerts_status_ack_due_at", "status", "ack_due_at"),
+        sa.Index("ix_alerts_org_id_created_at", "org_id", "created_at"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -156,6 +157,7 @@ class Case(_Stamped, Base):
         sa.Index("ix_cases_assignee_id_status", "assignee_id", "status"),
         sa.Index("ix_cases_status_ack_due_at", "status", "ack_due_at"),
         sa.Index("ix_cases_status_resolve_due_at", "status", "resolve_due_at"),
+        sa.Index("ix_cases_org_id_created_at", "org_id", "created_at"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

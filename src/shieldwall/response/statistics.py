@@ -46,12 +46,16 @@ def _cases_scope(ctx: Ctx, at: datetime, org_id: int | None) -> list[Any]:
 
 
 def open_alerts(session: Session, ctx: Ctx, org_id: int | None = None) -> dict[str, Any]:
+    # Grouped by an expression of the severity, not the column: SQLite would otherwise walk
+    # the (organisation, severity) index for the grouping and read every alert of the
+    # organisation, where the (organisation, status) index finds the few open ones.
+    severity = sa.func.lower(Alert.severity)
     return _by_severity_and_org(
         session,
-        sa.select(Alert.severity, Organisation.name, sa.func.count())
+        sa.select(severity, Organisation.name, sa.func.count())
         .join(Organisation, Organisation.id == Alert.org_id)
         .where(*_alerts_scope(ctx, org_id), Alert.status.in_(OPEN_ALERT))
-        .group_by(Alert.severity, Organisation.name),
+        .group_by(severity, Organisation.name),
     )
 
 
@@ -162,7 +166,9 @@ def top_case_techniques(
     counts: Counter[str] = Counter()
     for (techniques,) in session.execute(
         sa.select(Case.techniques).where(
-            *_cases_scope(ctx, now(), org_id), Case.created_at >= since
+            *_cases_scope(ctx, now(), org_id),
+            Case.created_at >= since,
+            sa.cast(Case.techniques, sa.Text) != "[]",
         )
     ).all():
         for t in techniques or []:

@@ -1,5 +1,6 @@
 """case terms: the words of case titles and their tags, so title and tag searches read an
-index instead of every case
+index instead of every case; alerts and cases by organisation and creation time, for the
+situational picture
 
 Revision ID: 0017_case_terms
 Revises: 0016_incident_response
@@ -52,6 +53,10 @@ def upgrade() -> None:
     )
     with op.batch_alter_table("case_terms", schema=None) as batch_op:
         batch_op.create_index("ix_case_terms_term_case_id", ["term", "case_id"], unique=False)
+    with op.batch_alter_table("alerts", schema=None) as batch_op:
+        batch_op.create_index("ix_alerts_org_id_created_at", ["org_id", "created_at"], unique=False)
+    with op.batch_alter_table("cases", schema=None) as batch_op:
+        batch_op.create_index("ix_cases_org_id_created_at", ["org_id", "created_at"], unique=False)
     cases = sa.table(
         "cases",
         sa.column("id", sa.Integer),
@@ -81,6 +86,10 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    with op.batch_alter_table("cases", schema=None) as batch_op:
+        batch_op.drop_index("ix_cases_org_id_created_at")
+    with op.batch_alter_table("alerts", schema=None) as batch_op:
+        batch_op.drop_index("ix_alerts_org_id_created_at")
     with op.batch_alter_table("case_terms", schema=None) as batch_op:
         batch_op.drop_index("ix_case_terms_term_case_id")
     op.drop_table("case_terms")
