@@ -331,8 +331,19 @@ def test_a_sensor_sends_alerts_with_its_own_key(world, client, make_user) -> Non
 
 def test_case_search_by_title_words_and_tags(make_user) -> None:  # type: ignore[no-untyped-def]
     a = make_user("CERT-A")
-    first = _ok(a.api.post("/api/v1/cases", json={"title": "Ransomware on big-ws-03247", "tags": ["VIP", "finance"]}), 201)
-    second = _ok(a.api.post("/api/v1/cases", json={"title": "Phishing wave (ransom notes)", "tags": ["vip"]}), 201)
+    first = _ok(
+        a.api.post(
+            "/api/v1/cases",
+            json={"title": "Ransomware on big-ws-03247", "tags": ["VIP", "finance"]},
+        ),
+        201,
+    )
+    second = _ok(
+        a.api.post(
+            "/api/v1/cases", json={"title": "Phishing wave (ransom notes)", "tags": ["vip"]}
+        ),
+        201,
+    )
 
     def found(**q: Any) -> list[int]:
         return [c["id"] for c in a.api.get("/api/v1/cases", params=q).json()["items"]]
@@ -344,6 +355,11 @@ def test_case_search_by_title_words_and_tags(make_user) -> None:  # type: ignore
     assert found(q="ware") == []  # not the middle of a word
     assert found(tag="vip") == [second["id"], first["id"]] and found(tag="Finance") == [first["id"]]
     # A new title or new tags are what is found from then on.
-    _ok(a.api.patch(f"/api/v1/cases/{first['id']}", json={"title": "Wiper on big-ws-03247", "tags": ["finance"]}))
+    _ok(
+        a.api.patch(
+            f"/api/v1/cases/{first['id']}",
+            json={"title": "Wiper on big-ws-03247", "tags": ["finance"]},
+        )
+    )
     assert found(q="ransom") == [second["id"]] and found(q="wiper") == [first["id"]]
     assert found(tag="vip") == [second["id"]]

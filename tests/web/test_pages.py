@@ -298,3 +298,58 @@ def test_the_picture_counts_only_what_the_viewer_may_read(app, admin, make_user)
         0,
     )
     assert "secret:tag" in seen_a and "secret:tag" not in seen_b
+
+
+def test_objects_from_templates_are_built_and_edited_from_the_pages(app, make_user) -> None:  # type: ignore[no-untyped-def]
+    user = make_user("CERT-A", "publisher")
+    event = user.api.post("/api/v1/events", json={"info": "objects", "distribution": 0}).json()
+    c = _browser(app, user.email)
+    form = c.get(f"/ui/events/{event['id']}/objects/new", params={"template": "domain-ip"})
+    assert form.status_code == 200 and 'name="attr:domain"' in form.text
+    r = c.post(
+        f"/ui/events/{event['id']}/objects",
+        data={
+            "csrf_token": _token(form.text),
+            "template": "domain-ip",
+            "attr:domain": "Evil.Example.NET",
+            "attr:ip": "198.51.100.40",
+        },
+        follow_redirects=False,
+    )
+    assert r.status_code == 303
+    detail = user.api.get(f"/api/v1/events/{event['id']}").json()
+    (obj,) = detail["objects"]
+    assert {(a["object_relation"], a["value"]) for a in obj["attributes"]} == {
+        ("domain", "evil.example.net"),
+        ("ip", "198.51.100.40"),
+    }
+    page = c.get(f"/ui/events/{event['id']}")
+    token = _token(page.text)
+    c.post(
+        f"/ui/events/{event['id']}/objects/{obj['id']}/attributes",
+        data={"csrf_token": token, "relation": "ip", "value": "198.51.100.41"},
+    )
+    c.post(
+        f"/ui/events/{event['id']}/objects/{obj['id']}/attributes",
+        data={"csrf_token": token, "relation": "nonsense", "value": "x"},
+    )
+    other = user.api.post(
+        f"/api/v1/events/{event['id']}/attributes", json={"type": "sha256", "value": "a" * 64}
+    ).json()["items"][0]
+    c.post(
+        f"/ui/events/{event['id']}/objects/{obj['id']}/references",
+        data={
+            "csrf_token": token,
+            "relationship_type": "downloads",
+            "referenced_uuid": other["uuid"],
+        },
+    )
+    detail = user.api.get(f"/api/v1/events/{event['id']}").json()
+    (obj,) = detail["objects"]
+    assert sorted(a["value"] for a in obj["attributes"] if a["object_relation"] == "ip") == [
+        "198.51.100.40",
+        "198.51.100.41",
+    ]
+    assert [r["relationship_type"] for r in obj["references"]] == ["downloads"]
+    c.post(f"/ui/events/{event['id']}/objects/{obj['id']}/delete", data={"csrf_token": token})
+    assert user.api.get(f"/api/v1/events/{event['id']}").json()["objects"] == []

@@ -476,6 +476,51 @@ def add_report(ref: str, viewer: PageViewer, form: Form) -> Response:
     return redirect(f"/ui/events/{ref}#reports", "report added")
 
 
+@router.post("/events/{ref}/objects/{obj}/attributes")
+def add_object_attribute(ref: str, obj: str, viewer: PageViewer, form: Form) -> Response:
+    """One more attribute in an object, by relation (the template's type for it)."""
+    from shieldwall.intel.common import get_object
+
+    relation = text(form, "relation")
+    with get_database().writing() as session:
+        o, _ = get_object(session, viewer.ctx, obj)
+        tpl = object_templates().get(o.name)
+        spec = tpl.attributes.get(relation) if tpl else None
+        if spec is None:
+            raise InvalidInput(
+                f"the {o.name} template has no relation {relation!r}", field="relation"
+            )
+        item = AttributeIn(
+            type=spec.get("misp-attribute", "text"),
+            value=text(form, "value"),
+            object_relation=relation,
+        )
+        ev.add_object_attributes(session, viewer.ctx, o.id, [item])
+    return redirect(f"/ui/events/{ref}#object-{obj}", f"{relation} added")
+
+
+@router.post("/events/{ref}/objects/{obj}/references")
+def add_object_reference(ref: str, obj: str, viewer: PageViewer, form: Form) -> Response:
+    from shieldwall.intel.schemas import ReferenceIn
+
+    data = ReferenceIn.model_validate(
+        {
+            "referenced_uuid": text(form, "referenced_uuid"),
+            "relationship_type": text(form, "relationship_type"),
+        }
+    )
+    with get_database().writing() as session:
+        ev.add_reference(session, viewer.ctx, obj, data)
+    return redirect(f"/ui/events/{ref}#object-{obj}", "reference added")
+
+
+@router.post("/events/{ref}/objects/{obj}/delete")
+def delete_object(ref: str, obj: str, viewer: PageViewer, form: Form) -> Response:
+    with get_database().writing() as session:
+        ev.delete_object(session, viewer.ctx, obj)
+    return redirect(f"/ui/events/{ref}", "object deleted")
+
+
 @router.get("/attributes", response_class=HTMLResponse)
 def attribute_search(
     request: Request,
