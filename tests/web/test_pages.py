@@ -353,3 +353,52 @@ def test_objects_from_templates_are_built_and_edited_from_the_pages(app, make_us
     assert [r["relationship_type"] for r in obj["references"]] == ["downloads"]
     c.post(f"/ui/events/{event['id']}/objects/{obj['id']}/delete", data={"csrf_token": token})
     assert user.api.get(f"/api/v1/events/{event['id']}").json()["objects"] == []
+
+
+def test_site_admins_edit_roles_and_sharing_groups_from_the_pages(app, instance, make_user) -> None:  # type: ignore[no-untyped-def]
+    member = make_user("CERT-B", "user")
+    c = TestClient(app, base_url="http://127.0.0.1:8000")
+    assert sign_in(c, "admin@host.test", instance.admin_password).status_code == 303
+    page = c.get("/ui/admin/roles")
+    token = _token(page.text)
+    c.post(
+        "/ui/admin/roles/6",
+        data={"csrf_token": token, "permission": ["auth:key:use", "intel:sighting:add"]},
+    )
+    roles = {r["id"]: r for r in member.api.get("/api/v1/roles").json()["items"]}
+    assert roles[6]["permissions"] == ["auth:key:use", "intel:sighting:add"]
+    c.post("/ui/admin/roles/4", data={"csrf_token": token, "make_default": "1"})
+    roles = {r["id"]: r for r in member.api.get("/api/v1/roles").json()["items"]}
+    assert roles[4]["default_role"] and not roles[3]["default_role"]
+    # Sharing groups: create with a member, add and remove another.
+    page = c.get("/ui/admin/sharing-groups")
+    token = _token(page.text)
+    c.post(
+        "/ui/admin/sharing-groups",
+        data={"csrf_token": token, "name": "Alliance core", "members": "CERT-B"},
+    )
+    page = c.get("/ui/admin/sharing-groups")
+    assert "Alliance core" in page.text and "CERT-B" in page.text
+    group = re.search(r"/ui/admin/sharing-groups/(\d+)/members", page.text)
+    assert group
+    make_user("CERT-C", "user")
+    c.post(
+        f"/ui/admin/sharing-groups/{group.group(1)}/members",
+        data={"csrf_token": token, "org": "CERT-C"},
+    )
+    assert "CERT-C" in c.get("/ui/admin/sharing-groups").text
+    c.post(
+        f"/ui/admin/sharing-groups/{group.group(1)}/members",
+        data={"csrf_token": token, "org": "CERT-C", "remove": "1"},
+    )
+    text = c.get("/ui/admin/sharing-groups").text
+    assert "CERT-C" not in text.split("Alliance core", 1)[1].split("</tr>", 1)[0]
+    # A plain user cannot change roles: refused, nothing changes.
+    u = TestClient(app, base_url="http://127.0.0.1:8000")
+    sign_in(u, member.email)
+    u.post(
+        "/ui/admin/roles/6",
+        data={"csrf_token": _token(u.get("/ui/admin/roles").text), "permission": ["auth:key:use"]},
+    )
+    roles = {r["id"]: r for r in member.api.get("/api/v1/roles").json()["items"]}
+    assert roles[6]["permissions"] == ["auth:key:use", "intel:sighting:add"]

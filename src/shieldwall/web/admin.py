@@ -38,6 +38,7 @@ from shieldwall.web.core import (
     PageViewer,
     flag,
     lines,
+    many,
     opt,
     redirect,
     render,
@@ -169,6 +170,33 @@ def roles(request: Request, viewer: PageViewer) -> Response:
             roles=auth.list_roles(session),
             permissions=list(Permission),
         )
+
+
+@router.post("/admin/roles/{role_id}")
+def update_role(role_id: int, viewer: PageViewer, form: Form) -> Response:
+    """A role's permissions, as the boxes say; or make it the default role."""
+    with get_database().writing() as session:
+        auth.update_role(
+            session,
+            viewer.ctx,
+            role_id,
+            permissions=None if flag(form, "make_default") else many(form, "permission"),
+            default_role=True if flag(form, "make_default") else None,
+        )
+    return redirect("/ui/admin/roles", "role saved")
+
+
+@router.post("/admin/sharing-groups/{ref}/members")
+def sharing_group_member(ref: str, viewer: PageViewer, form: Form) -> Response:
+    org = text(form, "org")
+    with get_database().writing() as session:
+        if flag(form, "remove"):
+            sg_svc.remove_member(session, viewer.ctx, ref, org)
+        else:
+            sg_svc.add_member(session, viewer.ctx, ref, org, extend=flag(form, "extend"))
+    return redirect(
+        "/ui/admin/sharing-groups", f"{org} {'removed' if flag(form, 'remove') else 'added'}"
+    )
 
 
 @router.get("/admin/sharing-groups", response_class=HTMLResponse)
