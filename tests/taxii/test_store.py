@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
+
 import sqlalchemy as sa
 
+from shieldwall import clock
 from shieldwall.jobs.taxii import run_taxii_job
 from shieldwall.taxii.models import StixEventState, StixObject, StixObjectEvent
 from shieldwall.taxii.store import catch_up, pending_events
@@ -64,3 +67,26 @@ def test_catch_up_renders_changed_events_once(instance, admin, add_event) -> Non
     assert admin.delete(f"/events/delete/{second['uuid']}").status_code == 200
     assert run_taxii_job(instance.db) == 0
     assert _rows(instance) == []  # the identity no event uses went too
+
+
+def test_render_stores_what_a_large_event_shows(instance, admin, add_event, monkeypatch) -> None:
+    # More objects than one 500-id chunk: every version flagged, each object stored once.
+    made = add_event(admin, "large", [ip(f"198.51.{i // 250}.{i % 250}") for i in range(600)])
+    assert catch_up(instance.db) == 1
+    rows = _rows(instance, event_id=int(made["id"]))
+    assert len(rows) >= 600 and len({r.stix_id for r in rows}) == len(rows)
+    assert all(r.is_latest and r.is_first for r in rows)
+    added = [r.date_added for r in sorted(rows, key=lambda r: r.id)]
+    assert added == sorted(added)
+    # A changed attribute: a new version, the old one no longer latest.
+    attr = made["Attribute"][0]
+    later = datetime.now(UTC) + timedelta(minutes=1)  # a new modified time, not the same second
+    monkeypatch.setattr(clock, "_now", lambda: later)
+    r = admin.post(f"/attributes/edit/{attr['uuid']}", json={"comment": "changed"})
+    assert r.status_code == 200, r.text
+    assert catch_up(instance.db) == 1
+    versions = sorted(
+        _rows(instance, stix_id=f"indicator--{attr['uuid']}"), key=lambda r: r.version
+    )
+    assert len(versions) == 2
+    assert [(v.is_latest, v.is_first) for v in versions] == [(False, True), (True, False)]
