@@ -32,6 +32,7 @@ from shieldwall.api.errors import install as install_errors
 from shieldwall.api.errors import problem
 from shieldwall.api.responses import OrjsonResponse
 from shieldwall.config import Settings, get_settings
+from shieldwall.jobs.foreground import CountRequests, Foreground
 from shieldwall.jobs.schedule import background_jobs
 from shieldwall.metrics import REGISTRY, REQUEST_SECONDS
 from shieldwall.misp import ROUTERS as MISP_ROUTERS
@@ -183,4 +184,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         return {"name": "Shieldwall", "version": __version__, "api": "/api/v1", "docs": "/api/docs"}
 
     app.add_middleware(BodyLimit, limit=settings.max_body_bytes)
+    # Outermost: a request counts from its first byte to its answer's last, and the jobs in
+    # this process yield to it (jobs/foreground.py).
+    app.state.foreground = Foreground()
+    app.add_middleware(CountRequests, foreground=app.state.foreground)
     return app

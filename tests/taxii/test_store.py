@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import threading
 from datetime import UTC, datetime, timedelta
 
 import sqlalchemy as sa
 
 from shieldwall import clock
+from shieldwall.jobs import taxii as taxii_job
+from shieldwall.jobs.foreground import Foreground
 from shieldwall.jobs.taxii import run_taxii_job
 from shieldwall.taxii.models import StixEventState, StixObject, StixObjectEvent
 from shieldwall.taxii.store import catch_up, pending_events
@@ -67,6 +70,38 @@ def test_catch_up_renders_changed_events_once(instance, admin, add_event) -> Non
     assert admin.delete(f"/events/delete/{second['uuid']}").status_code == 200
     assert run_taxii_job(instance.db) == 0
     assert _rows(instance) == []  # the identity no event uses went too
+
+
+class _Requests(Foreground):
+    """The server's requests as the job sees them, recording what was pending each time the
+    job yielded and checking that it held no write transaction then."""
+
+    def __init__(self, db) -> None:  # type: ignore[no-untyped-def]
+        super().__init__()
+        self.db = db
+        self.pending: list[int] = []
+
+    def wait_quiet(self, quiet, longest, stop=None) -> bool:  # type: ignore[no-untyped-def]
+        # Another writer gets the write lock now (on SQLite this would wait for the job's
+        # transaction, in this very thread, and fail).
+        with self.db.writing() as s:
+            self.pending.append(len(pending_events(s, 100)))
+        return True
+
+
+def test_server_job_renders_in_slices_and_yields_between(
+    instance, admin, add_event, monkeypatch
+) -> None:
+    for n in range(3):
+        add_event(admin, f"sliced {n}", [ip(f"192.0.2.{110 + n}")])
+    monkeypatch.setattr(taxii_job, "SLICE_SECONDS", 0.0)  # one event a transaction
+    requests = _Requests(instance.db)
+    assert run_taxii_job(instance.db, threading.Event(), requests) == 3
+    # The job yielded before each transaction: one event rendered in each, then none left.
+    assert requests.pending[:4] == [3, 2, 1, 0]
+    assert set(requests.pending[4:]) <= {0}
+    with instance.db.reading() as s:
+        assert pending_events(s, 10) == []
 
 
 def test_render_stores_what_a_large_event_shows(instance, admin, add_event, monkeypatch) -> None:

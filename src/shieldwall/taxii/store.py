@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -520,13 +520,28 @@ def mark_posted(session: Session, event_id: int) -> None:
     session.flush()
 
 
-def catch_up(db: Database, *, batch: int = 20, budget: float | None = None) -> int:
+def catch_up(
+    db: Database,
+    *,
+    batch: int = 20,
+    budget: float | None = None,
+    slice_seconds: float | None = None,
+    before: Callable[[], Any] | None = None,
+) -> int:
     """Render every event that changed since it was last rendered, a batch per transaction;
-    with a budget (seconds), stop after the batch that passes it. Returns events rendered."""
+    with a budget (seconds), stop after the batch that passes it. Returns events rendered.
+
+    With slice_seconds, a transaction ends after the event that passes the slice (the rest
+    of its batch waits for the next transaction), and `before` is called before each
+    transaction: the server's job uses both to hand the write lock and the interpreter back
+    to requests while it works through a backlog."""
     started = time.monotonic()
     done = 0
     while True:
+        if before is not None:
+            before()
         with db.writing() as session:
+            opened = time.monotonic()
             lock_writers(session)
             ids = pending_events(session, batch)
             if not ids:
@@ -543,6 +558,8 @@ def catch_up(db: Database, *, batch: int = 20, budget: float | None = None) -> i
                     log.exception("event %s could not be rendered as STIX", event.uuid)
                 _mark(session, event_id, event.timestamp)
                 done += 1
+                if slice_seconds is not None and time.monotonic() - opened > slice_seconds:
+                    break
         if budget is not None and time.monotonic() - started > budget:
             return done
 
