@@ -76,10 +76,14 @@ class _Requests(Foreground):
     """The server's requests as the job sees them, recording what was pending each time the
     job yielded and checking that it held no write transaction then."""
 
-    def __init__(self, db) -> None:  # type: ignore[no-untyped-def]
+    def __init__(self, db, busy: bool = False) -> None:  # type: ignore[no-untyped-def]
         super().__init__()
         self.db = db
         self.pending: list[int] = []
+        self.requests_coming = busy
+
+    def in_flight(self) -> bool:
+        return self.requests_coming
 
     def wait_quiet(self, quiet, longest, stop=None) -> bool:  # type: ignore[no-untyped-def]
         # Another writer gets the write lock now (on SQLite this would wait for the job's
@@ -125,3 +129,21 @@ def test_render_stores_what_a_large_event_shows(instance, admin, add_event, monk
     )
     assert len(versions) == 2
     assert [(v.is_latest, v.is_first) for v in versions] == [(False, True), (True, False)]
+
+
+def test_a_request_coming_in_ends_the_jobs_transaction(
+    instance, admin, add_event, monkeypatch
+) -> None:
+    monkeypatch.setattr(taxii_job, "SLICE_SECONDS", 3600.0)  # no slice ends by time here
+    for n in range(3):
+        add_event(admin, f"interrupted {n}", [ip(f"192.0.2.{120 + n}")])
+    # Only the request in flight ends each transaction, after its event.
+    requests = _Requests(instance.db, busy=True)
+    assert run_taxii_job(instance.db, threading.Event(), requests) == 3
+    assert requests.pending[:4] == [3, 2, 1, 0]
+    # No request: the three fit in one transaction.
+    for n in range(3):
+        add_event(admin, f"together {n}", [ip(f"192.0.2.{130 + n}")])
+    requests = _Requests(instance.db)
+    assert run_taxii_job(instance.db, threading.Event(), requests) == 3
+    assert requests.pending[:2] == [3, 0]

@@ -27,6 +27,10 @@ class Foreground:
         with self._cond:
             return self._busy
 
+    def in_flight(self) -> bool:
+        """Whether a request is being served now (read without the lock: a hint)."""
+        return self._busy > 0
+
     def enter(self) -> None:
         with self._cond:
             self._busy += 1

@@ -24,8 +24,8 @@ from shieldwall.taxii.store import catch_up, sweep_orphans
 log = logging.getLogger("shieldwall.jobs.taxii")
 
 
-# In the server the job renders in transactions of about SLICE_SECONDS (at least one event)
-# and, before each, waits until no request has been in flight for QUIET_SECONDS (at least
+# In the server the job renders in transactions of about SLICE_SECONDS (at least one event;
+# ended after the current event when a request comes in) and, before each, waits until no request has been in flight for QUIET_SECONDS (at least
 # that long, at most the job's interval). Without this a backlog (a large import, a bulk
 # load) was rendered in 20-event transactions back to back: on SQLite a request's write
 # waited in BEGIN IMMEDIATE for the batch in progress and, the job taking the lock again at
@@ -50,12 +50,16 @@ def run_taxii_job(
     process_pending(db)
     slice_seconds: float | None = None
     before: Callable[[], Any] | None = None
+    interrupt: Callable[[], bool] | None = None
     if foreground is not None:
         slice_seconds = SLICE_SECONDS
         before = partial(foreground.wait_quiet, QUIET_SECONDS, longest_wait, stop)
+        interrupt = foreground.in_flight
     done = 0
     while stop is None or not stop.is_set():
-        step = catch_up(db, budget=5.0, slice_seconds=slice_seconds, before=before)
+        step = catch_up(
+            db, budget=5.0, slice_seconds=slice_seconds, before=before, interrupt=interrupt
+        )
         done += step
         if step == 0:
             break

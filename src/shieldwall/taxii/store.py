@@ -527,14 +527,16 @@ def catch_up(
     budget: float | None = None,
     slice_seconds: float | None = None,
     before: Callable[[], Any] | None = None,
+    interrupt: Callable[[], bool] | None = None,
 ) -> int:
     """Render every event that changed since it was last rendered, a batch per transaction;
     with a budget (seconds), stop after the batch that passes it. Returns events rendered.
 
-    With slice_seconds, a transaction ends after the event that passes the slice (the rest
-    of its batch waits for the next transaction), and `before` is called before each
-    transaction: the server's job uses both to hand the write lock and the interpreter back
-    to requests while it works through a backlog."""
+    With slice_seconds, a transaction ends after the event that passes the slice, or after
+    any event once `interrupt` returns True (the rest of its batch waits for the next
+    transaction), and `before` is called before each transaction: the server's job uses
+    these to hand the write lock and the interpreter back to requests while it works
+    through a backlog."""
     started = time.monotonic()
     done = 0
     while True:
@@ -558,7 +560,9 @@ def catch_up(
                     log.exception("event %s could not be rendered as STIX", event.uuid)
                 _mark(session, event_id, event.timestamp)
                 done += 1
-                if slice_seconds is not None and time.monotonic() - opened > slice_seconds:
+                if slice_seconds is not None and (
+                    time.monotonic() - opened > slice_seconds or (interrupt and interrupt())
+                ):
                     break
         if budget is not None and time.monotonic() - started > budget:
             return done
