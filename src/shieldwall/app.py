@@ -36,6 +36,7 @@ from shieldwall.api.errors import install as install_errors
 from shieldwall.api.errors import problem
 from shieldwall.api.responses import OrjsonResponse
 from shieldwall.config import Settings, get_settings
+from shieldwall.jobs.foreground import CountRequests, Foreground
 from shieldwall.jobs.schedule import background_jobs
 from shieldwall.metrics import REGISTRY, REQUEST_SECONDS
 from shieldwall.misp import ROUTERS as MISP_ROUTERS
@@ -202,4 +203,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     mount_web(app)
 
     app.add_middleware(BodyLimit, limit=settings.max_body_bytes)
+    # Outermost: a request counts from its first byte to its answer's last, and the jobs in
+    # this process yield to it (jobs/foreground.py).
+    app.state.foreground = Foreground()
+    app.add_middleware(CountRequests, foreground=app.state.foreground)
     return app

@@ -2,8 +2,14 @@
 
 from __future__ import annotations
 
+import threading
+from datetime import UTC, datetime, timedelta
+
 import sqlalchemy as sa
 
+from shieldwall import clock
+from shieldwall.jobs import taxii as taxii_job
+from shieldwall.jobs.foreground import Foreground
 from shieldwall.jobs.taxii import run_taxii_job
 from shieldwall.taxii.models import StixEventState, StixObject, StixObjectEvent
 from shieldwall.taxii.store import catch_up, pending_events
@@ -64,3 +70,80 @@ def test_catch_up_renders_changed_events_once(instance, admin, add_event) -> Non
     assert admin.delete(f"/events/delete/{second['uuid']}").status_code == 200
     assert run_taxii_job(instance.db) == 0
     assert _rows(instance) == []  # the identity no event uses went too
+
+
+class _Requests(Foreground):
+    """The server's requests as the job sees them, recording what was pending each time the
+    job yielded and checking that it held no write transaction then."""
+
+    def __init__(self, db, busy: bool = False) -> None:  # type: ignore[no-untyped-def]
+        super().__init__()
+        self.db = db
+        self.pending: list[int] = []
+        self.requests_coming = busy
+
+    def in_flight(self) -> bool:
+        return self.requests_coming
+
+    def wait_quiet(self, quiet, longest, stop=None) -> bool:  # type: ignore[no-untyped-def]
+        # Another writer gets the write lock now (on SQLite this would wait for the job's
+        # transaction, in this very thread, and fail).
+        with self.db.writing() as s:
+            self.pending.append(len(pending_events(s, 100)))
+        return True
+
+
+def test_server_job_renders_in_slices_and_yields_between(
+    instance, admin, add_event, monkeypatch
+) -> None:
+    for n in range(3):
+        add_event(admin, f"sliced {n}", [ip(f"192.0.2.{110 + n}")])
+    monkeypatch.setattr(taxii_job, "SLICE_SECONDS", 0.0)  # one event a transaction
+    requests = _Requests(instance.db)
+    assert run_taxii_job(instance.db, threading.Event(), requests) == 3
+    # The job yielded before each transaction: one event rendered in each, then none left.
+    assert requests.pending[:4] == [3, 2, 1, 0]
+    assert set(requests.pending[4:]) <= {0}
+    with instance.db.reading() as s:
+        assert pending_events(s, 10) == []
+
+
+def test_render_stores_what_a_large_event_shows(instance, admin, add_event, monkeypatch) -> None:
+    # More objects than one 500-id chunk: every version flagged, each object stored once.
+    made = add_event(admin, "large", [ip(f"198.51.{i // 250}.{i % 250}") for i in range(600)])
+    assert catch_up(instance.db) == 1
+    rows = _rows(instance, event_id=int(made["id"]))
+    assert len(rows) >= 600 and len({r.stix_id for r in rows}) == len(rows)
+    assert all(r.is_latest and r.is_first for r in rows)
+    added = [r.date_added for r in sorted(rows, key=lambda r: r.id)]
+    assert added == sorted(added)
+    # A changed attribute: a new version, the old one no longer latest.
+    attr = made["Attribute"][0]
+    later = datetime.now(UTC) + timedelta(minutes=1)  # a new modified time, not the same second
+    monkeypatch.setattr(clock, "_now", lambda: later)
+    r = admin.post(f"/attributes/edit/{attr['uuid']}", json={"comment": "changed"})
+    assert r.status_code == 200, r.text
+    assert catch_up(instance.db) == 1
+    versions = sorted(
+        _rows(instance, stix_id=f"indicator--{attr['uuid']}"), key=lambda r: r.version
+    )
+    assert len(versions) == 2
+    assert [(v.is_latest, v.is_first) for v in versions] == [(False, True), (True, False)]
+
+
+def test_a_request_coming_in_ends_the_jobs_transaction(
+    instance, admin, add_event, monkeypatch
+) -> None:
+    monkeypatch.setattr(taxii_job, "SLICE_SECONDS", 3600.0)  # no slice ends by time here
+    for n in range(3):
+        add_event(admin, f"interrupted {n}", [ip(f"192.0.2.{120 + n}")])
+    # Only the request in flight ends each transaction, after its event.
+    requests = _Requests(instance.db, busy=True)
+    assert run_taxii_job(instance.db, threading.Event(), requests) == 3
+    assert requests.pending[:4] == [3, 2, 1, 0]
+    # No request: the three fit in one transaction.
+    for n in range(3):
+        add_event(admin, f"together {n}", [ip(f"192.0.2.{130 + n}")])
+    requests = _Requests(instance.db)
+    assert run_taxii_job(instance.db, threading.Event(), requests) == 3
+    assert requests.pending[:2] == [3, 0]
