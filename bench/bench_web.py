@@ -58,10 +58,7 @@ def populate_intel(total: int, out: Path) -> None:
         )
         conn.execute(
             stmt,
-            [
-                {"b_id": i, "b_at": now - timedelta(seconds=rng.randrange(365 * 86400))}
-                for i in ids
-            ],
+            [{"b_id": i, "b_at": now - timedelta(seconds=rng.randrange(365 * 86400))} for i in ids],
         )
         # The big event is recent: the picture's last day holds it.
         conn.execute(sa.update(Event).where(Event.id == event_ids[0]).values(created_at=now))
