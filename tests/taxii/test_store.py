@@ -12,6 +12,7 @@ from shieldwall.jobs import taxii as taxii_job
 from shieldwall.jobs.foreground import Foreground
 from shieldwall.jobs.taxii import run_taxii_job
 from shieldwall.taxii.models import StixEventState, StixObject, StixObjectEvent
+from shieldwall.taxii import store
 from shieldwall.taxii.store import catch_up, pending_events
 from tests.taxii.conftest import ip
 
@@ -147,3 +148,62 @@ def test_a_request_coming_in_ends_the_jobs_transaction(
     requests = _Requests(instance.db)
     assert run_taxii_job(instance.db, threading.Event(), requests) == 3
     assert requests.pending[:2] == [3, 0]
+
+
+def test_a_large_render_gives_way_to_a_request_and_writes_nothing(
+    instance, admin, add_event, monkeypatch
+) -> None:
+    monkeypatch.setattr(store, "_INSERT_PIECE", 40)  # 120 objects: a "large" render
+    monkeypatch.setattr(store, "_GAVE_WAY", {})
+    made = add_event(admin, "large, interrupted", [ip(f"198.51.100.{i}") for i in range(120)])
+    event_id = int(made["id"])
+    looks: list[int] = []
+
+    def request_arrives_on_third_look() -> bool:
+        looks.append(1)
+        return len(looks) >= 3
+
+    # Nobody to wait for (no `before`): the job stops at once, its savepoint rolled back.
+    assert catch_up(instance.db, interrupt=request_arrives_on_third_look) == 0
+    assert len(looks) == 3
+    assert _rows(instance, event_id=event_id) == []
+    with instance.db.reading() as s:
+        assert pending_events(s, 10) == [event_id]
+    assert event_id in store._GAVE_WAY
+    # Quiet again: the next pass renders the whole event and forgets that it gave way.
+    assert catch_up(instance.db, interrupt=lambda: False) == 1
+    assert len(_rows(instance, event_id=event_id)) >= 120
+    assert event_id not in store._GAVE_WAY
+
+
+def test_a_render_gives_way_only_for_a_while(instance, admin, add_event, monkeypatch) -> None:
+    monkeypatch.setattr(store, "_INSERT_PIECE", 40)
+    monkeypatch.setattr(store, "_GAVE_WAY", {})
+    made = add_event(admin, "large, busy server", [ip(f"198.51.100.{i}") for i in range(120)])
+    assert catch_up(instance.db, interrupt=lambda: True) == 0
+    # Past GIVE_WAY_SECONDS the render runs to its end although requests keep coming.
+    monkeypatch.setattr(store, "GIVE_WAY_SECONDS", 0.0)
+    assert catch_up(instance.db, interrupt=lambda: True) == 1
+    assert len(_rows(instance, event_id=int(made["id"]))) >= 120
+
+
+def test_the_server_job_gives_way_mid_render_then_finishes(
+    instance, admin, add_event, monkeypatch
+) -> None:
+    monkeypatch.setattr(store, "_INSERT_PIECE", 40)
+    monkeypatch.setattr(store, "_GAVE_WAY", {})
+    made = add_event(admin, "large, one request", [ip(f"198.51.100.{i}") for i in range(120)])
+
+    class OneRequest(_Requests):
+        looked = 0
+
+        def in_flight(self) -> bool:  # a request arrives during the first render only
+            self.looked += 1
+            return self.looked == 2
+
+    requests = OneRequest(instance.db)
+    assert run_taxii_job(instance.db, threading.Event(), requests) == 1
+    # It waited before the first try and, after giving way, before the second: the event
+    # was still pending both times (another writer got the lock in between).
+    assert requests.pending[:3] == [1, 1, 0]
+    assert len(_rows(instance, event_id=int(made["id"]))) >= 120

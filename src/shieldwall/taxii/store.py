@@ -369,6 +369,7 @@ def _store_owned(
     event: Event,
     items: list[tuple[dict[str, Any], str, Tie]],
     clock: Clock,
+    interrupt: Callable[[], bool] | None = None,
 ) -> None:
     existing: dict[str, list[Any]] = {}
     for r in session.execute(
@@ -399,9 +400,11 @@ def _store_owned(
     # Written straight to the driver (COPY on PostgreSQL), in rendering order, so ids and
     # date_added rise together as before: a unit-of-work flush per object was most of a
     # render's time, all of it under the write lock.
-    if new:
-        table: Any = StixObject.__table__
-        insert_rows(session.connection(), table, _COLUMNS, new)
+    # In pieces, so that a render in the server can give way to a request between them.
+    table: Any = StixObject.__table__
+    for start in range(0, len(new), _INSERT_PIECE):
+        _give_way(interrupt)
+        insert_rows(session.connection(), table, _COLUMNS, new[start : start + _INSERT_PIECE])
     for rows in existing.values():  # no longer rendered: gone with every version
         drop.extend(r.id for r in rows)
     for start in range(0, len(drop), 500):
@@ -459,10 +462,38 @@ def _store_shared(
     reflag(session, touched, None, None)
 
 
-def render_event(session: Session, event: Event, clock: Clock) -> int:
-    """Bring the stored objects of one event up to date with it; returns how many it has."""
+class RenderInterrupted(Exception):
+    """A render gave way to a request: its savepoint is rolled back and it is tried again."""
+
+
+# Rows of stored objects written between two looks at `interrupt` (a few tenths of a second
+# of SQLite's write lock at most).
+_INSERT_PIECE = 2000
+
+
+def _give_way(interrupt: Callable[[], bool] | None) -> None:
+    if interrupt is not None and interrupt():
+        raise RenderInterrupted
+
+
+def render_event(
+    session: Session,
+    event: Event,
+    clock: Clock,
+    interrupt: Callable[[], bool] | None = None,
+) -> int:
+    """Bring the stored objects of one event up to date with it; returns how many it has.
+
+    With `interrupt`, a render of more than _INSERT_PIECE objects looks between its steps
+    and raises RenderInterrupted once that returns True; the caller rolls back what the
+    render wrote. (A smaller render holds the write lock for milliseconds: it never gives
+    way.)"""
     objects = event_objects(event_view(session, event))
+    if len(objects) <= _INSERT_PIECE:
+        interrupt = None
+    _give_way(interrupt)
     ties = classify(_Owners(session, event), objects)
+    _give_way(interrupt)
     owned: list[tuple[dict[str, Any], str, Tie]] = []
     shared: list[tuple[dict[str, Any], str, Tie]] = []
     seen: set[str] = set()
@@ -472,7 +503,8 @@ def render_event(session: Session, event: Event, clock: Clock) -> int:
         seen.add(obj["id"])
         body = orjson.dumps(obj).decode()
         (shared if tie.shared else owned).append((obj, body, tie))
-    _store_owned(session, event, owned, clock)
+    _store_owned(session, event, owned, clock, interrupt)
+    _give_way(interrupt)
     _store_shared(session, event, shared, clock)
     return len(objects)
 
@@ -549,23 +581,54 @@ def catch_up(
             if not ids:
                 return done
             clock = Clock(session)
+            gave_way = False
             for event_id in ids:
                 event = session.get(Event, event_id)
                 if event is None:
+                    _GAVE_WAY.pop(event_id, None)
                     continue
                 try:
                     with session.begin_nested():
-                        render_event(session, event, clock)
+                        render_event(session, event, clock, _yielding(event_id, interrupt))
+                except RenderInterrupted:
+                    gave_way = True
+                    break
                 except Exception:  # a converter failure must not stop the others
                     log.exception("event %s could not be rendered as STIX", event.uuid)
+                _GAVE_WAY.pop(event_id, None)
                 _mark(session, event_id, event.timestamp)
                 done += 1
                 if slice_seconds is not None and (
                     time.monotonic() - opened > slice_seconds or (interrupt and interrupt())
                 ):
                     break
+        if gave_way and before is None:  # nobody to wait for: the next try would give way again
+            return done
         if budget is not None and time.monotonic() - started > budget:
             return done
+
+
+# Events whose render gave way to a request, with when it first did. A render gives way
+# only for GIVE_WAY_SECONDS after that (then it runs to its end), so a server that is never
+# idle still serves a large event's objects, a minute late at most.
+GIVE_WAY_SECONDS = 60.0
+_GAVE_WAY: dict[int, float] = {}
+
+
+def _yielding(event_id: int, interrupt: Callable[[], bool] | None) -> Callable[[], bool] | None:
+    if interrupt is None:
+        return None
+    first = _GAVE_WAY.get(event_id)
+    if first is not None and time.monotonic() - first > GIVE_WAY_SECONDS:
+        return None
+
+    def check() -> bool:
+        if not interrupt():
+            return False
+        _GAVE_WAY.setdefault(event_id, time.monotonic())
+        return True
+
+    return check
 
 
 def sweep_orphans(db: Database) -> int:
