@@ -10,6 +10,7 @@ sharing group whose creator is not a member): the read side must hold for any st
 from __future__ import annotations
 
 import json
+from collections import Counter
 from dataclasses import dataclass, field, replace
 from datetime import date
 from typing import Any
@@ -37,6 +38,7 @@ from shieldwall.intel.models import (
     Sighting,
     Tag,
 )
+from shieldwall.intel.visibility import ReadOptions, event_condition, readable_attribute_counts
 
 ROLE_IDS = {"site_admin": 1, "org_admin": 2, "user": 3, "publisher": 4, "read_only": 6}
 NON_ADMIN_ROLES = ["user", "org_admin", "publisher", "read_only"]
@@ -222,6 +224,7 @@ class Account:
     label: str
     reader: ref.Reader
     headers: dict[str, str]
+    user_id: int = 0
 
 
 def _insert(instance: Any, spec: WorldSpec) -> tuple[ref.World, list[Account]]:
@@ -247,6 +250,7 @@ def _insert(instance: Any, spec: WorldSpec) -> tuple[ref.World, list[Account]]:
                     f"{role} of org {i}",
                     ref.Reader(org_ids[i], role == "site_admin"),
                     {"Authorization": key},
+                    user.id,
                 )
             )
 
@@ -536,6 +540,22 @@ def _check_account(
     assert got == want, (who, "GET /sharing-groups", got, want)
 
 
+def _check_counts(instance: Any, acc: Account, world: ref.World, opts: ref.Options) -> None:
+    """The situational picture's count of readable attributes per event (which checks only
+    the rows whose own rules can hide them) against the reference."""
+    read_opts = ReadOptions(opts.unpublished_private, opts.sighting_policy)
+    with instance.db.reading() as s:
+        user = s.get(User, acc.user_id)
+        assert user is not None
+        p = auth.principal_for(user)
+        readable = sa.select(Event.id).where(event_condition(p, read_opts))
+        got = readable_attribute_counts(s, p, readable)
+    want = Counter(
+        world.attributes[a].event_id for a in world.readable_attributes(acc.reader, opts)
+    )
+    assert got == dict(want), (acc.label, "attribute counts per event", got, dict(want))
+
+
 # ---------------------------------------------------------------- the property
 
 
@@ -557,6 +577,7 @@ def _run(instance: Any, app: Any, client: Any, spec: WorldSpec, log: Any = None)
             log(f"world: {world}")
         for acc in accounts:
             _check_account(client, acc, world, opts, spec)
+            _check_counts(instance, acc, world, opts)
     finally:
         app.dependency_overrides.pop(settings_dep, None)
 

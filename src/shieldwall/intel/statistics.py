@@ -16,8 +16,8 @@ from shieldwall.intel.errors import InvalidInput
 from shieldwall.intel.models import Attribute, AttributeTag, Event, EventTag, Sighting, Tag
 from shieldwall.intel.visibility import (
     attribute_condition,
-    attribute_in_readable_event,
     event_condition,
+    readable_attribute_counts,
     tag_condition,
 )
 
@@ -318,13 +318,7 @@ def activity(
     # rules checked once an event rather than once an attribute; the days are the events'.
     recent = sa.select(Event.id).where(*scope, readable)
     attributes: dict[str, int] = {}
-    for event_id, n in session.execute(
-        sa.select(Attribute.event_id, sa.func.count())
-        .select_from(Attribute)
-        .join(Event, Event.id == Attribute.event_id)
-        .where(Attribute.event_id.in_(recent), attribute_in_readable_event(ctx.principal))
-        .group_by(Attribute.event_id)
-    ).tuples():
+    for event_id, n in readable_attribute_counts(session, ctx.principal, recent).items():
         when = event_day.get(event_id)
         if when is not None:
             attributes[when] = attributes.get(when, 0) + n

@@ -14,7 +14,7 @@ from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.orm import QueryableAttribute
+from sqlalchemy.orm import QueryableAttribute, Session
 from sqlalchemy.sql.elements import ColumnElement
 
 from shieldwall.auth.permissions import Permission
@@ -221,6 +221,48 @@ def attribute_in_readable_event(
         ),
         *conds,
     )
+
+
+def readable_attribute_counts(
+    session: Session, p: Principal, event_ids: sa.Select[Any]
+) -> dict[int, int]:
+    """How many attributes of each event in `event_ids` the principal may read, those
+    events being readable (as attribute_in_readable_event decides, without reading every
+    attribute): all of an event's attributes, counted from the event index, less the
+    hidden ones. Only an attribute that is not plain (deleted, in an object, with a
+    distribution of its own: UNPLAIN_SQL, which has its own index) or that carries a TLP
+    tag the rule guards can be hidden, so only those rows are checked, one way per query."""
+    counts: dict[int, int] = dict(
+        session.execute(
+            sa.select(Attribute.event_id, sa.func.count())
+            .where(Attribute.event_id.in_(event_ids))
+            .group_by(Attribute.event_id)
+        ).all()
+    )
+    unplain = sa.text(f"({_QUALIFIED_UNPLAIN})")
+    hidden = sa.func.sum(sa.case((attribute_in_readable_event(p), 0), else_=1))
+    for may_hide in (
+        unplain,
+        sa.and_(
+            sa.text(f"NOT ({_QUALIFIED_UNPLAIN})"), _attribute_tagged((TLP_RED, TLP_AMBER_STRICT))
+        ),
+    ):
+        for event_id, n in session.execute(
+            sa.select(Attribute.event_id, hidden)
+            .select_from(Attribute)
+            .join(Event, Event.id == Attribute.event_id)
+            .where(Attribute.event_id.in_(event_ids), may_hide)
+            .group_by(Attribute.event_id)
+        ):
+            counts[event_id] = counts.get(event_id, 0) - int(n or 0)
+    return {event_id: n for event_id, n in counts.items() if n > 0}
+
+
+# The condition of ix_attributes_event_unplain (intel.models.UNPLAIN_SQL), its columns
+# named with their table: SQLite reads a partial index for a query that repeats it.
+_QUALIFIED_UNPLAIN = (
+    "attributes.deleted OR attributes.object_id IS NOT NULL OR attributes.distribution <> 5"
+)
 
 
 def report_condition(
