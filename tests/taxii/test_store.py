@@ -11,8 +11,8 @@ from shieldwall import clock
 from shieldwall.jobs import taxii as taxii_job
 from shieldwall.jobs.foreground import Foreground
 from shieldwall.jobs.taxii import run_taxii_job
-from shieldwall.taxii.models import StixEventState, StixObject, StixObjectEvent
 from shieldwall.taxii import store
+from shieldwall.taxii.models import StixEventState, StixObject, StixObjectEvent
 from shieldwall.taxii.store import catch_up, pending_events
 from tests.taxii.conftest import ip
 
