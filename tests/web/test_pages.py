@@ -402,3 +402,28 @@ def test_site_admins_edit_roles_and_sharing_groups_from_the_pages(app, instance,
     )
     roles = {r["id"]: r for r in member.api.get("/api/v1/roles").json()["items"]}
     assert roles[6]["permissions"] == ["auth:key:use", "intel:sighting:add"]
+
+
+def test_webhook_deliveries_are_shown_to_their_organisation(app, instance, make_user) -> None:  # type: ignore[no-untyped-def]
+    from shieldwall.response import delivery
+
+    boss = make_user("CERT-A", "org_admin")
+    other = make_user("CERT-B", "org_admin")
+    # Port 9 (discard) is closed here: the delivery fails and waits for its next try.
+    made = boss.api.post(
+        "/api/v1/webhooks",
+        json={"name": "soar-hook", "url": "http://127.0.0.1:9/hook", "topics": ["case.*"]},
+    )
+    assert made.status_code == 201, made.text
+    page = _browser(app, boss.email).get("/ui/admin/response").text
+    assert "soar-hook" in page and "Latest deliveries (0)" in page and "Nothing sent yet." in page
+    assert boss.api.post("/api/v1/cases", json={"title": "Hook me"}).status_code == 201
+    assert delivery.deliver_webhooks(instance.db) == (0, 1)
+    page = _browser(app, boss.email).get("/ui/admin/response").text
+    assert "Latest deliveries (1)" in page
+    row = re.search(r"<td>case\.created</td>.*?</tr>", page, re.S)
+    assert row is not None
+    assert "pending" in row.group(0) and "<td>1</td>" in row.group(0)
+    # Another organisation's admin sees neither the webhook nor what it sent.
+    page = _browser(app, other.email).get("/ui/admin/response").text
+    assert "soar-hook" not in page and "case.created" not in page

@@ -413,7 +413,9 @@ def delete_webhook(session: Session, ctx: Ctx, ref: str) -> None:
     )
 
 
-def deliveries(session: Session, ctx: Ctx, ref: str, limit: int = 100) -> list[WebhookDelivery]:
+def deliveries(
+    session: Session, ctx: Ctx, ref: str | int, limit: int = 100
+) -> list[WebhookDelivery]:
     hook = get_webhook(session, ctx, ref)
     return list(
         session.execute(

@@ -373,6 +373,9 @@ def set_setting(name: str, viewer: PageViewer, form: Form) -> Response:
 # ---------------------------------------------------------------- response administration
 
 
+DELIVERIES_SHOWN = 20
+
+
 @router.get("/admin/response", response_class=HTMLResponse)
 def response_admin(request: Request, viewer: PageViewer) -> Response:
     with get_database().reading() as session:
@@ -381,6 +384,14 @@ def response_admin(request: Request, viewer: PageViewer) -> Response:
             if viewer.can("response:webhook:manage")
             else []
         )
+        # Each webhook's latest deliveries: state, attempts, the receiver's last answer.
+        sent = {
+            h.id: [
+                notify_svc.delivery_out(d)
+                for d in notify_svc.deliveries(session, viewer.ctx, h.id, DELIVERIES_SHOWN)
+            ]
+            for h in hooks
+        }
         return render(
             request,
             "admin_response.html",
@@ -388,6 +399,7 @@ def response_admin(request: Request, viewer: PageViewer) -> Response:
             policies=[sla_svc.policy_out(p) for p in sla_svc.list_policies(session, viewer.ctx)],
             entries=const_svc.list_entries(session, viewer.ctx),
             webhooks=hooks,
+            deliveries=sent,
             topics=notify_svc.TOPICS,
         )
 
