@@ -129,3 +129,25 @@ def test_bulk_sessions_hold_the_bulk_cache(tmp_path, monkeypatch) -> None:  # ty
     finally:
         db.dispose()
         get_settings.cache_clear()
+
+
+def test_the_unplain_index_serves_the_attributes_that_may_be_hidden(database) -> None:  # type: ignore[no-untyped-def]
+    # The picture checks only the attributes whose own rules can hide them; the first of
+    # those conditions must read ix_attributes_event_unplain as the migration built it.
+    from shieldwall.intel.models import Attribute
+    from shieldwall.intel.visibility import attributes_that_may_be_hidden
+
+    unplain, _tagged = attributes_that_may_be_hidden()
+    stmt = (
+        sa.select(Attribute.event_id, sa.func.count())
+        .where(Attribute.event_id.in_([1, 2, 3]), unplain)
+        .group_by(Attribute.event_id)
+    )
+    with database.engine.connect() as conn:
+        compiled = stmt.compile(conn, compile_kwargs={"literal_binds": True})
+        if database.is_sqlite:
+            plan = " ".join(str(r) for r in conn.exec_driver_sql(f"EXPLAIN QUERY PLAN {compiled}"))
+        else:
+            conn.exec_driver_sql("SET enable_seqscan = off")
+            plan = " ".join(str(r) for r in conn.exec_driver_sql(f"EXPLAIN {compiled}"))
+    assert "ix_attributes_event_unplain" in plan, plan

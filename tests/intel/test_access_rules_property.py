@@ -38,7 +38,8 @@ from shieldwall.intel.models import (
     Sighting,
     Tag,
 )
-from shieldwall.intel.visibility import ReadOptions, event_condition, readable_attribute_counts
+from shieldwall.intel.statistics import readable_attribute_counts
+from shieldwall.intel.visibility import ReadOptions, event_condition
 
 ROLE_IDS = {"site_admin": 1, "org_admin": 2, "user": 3, "publisher": 4, "read_only": 6}
 NON_ADMIN_ROLES = ["user", "org_admin", "publisher", "read_only"]

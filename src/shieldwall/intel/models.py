@@ -134,9 +134,13 @@ class MispObject(Base):
     deleted: Mapped[bool] = mapped_column(default=False)
 
 
-# Written out the same in the index, its migration and the queries that use it (SQLite uses
-# a partial index only for a query that repeats its condition).
-UNPLAIN_SQL = "deleted OR object_id IS NOT NULL OR distribution <> 5"
+def unplain_sql(table: str = "") -> str:
+    """The condition of ix_attributes_event_unplain: attributes that are not plain (deleted,
+    in an object, with a distribution of their own). Queries repeat it word for word, their
+    columns named with `table` (SQLite reads a partial index only for a query that repeats
+    its condition); migration 0018 holds the same text."""
+    t = f"{table}." if table else ""
+    return f"{t}deleted OR {t}object_id IS NOT NULL OR {t}distribution <> 5"
 
 
 class Attribute(Base):
@@ -152,8 +156,8 @@ class Attribute(Base):
         sa.Index(
             "ix_attributes_event_unplain",
             "event_id",
-            sqlite_where=sa.text(UNPLAIN_SQL),
-            postgresql_where=sa.text(UNPLAIN_SQL),
+            sqlite_where=sa.text(unplain_sql()),
+            postgresql_where=sa.text(unplain_sql()),
         ),
     )
 

@@ -15,9 +15,11 @@ from shieldwall.intel.collab_models import ShadowAttribute
 from shieldwall.intel.errors import InvalidInput
 from shieldwall.intel.models import Attribute, AttributeTag, Event, EventTag, Sighting, Tag
 from shieldwall.intel.visibility import (
+    Principal,
     attribute_condition,
+    attribute_in_readable_event,
+    attributes_that_may_be_hidden,
     event_condition,
-    readable_attribute_counts,
     tag_condition,
 )
 
@@ -297,6 +299,32 @@ def bucket(col: Any, session: Session, hourly: bool) -> Any:
     return sa.func.to_char(
         sa.func.timezone("UTC", col), "YYYY-MM-DD HH24" if hourly else "YYYY-MM-DD"
     )
+
+
+def readable_attribute_counts(
+    session: Session, p: Principal, event_ids: sa.Select[Any]
+) -> dict[int, int]:
+    """How many attributes of each event in `event_ids` (events the principal may read) the
+    principal may read, without checking every attribute: all of an event's attributes,
+    counted from the event index, less the hidden ones among those that may be hidden."""
+    counts: dict[int, int] = dict(
+        session.execute(
+            sa.select(Attribute.event_id, sa.func.count())
+            .where(Attribute.event_id.in_(event_ids))
+            .group_by(Attribute.event_id)
+        ).all()
+    )
+    hidden = sa.func.sum(sa.case((attribute_in_readable_event(p), 0), else_=1))
+    for may_hide in attributes_that_may_be_hidden():
+        for event_id, n in session.execute(
+            sa.select(Attribute.event_id, hidden)
+            .select_from(Attribute)
+            .join(Event, Event.id == Attribute.event_id)
+            .where(Attribute.event_id.in_(event_ids), may_hide)
+            .group_by(Attribute.event_id)
+        ):
+            counts[event_id] -= int(n or 0)
+    return {event_id: n for event_id, n in counts.items() if n > 0}
 
 
 def activity(

@@ -14,7 +14,7 @@ from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.orm import QueryableAttribute, Session
+from sqlalchemy.orm import QueryableAttribute
 from sqlalchemy.sql.elements import ColumnElement
 
 from shieldwall.auth.permissions import Permission
@@ -30,6 +30,7 @@ from shieldwall.intel.models import (
     SharingGroupServer,
     Sighting,
     Tag,
+    unplain_sql,
 )
 from shieldwall.response.models import (
     Alert,
@@ -43,6 +44,9 @@ from shieldwall.response.models import (
 COMMUNITY_DISTRIBUTIONS = (1, 2, 3)
 TLP_RED = "tlp:red"
 TLP_AMBER_STRICT = "tlp:amber+strict"
+# The markings that keep an event or attribute from the community (MISP's distribution alone
+# would share it).
+GUARDED_MARKINGS = (TLP_RED, TLP_AMBER_STRICT)
 
 
 @dataclass(frozen=True)
@@ -118,7 +122,7 @@ def event_condition(p: Principal, opts: ReadOptions) -> ColumnElement[bool]:
     shared = sa.or_(
         sa.and_(
             Event.distribution.in_(COMMUNITY_DISTRIBUTIONS),
-            ~_event_tagged((TLP_RED, TLP_AMBER_STRICT)),
+            ~_event_tagged(GUARDED_MARKINGS),
         ),
         sa.and_(
             Event.distribution == 4,
@@ -201,7 +205,7 @@ def attribute_in_readable_event(
         .correlate_except(MispObject)
     )
     tlp_ok = sa.or_(
-        ~_attribute_tagged((TLP_RED, TLP_AMBER_STRICT)),
+        ~_attribute_tagged(GUARDED_MARKINGS),
         sa.and_(
             ~_attribute_tagged((TLP_AMBER_STRICT,)),
             sa.or_(
@@ -223,46 +227,17 @@ def attribute_in_readable_event(
     )
 
 
-def readable_attribute_counts(
-    session: Session, p: Principal, event_ids: sa.Select[Any]
-) -> dict[int, int]:
-    """How many attributes of each event in `event_ids` the principal may read, those
-    events being readable (as attribute_in_readable_event decides, without reading every
-    attribute): all of an event's attributes, counted from the event index, less the
-    hidden ones. Only an attribute that is not plain (deleted, in an object, with a
-    distribution of its own: UNPLAIN_SQL, which has its own index) or that carries a TLP
-    tag the rule guards can be hidden, so only those rows are checked, one way per query."""
-    counts: dict[int, int] = dict(
-        session.execute(
-            sa.select(Attribute.event_id, sa.func.count())
-            .where(Attribute.event_id.in_(event_ids))
-            .group_by(Attribute.event_id)
-        ).all()
+def attributes_that_may_be_hidden() -> tuple[sa.TextClause, ColumnElement[bool]]:
+    """Two conditions, disjoint, that together hold every attribute which
+    attribute_in_readable_event can hide in a readable event: an attribute that is plain
+    (not deleted, in no object, distribution 5 = as its event) is hidden only by a guarded
+    TLP tag of its own. The first is the condition of ix_attributes_event_unplain, so a
+    query over many events that checks just these rows reads that index (one a query)."""
+    unplain = unplain_sql("attributes")
+    return (
+        sa.text(f"({unplain})"),
+        sa.and_(sa.text(f"NOT ({unplain})"), _attribute_tagged(GUARDED_MARKINGS)),
     )
-    unplain = sa.text(f"({_QUALIFIED_UNPLAIN})")
-    hidden = sa.func.sum(sa.case((attribute_in_readable_event(p), 0), else_=1))
-    for may_hide in (
-        unplain,
-        sa.and_(
-            sa.text(f"NOT ({_QUALIFIED_UNPLAIN})"), _attribute_tagged((TLP_RED, TLP_AMBER_STRICT))
-        ),
-    ):
-        for event_id, n in session.execute(
-            sa.select(Attribute.event_id, hidden)
-            .select_from(Attribute)
-            .join(Event, Event.id == Attribute.event_id)
-            .where(Attribute.event_id.in_(event_ids), may_hide)
-            .group_by(Attribute.event_id)
-        ):
-            counts[event_id] = counts.get(event_id, 0) - int(n or 0)
-    return {event_id: n for event_id, n in counts.items() if n > 0}
-
-
-# The condition of ix_attributes_event_unplain (intel.models.UNPLAIN_SQL), its columns
-# named with their table: SQLite reads a partial index for a query that repeats it.
-_QUALIFIED_UNPLAIN = (
-    "attributes.deleted OR attributes.object_id IS NOT NULL OR attributes.distribution <> 5"
-)
 
 
 def report_condition(

@@ -589,8 +589,9 @@ def catch_up(
                     continue
                 try:
                     with session.begin_nested():
-                        render_event(session, event, clock, _yielding(event_id, interrupt))
+                        render_event(session, event, clock, _may_give_way(event_id, interrupt))
                 except RenderInterrupted:
+                    _GAVE_WAY.setdefault(event_id, time.monotonic())
                     gave_way = True
                     break
                 except Exception:  # a converter failure must not stop the others
@@ -615,20 +616,11 @@ GIVE_WAY_SECONDS = 60.0
 _GAVE_WAY: dict[int, float] = {}
 
 
-def _yielding(event_id: int, interrupt: Callable[[], bool] | None) -> Callable[[], bool] | None:
-    if interrupt is None:
-        return None
+def _may_give_way(event_id: int, interrupt: Callable[[], bool] | None) -> Callable[[], bool] | None:
     first = _GAVE_WAY.get(event_id)
     if first is not None and time.monotonic() - first > GIVE_WAY_SECONDS:
         return None
-
-    def check() -> bool:
-        if not interrupt():
-            return False
-        _GAVE_WAY.setdefault(event_id, time.monotonic())
-        return True
-
-    return check
+    return interrupt
 
 
 def sweep_orphans(db: Database) -> int:

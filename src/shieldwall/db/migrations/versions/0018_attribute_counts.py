@@ -16,7 +16,7 @@ down_revision: str | None = "0017_case_terms"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
-# As this revision wrote it (shieldwall.intel.models.UNPLAIN_SQL then).
+# As this revision wrote it (shieldwall.intel.models.unplain_sql() then).
 _UNPLAIN = "deleted OR object_id IS NOT NULL OR distribution <> 5"
 
 
