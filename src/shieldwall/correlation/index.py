@@ -49,6 +49,14 @@ def _index(session: Session, items: Iterable[tuple[int, str, str]]) -> tuple[int
     return len(nets), len(chunks)
 
 
+def index_items(session: Session, items: Iterable[tuple[int, str, str]]) -> int:
+    """Index attributes just written, given as (id, type, value1): the writer knows them,
+    so nothing is read back. Returns how many were given."""
+    items = list(items)
+    _index(session, items)
+    return len(items)
+
+
 def index_new(session: Session, event_ids: Iterable[int], *, fresh: bool = False) -> int:
     """Index the attributes of these events that are not indexed yet (after a write that
     added attributes); `fresh`: the events were created by this write, so none is. Returns

@@ -3,7 +3,7 @@ transaction and appends to the audit log in it."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import lru_cache
@@ -12,7 +12,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from shieldwall.audit.service import record
+from shieldwall.audit.service import Change, record, record_many
 from shieldwall.auth.permissions import Permission
 from shieldwall.auth.service import find_or_create_remote_org, require
 from shieldwall.clock import now
@@ -21,6 +21,7 @@ from shieldwall.correlation import index as correlation_index
 from shieldwall.correlation.rules import INDEXED_TYPES
 from shieldwall.db.base import new_uuid
 from shieldwall.db.bulk import RowWriter, insert_rows
+from shieldwall.db.ids import reserve_ids
 from shieldwall.intel import attachments
 from shieldwall.intel.common import (
     CANONICAL_UUID,
@@ -63,6 +64,7 @@ from shieldwall.metrics import count_on_commit
 
 # Column order of the attribute rows built by _attribute_row.
 ATTRIBUTE_COLUMNS = (
+    "id",
     "uuid",
     "event_id",
     "object_id",
@@ -85,25 +87,36 @@ ATTRIBUTE_COLUMNS = (
 
 class _Batch:
     """Attribute rows of one write, with their tags and sightings. Rows go to `writer` as
-    they are built when one is open (streamed to the database), else gather in `rows`."""
+    they are built when one is open (streamed to the database), else gather in `rows`.
+    Each row takes its id from `ids` (reserved beforehand, db.ids), so nothing written has
+    to be read back to be tagged, sighted or indexed."""
 
-    def __init__(self) -> None:
+    def __init__(self, ids: Iterator[int] | None = None) -> None:
         self.rows: list[tuple[Any, ...]] = []
         self.writer: RowWriter | None = None
+        self.ids: Iterator[int] = ids if ids is not None else iter(())
         self.uuids: list[str] = []
-        self.attribute_tags: list[tuple[str, str, bool]] = []  # (attribute uuid, tag name, local)
-        self.sightings: list[tuple[str, Any]] = []
-        self.files: list[tuple[str, bytes]] = []  # (attribute uuid, stored file)
+        self.attribute_tags: list[tuple[int, str, bool]] = []  # (attribute id, tag name, local)
+        self.sightings: list[tuple[int, Any]] = []
+        self.files: list[tuple[int, bytes]] = []  # (attribute id, stored file)
         self.seen: set[tuple[str, str, str, str]] = set()
         self.groups: dict[int | str, int | None] = {}  # sharing group reference -> id
         self.duplicates = 0
-        # Whether a row needs the correlation indexes (an IP or ssdeep attribute).
-        self.indexed = False
+        # (id, type, value1) of the rows the correlation indexes hold (IP and ssdeep).
+        self.indexed: list[tuple[int, str, str]] = []
+        # Kept when the caller answers with what was written (keep_rows).
+        self.kept: list[tuple[Any, ...]] | None = None
         # One time for every attribute of the write that brings none (as MISP stamps a save).
         self.now = now()
 
+    def reserve(self, session: Session, n: int) -> None:
+        """Ids for up to n rows, when the caller has not shared a reservation."""
+        self.ids = iter(reserve_ids(session.connection(), Attribute.__table__, n))  # type: ignore[arg-type]
+
     def add(self, row: tuple[Any, ...]) -> None:
-        self.uuids.append(row[0])
+        self.uuids.append(row[1])
+        if self.kept is not None:
+            self.kept.append(row)
         if self.writer is not None:
             self.writer.write(row)
         else:
@@ -182,6 +195,10 @@ def _attribute_row(
     uuid = a.uuid
     if uuid is None or not CANONICAL_UUID.match(uuid):
         uuid = check_uuid(uuid, f"{field}.uuid") or new_uuid()
+    try:
+        attr_id = next(batch.ids)
+    except StopIteration:
+        raise RuntimeError("more attribute rows than ids reserved") from None
     if a.tags:
         check_tlp(
             effective_distribution(a.distribution, event.distribution),
@@ -190,7 +207,7 @@ def _attribute_row(
             "attribute",
         )
         for t in a.tags:
-            batch.attribute_tags.append((uuid, t.name.strip(), bool(t.local)))
+            batch.attribute_tags.append((attr_id, t.name.strip(), bool(t.local)))
     first_seen = _when(a.first_seen, field, "first_seen") if a.first_seen else None
     last_seen = _when(a.last_seen, field, "last_seen") if a.last_seen else None
     if first_seen and last_seen and last_seen < first_seen:
@@ -200,13 +217,14 @@ def _attribute_row(
     if to_ids is None:
         to_ids = _default_to_ids().get(attr_type, False)
     for s in a.sightings:
-        batch.sightings.append((uuid, s))
+        batch.sightings.append((attr_id, s))
     if content is not None:
-        batch.files.append((uuid, content))
+        batch.files.append((attr_id, content))
     if attr_type in INDEXED_TYPES:
-        batch.indexed = True
+        batch.indexed.append((attr_id, attr_type, value1))
     batch.add(
         (
+            attr_id,
             uuid,
             event.id,
             object_id,
@@ -233,70 +251,73 @@ def _default_to_ids() -> dict[str, bool]:
     return type_table().default_to_ids
 
 
-def _flush_batch(
-    session: Session, ctx: Ctx, event: Event, batch: _Batch, tag_field: str
-) -> dict[str, int]:
-    """Insert gathered attributes (unless streamed), their tags and sightings; returns
-    uuid -> id for tagged ones."""
-    ids: dict[str, int] = {}
-    need_ids = (
-        {u for u, _, _ in batch.attribute_tags}
-        | {u for u, _ in batch.sightings}
-        | {u for u, _ in batch.files}
-    )
+def _flush_batch(session: Session, ctx: Ctx, event: Event, batch: _Batch, tag_field: str) -> None:
+    """Insert gathered attributes (unless streamed), their tags and sightings."""
+    _flush_batches(session, ctx, [(event, batch)], tag_field)
+
+
+def _flush_batches(
+    session: Session, ctx: Ctx, pairs: Sequence[tuple[Event, _Batch]], tag_field: str
+) -> None:
+    """_flush_batch for several events at once: one statement per kind of row for all of
+    them (an import writes a group of events with a handful of round trips)."""
     conn = session.connection()
-    if batch.rows:
-        # Straight to the driver (COPY on PostgreSQL): bulk import speed.
-        insert_rows(conn, Attribute.__table__, ATTRIBUTE_COLUMNS, batch.rows)  # type: ignore[arg-type]
-        batch.rows = []
-    if batch.indexed:
-        correlation_index.index_new(session, [event.id])
-        batch.indexed = False
-    wanted = sorted(need_ids)
-    for i in range(0, len(wanted), 500):
-        for attr_id, uuid in conn.execute(
-            sa.select(Attribute.id, Attribute.uuid).where(Attribute.uuid.in_(wanted[i : i + 500]))
-        ):
-            ids[uuid] = attr_id
-    if batch.files:
-        attachments.insert(session, [(ids[uuid], data) for uuid, data in batch.files])
+    indexed: list[tuple[int, str, str]] = []
+    for _, batch in pairs:
+        if batch.rows:
+            # Straight to the driver (COPY on PostgreSQL): bulk import speed.
+            insert_rows(conn, Attribute.__table__, ATTRIBUTE_COLUMNS, batch.rows)  # type: ignore[arg-type]
+            batch.rows = []
+        indexed.extend(batch.indexed)
+        batch.indexed = []
+    if indexed:
+        correlation_index.index_items(session, indexed)
+    files = [f for _, batch in pairs for f in batch.files]
+    if files:
+        attachments.insert(session, files)
+    for _, batch in pairs:
         batch.files = []
-    if batch.attribute_tags:
+    names = [n for _, batch in pairs for _, n, _ in batch.attribute_tags]
+    if names:
         require(ctx, Permission.TAG_ATTACH)
-        tags = ensure_tags(session, ctx, [n for _, n, _ in batch.attribute_tags], tag_field)
+        tags = ensure_tags(session, ctx, names, tag_field)
         rows = []
         seen: set[tuple[int, int]] = set()
-        for uuid, name, local in batch.attribute_tags:
-            tag = tags.get(name)
-            if tag is None:
-                continue
-            k = (ids[uuid], tag.id)
-            if k in seen:
-                continue
-            seen.add(k)
-            rows.append(
-                {"attribute_id": ids[uuid], "event_id": event.id, "tag_id": tag.id, "local": local}
-            )
+        for event, batch in pairs:
+            for attr_id, name, local in batch.attribute_tags:
+                tag = tags.get(name)
+                if tag is None:
+                    continue
+                k = (attr_id, tag.id)
+                if k in seen:
+                    continue
+                seen.add(k)
+                rows.append(
+                    {
+                        "attribute_id": attr_id,
+                        "event_id": event.id,
+                        "tag_id": tag.id,
+                        "local": local,
+                    }
+                )
         if rows:
             session.execute(sa.insert(AttributeTag), rows)
-    if batch.sightings:
+    sightings = [
+        {
+            "uuid": check_uuid(s.uuid, "Sighting.uuid") or new_uuid(),
+            "attribute_id": attr_id,
+            "event_id": event.id,
+            "org_id": ctx.org_id,
+            "type": s.type,
+            "source": s.source,
+            "date_sighting": s.date_sighting or now(),
+        }
+        for event, batch in pairs
+        for attr_id, s in batch.sightings
+    ]
+    if sightings:
         require(ctx, Permission.SIGHTING_ADD)
-        session.execute(
-            sa.insert(Sighting),
-            [
-                {
-                    "uuid": check_uuid(s.uuid, "Sighting.uuid") or new_uuid(),
-                    "attribute_id": ids[uuid],
-                    "event_id": event.id,
-                    "org_id": ctx.org_id,
-                    "type": s.type,
-                    "source": s.source,
-                    "date_sighting": s.date_sighting or now(),
-                }
-                for uuid, s in batch.sightings
-            ],
-        )
-    return ids
+        session.execute(sa.insert(Sighting), sightings)
 
 
 def _attach_tags(
@@ -372,9 +393,9 @@ def create_event(
     keep_orgc: take the creator organisation from the data (imports and sync, site admins
     and sync users only); otherwise the creator is the caller's organisation.
     """
-    new = _start_event(session, ctx, data, keep_orgc=keep_orgc, skip_duplicates=skip_duplicates)
-    _write_attribute_rows(session, ctx, [new])
-    return _finish_event(session, ctx, new)
+    return create_events(
+        session, ctx, [data], keep_orgc=keep_orgc, skip_duplicates=skip_duplicates
+    )[0]
 
 
 def create_events(
@@ -385,86 +406,153 @@ def create_events(
     keep_orgc: bool = False,
     skip_duplicates: bool = True,
 ) -> list[Event]:
-    """Create several events as create_event does, with one bulk write for all their
-    attributes (imports: the database stores one batch while the next is built). Any error
-    fails the whole call; callers that want a bad event to fail alone retry one by one."""
-    started = [
-        _start_event(session, ctx, data, keep_orgc=keep_orgc, skip_duplicates=skip_duplicates)
-        for data in items
-    ]
+    """Create several events as create_event does, with one statement per kind of row for
+    all of them (events, tags, objects, attributes, references, audit entries): imports
+    pay a handful of round trips per group, not per event. Any error fails the whole call;
+    callers that want a bad event to fail alone retry one by one."""
+    started = _start_events(
+        session, ctx, items, keep_orgc=keep_orgc, skip_duplicates=skip_duplicates
+    )
     _write_attribute_rows(session, ctx, started)
-    return [_finish_event(session, ctx, new) for new in started]
+    _finish_events(session, ctx, started)
+    return [new.event for new in started]
 
 
-def _start_event(
-    session: Session, ctx: Ctx, data: EventIn, *, keep_orgc: bool, skip_duplicates: bool
-) -> _NewEvent:
-    """Checks, then the event row, its tags and objects."""
+def _start_events(
+    session: Session,
+    ctx: Ctx,
+    items: Sequence[EventIn],
+    *,
+    keep_orgc: bool,
+    skip_duplicates: bool,
+) -> list[_NewEvent]:
+    """Checks, then the events' rows, their tags and objects."""
     require(ctx, Permission.EVENT_ADD)
-    uuid = check_uuid(data.uuid, "uuid") or new_uuid()
-    if session.execute(sa.select(Event.id).where(Event.uuid == uuid)).first():
-        raise Conflict(f"an event with uuid {uuid} already exists", field="uuid")
-    orgc_id = ctx.org_id
-    if data.orgc and (data.orgc.uuid or data.orgc.name) and keep_orgc:
-        if not (ctx.principal.is_site_admin or ctx.principal.can(Permission.SYNC)):
-            raise Forbidden(
-                "only site admins and sync users keep another creator organisation", field="Orgc"
-            )
-        orgc_id = find_or_create_remote_org(
-            session, ctx, check_uuid(data.orgc.uuid, "Orgc.uuid"), data.orgc.name
-        ).id
-    check_tlp(data.distribution, [t.name for t in data.tags], "distribution")
-    sg_id = resolve_sharing_group(
-        session, ctx, data.distribution, data.sharing_group_id, "sharing_group_id"
-    )
-    extends = check_uuid(data.extends_uuid, "extends_uuid")
-    if data.published and not ctx.principal.can(Permission.EVENT_PUBLISH):
-        raise Forbidden("you may not publish events", field="published")
+    uuids = [check_uuid(data.uuid, "uuid") or new_uuid() for data in items]
+    if len(set(uuids)) != len(uuids):
+        dup = next(u for u in uuids if uuids.count(u) > 1)
+        raise Conflict(f"an event with uuid {dup} appears twice", field="uuid")
+    clash = _first_taken(session, Event.uuid, uuids)
+    if clash:
+        raise Conflict(f"an event with uuid {clash} already exists", field="uuid")
+    creators: dict[tuple[str | None, str], int] = {}
+    groups: dict[tuple[int, int | str | None], int | None] = {}
     t = now()
-    event = Event(
-        uuid=uuid,
-        info=data.info,
-        date=data.date or t.date(),
-        threat_level_id=data.threat_level_id,
-        analysis=data.analysis,
-        distribution=data.distribution,
-        sharing_group_id=sg_id,
-        org_id=ctx.org_id,
-        orgc_id=orgc_id,
-        user_id=ctx.principal.user_id,
-        published=data.published,
-        publish_timestamp=(data.publish_timestamp or t)
-        if data.published
-        else data.publish_timestamp,
-        timestamp=data.timestamp or t,
-        locked=data.locked,
-        extends_uuid=extends,
-        disable_correlation=data.disable_correlation,
-    )
-    session.add(event)
+    events: list[Event] = []
+    meta: list[tuple[int, int | None]] = []
+    for data, uuid in zip(items, uuids, strict=True):
+        orgc_id = ctx.org_id
+        if data.orgc and (data.orgc.uuid or data.orgc.name) and keep_orgc:
+            if not (ctx.principal.is_site_admin or ctx.principal.can(Permission.SYNC)):
+                raise Forbidden(
+                    "only site admins and sync users keep another creator organisation",
+                    field="Orgc",
+                )
+            creator = (check_uuid(data.orgc.uuid, "Orgc.uuid"), data.orgc.name)
+            if creator not in creators:
+                creators[creator] = find_or_create_remote_org(session, ctx, *creator).id
+            orgc_id = creators[creator]
+        check_tlp(data.distribution, [t.name for t in data.tags], "distribution")
+        group_ref = (data.distribution, data.sharing_group_id)
+        if group_ref not in groups:
+            groups[group_ref] = resolve_sharing_group(
+                session, ctx, data.distribution, data.sharing_group_id, "sharing_group_id"
+            )
+        sg_id = groups[group_ref]
+        extends = check_uuid(data.extends_uuid, "extends_uuid")
+        if data.published and not ctx.principal.can(Permission.EVENT_PUBLISH):
+            raise Forbidden("you may not publish events", field="published")
+        events.append(
+            Event(
+                uuid=uuid,
+                info=data.info,
+                date=data.date or t.date(),
+                threat_level_id=data.threat_level_id,
+                analysis=data.analysis,
+                distribution=data.distribution,
+                sharing_group_id=sg_id,
+                org_id=ctx.org_id,
+                orgc_id=orgc_id,
+                user_id=ctx.principal.user_id,
+                published=data.published,
+                publish_timestamp=(data.publish_timestamp or t)
+                if data.published
+                else data.publish_timestamp,
+                timestamp=data.timestamp or t,
+                locked=data.locked,
+                extends_uuid=extends,
+                disable_correlation=data.disable_correlation,
+            )
+        )
+        meta.append((orgc_id, sg_id))
+    # One INSERT ... RETURNING for the group's events.
+    session.add_all(events)
     session.flush()
-    _attach_event_tags(session, ctx, event, data.tags, "tags")
-    batch = _Batch()
-    plain = [(a, f"attributes[{i}]") for i, a in enumerate(data.attributes)]
-    objects, members = _insert_objects(
-        session, ctx, event, [(o, f"objects[{i}]") for i, o in enumerate(data.objects)]
+    _insert_event_tags(session, ctx, list(zip(events, items, strict=True)))
+    objects, members = _insert_objects_of(
+        session,
+        ctx,
+        [
+            (event, o, f"objects[{i}]")
+            for event, data in zip(events, items, strict=True)
+            for i, o in enumerate(data.objects)
+        ],
     )
-    # Sharing groups are looked up now: no statement may run while rows are streamed.
-    for a, field in plain:
-        if a.distribution == 4:
-            _attribute_group(session, ctx, a, field, batch)
-    for a, field, _ in members:
-        if a.distribution == 4:
-            _attribute_group(session, ctx, a, field, batch)
-    return _NewEvent(event, data, batch, plain, members, objects, orgc_id, sg_id, skip_duplicates)
+    started: list[_NewEvent] = []
+    k = 0
+    for event, data, (orgc_id, sg_id) in zip(events, items, meta, strict=True):
+        n = len(data.objects)
+        batch = _Batch()
+        batch.now = t
+        plain = [(a, f"attributes[{i}]") for i, a in enumerate(data.attributes)]
+        mine = [m for ms in members[k : k + n] for m in ms]
+        # Sharing groups are looked up now: no statement may run while rows are streamed.
+        for a, field in plain:
+            if a.distribution == 4:
+                _attribute_group(session, ctx, a, field, batch)
+        for a, field, _ in mine:
+            if a.distribution == 4:
+                _attribute_group(session, ctx, a, field, batch)
+        started.append(
+            _NewEvent(
+                event, data, batch, plain, mine, objects[k : k + n], orgc_id, sg_id, skip_duplicates
+            )
+        )
+        k += n
+    return started
+
+
+def _insert_event_tags(session: Session, ctx: Ctx, pairs: Sequence[tuple[Event, EventIn]]) -> None:
+    """The tags of new events, created when missing and allowed, in one statement."""
+    names = [t.name for _, data in pairs for t in data.tags]
+    if not names:
+        return
+    require(ctx, Permission.TAG_ATTACH)
+    found = ensure_tags(session, ctx, names, "tags")
+    rows = []
+    for event, data in pairs:
+        attached: set[int] = set()
+        for t in data.tags:
+            tag = found.get(t.name)
+            if tag is None or tag.id in attached:
+                continue
+            if tag.local_only and not t.local:
+                raise InvalidInput(f"tag {tag.name!r} may only be attached locally", field="local")
+            attached.add(tag.id)
+            rows.append({"event_id": event.id, "tag_id": tag.id, "local": bool(t.local)})
+    if rows:
+        session.execute(sa.insert(EventTag), rows)
 
 
 def _write_attribute_rows(session: Session, ctx: Ctx, started: Sequence[_NewEvent]) -> None:
     """Build and write the attribute rows of these events through one writer: rows stream
     to the database while the rest are built (no statement in between)."""
+    wanted = sum(len(new.plain) + len(new.members) for new in started)
+    ids = iter(reserve_ids(session.connection(), Attribute.__table__, wanted))  # type: ignore[arg-type]
     with RowWriter(session.connection(), Attribute.__table__, ATTRIBUTE_COLUMNS) as writer:  # type: ignore[arg-type]
         for new in started:
             new.batch.writer = writer
+            new.batch.ids = ids
             for a, field in new.plain:
                 _attribute_row(
                     session,
@@ -479,47 +567,46 @@ def _write_attribute_rows(session: Session, ctx: Ctx, started: Sequence[_NewEven
                 _attribute_row(session, ctx, new.event, a, field, new.batch, object_id=obj_id)
     for new in started:
         new.batch.writer = None
-    # The new events' IP and ssdeep attributes, indexed with one read for the whole group.
-    indexed = [new.event.id for new in started if new.batch.indexed]
-    if indexed:
-        correlation_index.index_new(session, indexed, fresh=True)
-        for new in started:
-            new.batch.indexed = False
 
 
-def _finish_event(session: Session, ctx: Ctx, new: _NewEvent) -> Event:
-    """Attribute tags, sightings, references, metrics and the audit entry."""
-    event, data, batch = new.event, new.data, new.batch
-    pending_refs: list[tuple[int, ReferenceIn, str]] = []
-    for i, (obj_id, o) in enumerate(zip(new.objects, data.objects, strict=True)):
-        pending_refs.extend(
-            (obj_id, r, f"objects[{i}].references[{j}]") for j, r in enumerate(o.references)
-        )
-    _flush_batch(session, ctx, event, batch, "attributes.tags")
-    if pending_refs:
-        _insert_references(session, event, pending_refs)
-    count_on_commit(session, "events")
-    count_on_commit(session, "attributes", len(batch.uuids))
-    record(
+def _finish_events(session: Session, ctx: Ctx, started: Sequence[_NewEvent]) -> None:
+    """Attribute tags, sightings, references, metrics and the audit entries."""
+    _flush_batches(session, ctx, [(new.event, new.batch) for new in started], "attributes.tags")
+    refs: list[tuple[int, int, ReferenceIn, str]] = []
+    for new in started:
+        for i, (obj_id, o) in enumerate(zip(new.objects, new.data.objects, strict=True)):
+            refs.extend(
+                (new.event.id, obj_id, r, f"objects[{i}].references[{j}]")
+                for j, r in enumerate(o.references)
+            )
+    if refs:
+        _insert_references_of(session, refs)
+    count_on_commit(session, "events", len(started))
+    count_on_commit(session, "attributes", sum(len(new.batch.uuids) for new in started))
+    record_many(
         session,
         ctx.actor,
-        "create",
-        "Event",
-        model_id=event.id,
-        model_uuid=event.uuid,
-        title=event.info[:200],
-        change={
-            "distribution": event.distribution,
-            "sharing_group_id": new.sg_id,
-            "orgc_id": new.orgc_id,
-            "attributes": len(batch.uuids),
-            "objects": len(data.objects),
-            "tags": [t.name for t in data.tags],
-            "duplicates_skipped": batch.duplicates,
-            "published": event.published,
-        },
+        [
+            Change(
+                "create",
+                "Event",
+                model_id=new.event.id,
+                model_uuid=new.event.uuid,
+                title=new.event.info[:200],
+                change={
+                    "distribution": new.event.distribution,
+                    "sharing_group_id": new.sg_id,
+                    "orgc_id": new.orgc_id,
+                    "attributes": len(new.batch.uuids),
+                    "objects": len(new.data.objects),
+                    "tags": [t.name for t in new.data.tags],
+                    "duplicates_skipped": new.batch.duplicates,
+                    "published": new.event.published,
+                },
+            )
+            for new in started
+        ],
     )
-    return event
 
 
 def _insert_objects(
@@ -528,17 +615,29 @@ def _insert_objects(
     """Validate objects against their templates and insert them in one statement. Returns
     their ids and their attributes as (attribute, field, object id), categories defaulted
     from the template, for the caller to add."""
+    ids, members = _insert_objects_of(session, ctx, [(event, o, field) for o, field in items])
+    return ids, [m for ms in members for m in ms]
+
+
+def _insert_objects_of(
+    session: Session, ctx: Ctx, items: Sequence[tuple[Event, ObjectIn, str]]
+) -> tuple[list[int], list[list[tuple[AttributeIn, str, int]]]]:
+    """_insert_objects for objects of several events: their ids, and each one's attributes."""
     built: list[tuple[dict[str, Any], ObjectIn, Any, str]] = []
-    for o, field in items:
+    groups: dict[tuple[int, int | str | None], int | None] = {}
+    t = now()
+    for event, o, field in items:
         try:
             tpl = validate_object(
                 o.name, o.template_uuid, [(a.object_relation, a.type) for a in o.attributes]
             )
         except InvalidInput as exc:
             raise InvalidInput(exc.detail, field=f"{field}.{exc.field}") from None
-        sg_id = resolve_sharing_group(
-            session, ctx, o.distribution, o.sharing_group_id, f"{field}.sharing_group_id"
-        )
+        group_ref = (o.distribution, o.sharing_group_id)
+        if group_ref not in groups:
+            groups[group_ref] = resolve_sharing_group(
+                session, ctx, o.distribution, o.sharing_group_id, f"{field}.sharing_group_id"
+            )
         if o.first_seen and o.last_seen and o.last_seen < o.first_seen:
             raise InvalidInput("last_seen is before first_seen", field=f"{field}.last_seen")
         obj = {
@@ -553,8 +652,8 @@ def _insert_objects(
             else o.template_version,
             "comment": o.comment,
             "distribution": o.distribution,
-            "sharing_group_id": sg_id,
-            "timestamp": o.timestamp or now(),
+            "sharing_group_id": groups[group_ref],
+            "timestamp": o.timestamp or t,
             "first_seen": o.first_seen,
             "last_seen": o.last_seen,
             "deleted": o.deleted,
@@ -565,28 +664,25 @@ def _insert_objects(
     if len(set(uuids)) != len(uuids):
         dup = next(u for u in uuids if uuids.count(u) > 1)
         raise Conflict(f"object uuid {dup} appears twice", field=f"{fields[dup]}.uuid")
-    for i in range(0, len(uuids), 500):
-        clash = session.execute(
-            sa.select(MispObject.uuid).where(MispObject.uuid.in_(uuids[i : i + 500])).limit(1)
-        ).scalar_one_or_none()
-        if clash:
-            raise Conflict(
-                f"an object with uuid {clash} already exists", field=f"{fields[clash]}.uuid"
-            )
+    clash = _first_taken(session, MispObject.uuid, uuids)
+    if clash:
+        raise Conflict(f"an object with uuid {clash} already exists", field=f"{fields[clash]}.uuid")
     ids: dict[str, int] = {}
     if built:
-        # A handful of rows per event: one multi-row INSERT ... RETURNING is one round trip.
+        # One multi-row INSERT ... RETURNING: one round trip for all of them.
         rows = session.connection().execute(
             sa.insert(MispObject).returning(MispObject.uuid, MispObject.id),
             [b[0] for b in built],
         )
         ids = {uuid: obj_id for uuid, obj_id in rows}
-    members: list[tuple[AttributeIn, str, int]] = []
+    members: list[list[tuple[AttributeIn, str, int]]] = []
     for obj, o, tpl, field in built:
         obj_id = ids[str(obj["uuid"])]
+        mine = []
         for j, a in enumerate(o.attributes):
             _default_category(tpl, a)
-            members.append((a, f"{field}.attributes[{j}]", obj_id))
+            mine.append((a, f"{field}.attributes[{j}]", obj_id))
+        members.append(mine)
     return [ids[u] for u in uuids], members
 
 
@@ -601,43 +697,52 @@ def _default_category(tpl: Any, a: AttributeIn) -> None:
 def _insert_references(
     session: Session, event: Event, refs: list[tuple[int, ReferenceIn, str]]
 ) -> None:
-    targets = [r.referenced_uuid for _, r, _ in refs]
-    kinds: dict[str, str] = {}
-    for i in range(0, len(targets), 500):
-        chunk = targets[i : i + 500]
-        # Targets are looked up in this event only: a reference cannot probe other events.
-        for u in session.execute(
-            sa.select(Attribute.uuid).where(
-                Attribute.uuid.in_(chunk), Attribute.event_id == event.id
-            )
-        ).scalars():
-            kinds[u] = "Attribute"
-        for u in session.execute(
-            sa.select(MispObject.uuid).where(
-                MispObject.uuid.in_(chunk), MispObject.event_id == event.id
-            )
-        ).scalars():
-            kinds[u] = "Object"
-    for object_id, r, field in refs:
+    _insert_references_of(session, [(event.id, obj_id, r, field) for obj_id, r, field in refs])
+
+
+def _insert_references_of(
+    session: Session, refs: Sequence[tuple[int, int, ReferenceIn, str]]
+) -> None:
+    """Object references (event id, object id, reference, field), in one statement. A
+    target is looked up in its reference's own event only: a reference cannot probe others."""
+    targets = []
+    for _, _, r, field in refs:
         target = check_uuid(r.referenced_uuid, f"{field}.referenced_uuid")
         assert target is not None
-        if target not in kinds:
+        targets.append(target)
+    event_ids = sorted({event_id for event_id, _, _, _ in refs})
+    wanted = sorted(set(targets))
+    kinds: dict[tuple[int, str], str] = {}
+    for i in range(0, len(wanted), 500):
+        chunk = wanted[i : i + 500]
+        for model, name in ((Attribute, "Attribute"), (MispObject, "Object")):
+            for event_id, u in session.execute(
+                sa.select(model.event_id, model.uuid).where(
+                    model.uuid.in_(chunk), model.event_id.in_(event_ids)
+                )
+            ):
+                kinds[(event_id, u)] = name
+    rows = []
+    for (event_id, object_id, r, field), target in zip(refs, targets, strict=True):
+        kind = kinds.get((event_id, target))
+        if kind is None:
             raise InvalidInput(
                 f"referenced uuid {target} is not an attribute or object of this event",
                 field=f"{field}.referenced_uuid",
             )
-        session.add(
-            ObjectReference(
-                uuid=check_uuid(r.uuid, f"{field}.uuid") or new_uuid(),
-                object_id=object_id,
-                event_id=event.id,
-                referenced_uuid=target,
-                referenced_type=kinds[target],
-                relationship_type=r.relationship_type,
-                comment=r.comment,
-            )
+        rows.append(
+            {
+                "uuid": check_uuid(r.uuid, f"{field}.uuid") or new_uuid(),
+                "object_id": object_id,
+                "event_id": event_id,
+                "referenced_uuid": target,
+                "referenced_type": kind,
+                "relationship_type": r.relationship_type,
+                "comment": r.comment,
+            }
         )
-    session.flush()
+    if rows:
+        session.execute(sa.insert(ObjectReference), rows)
 
 
 def _edited(event: Event) -> None:
@@ -823,6 +928,7 @@ def add_attributes(
     non-object attribute) is refused when break_on_duplicate, else skipped."""
     event = editable_event(session, ctx, event_ref)
     batch = _Batch()
+    batch.reserve(session, len(items))
     existing = session.execute(
         sa.select(Attribute.type, Attribute.category, Attribute.value1, Attribute.value2).where(
             Attribute.event_id == event.id,
@@ -874,13 +980,21 @@ def add_attributes(
     return attrs
 
 
-def _check_free_uuids(session: Session, uuids: list[str]) -> None:
+def _first_taken(session: Session, column: Any, uuids: Sequence[str]) -> str | None:
+    """One of `uuids` already stored in `column`, if any."""
     for i in range(0, len(uuids), 500):
         clash = session.execute(
-            sa.select(Attribute.uuid).where(Attribute.uuid.in_(uuids[i : i + 500])).limit(1)
-        ).first()
+            sa.select(column).where(column.in_(uuids[i : i + 500])).limit(1)
+        ).scalar_one_or_none()
         if clash:
-            raise Conflict(f"an attribute with uuid {clash[0]} already exists", field="uuid")
+            return str(clash)
+    return None
+
+
+def _check_free_uuids(session: Session, uuids: list[str]) -> None:
+    clash = _first_taken(session, Attribute.uuid, uuids)
+    if clash:
+        raise Conflict(f"an attribute with uuid {clash} already exists", field="uuid")
 
 
 def _editable_attribute(
@@ -1097,6 +1211,7 @@ def add_object(session: Session, ctx: Ctx, event_ref: str | int, data: ObjectIn)
     event = editable_event(session, ctx, event_ref)
     batch = _Batch()
     obj_ids, members = _insert_objects(session, ctx, event, [(data, "object")])
+    batch.reserve(session, len(members))
     obj = session.get_one(MispObject, obj_ids[0])
     for a, field, obj_id in members:
         _attribute_row(session, ctx, event, a, field, batch, object_id=obj_id)
@@ -1142,6 +1257,7 @@ def add_object_attributes(
     except InvalidInput as exc:
         raise InvalidInput(exc.detail, field=f"object.{exc.field}") from None
     batch = _Batch()
+    batch.reserve(session, len(items))
     for j, a in enumerate(items):
         _default_category(tpl, a)
         _attribute_row(session, ctx, event, a, f"attributes[{j}]", batch, object_id=obj.id)
