@@ -18,7 +18,6 @@ from shieldwall.correlation.rules import (
     ssdeep_chunks,
 )
 from shieldwall.db.bulk import insert_rows
-from shieldwall.db.lists import in_values
 from shieldwall.intel.models import Attribute
 
 NETWORK_COLUMNS = ("attribute_id", "family", "plen", "lo", "hi")
@@ -53,28 +52,6 @@ def index_items(session: Session, items: Iterable[tuple[int, str, str]]) -> int:
     """Index attributes just written, given as (id, type, value1): the writer knows them,
     so nothing is read back. Returns how many were given."""
     items = list(items)
-    _index(session, items)
-    return len(items)
-
-
-def index_new(session: Session, event_ids: Iterable[int], *, fresh: bool = False) -> int:
-    """Index the attributes of these events that are not indexed yet (after a write that
-    added attributes); `fresh`: the events were created by this write, so none is. Returns
-    how many attributes were indexed."""
-    ids = sorted(set(event_ids))
-    if not ids:
-        return 0
-    conn = session.connection()
-    q = sa.select(Attribute.id, Attribute.type, Attribute.value1).where(
-        in_values(session, Attribute.event_id, ids),
-        Attribute.type.in_(sorted(INDEXED_TYPES)),
-    )
-    if not fresh:
-        q = q.where(
-            ~sa.exists().where(CorrelationNetwork.attribute_id == Attribute.id),
-            ~sa.exists().where(CorrelationSsdeep.attribute_id == Attribute.id),
-        )
-    items = conn.execute(q).all()
     _index(session, items)
     return len(items)
 
