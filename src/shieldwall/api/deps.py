@@ -61,8 +61,22 @@ def write_session() -> Iterator[Session]:
         session.close()
 
 
+def bulk_write_session() -> Iterator[Session]:
+    """write_session for requests that write many attributes at once (whole events, bulk
+    attribute lists): on SQLite its connection holds the bulk page cache while it runs, so
+    tens of thousands of index inserts do not spill and re-read pages."""
+    session = get_database().bulk_write_session()
+    try:
+        yield session
+    finally:
+        if session.in_transaction():
+            session.rollback()
+        session.close()
+
+
 ReadDB = Annotated[Session, Depends(read_session)]
 WriteDB = Annotated[Session, Depends(write_session)]
+BulkWriteDB = Annotated[Session, Depends(bulk_write_session)]
 SettingsDep = Annotated[Settings, Depends(settings_dep)]
 
 

@@ -7,7 +7,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Body, Path, Query, Request, Response
 from pydantic import BaseModel, ConfigDict
 
-from shieldwall.api.deps import CurrentCtx, ReadDB, WriteDB
+from shieldwall.api.deps import BulkWriteDB, CurrentCtx, ReadDB, WriteDB
 from shieldwall.api.responses import content_disposition
 from shieldwall.api.search import MAX_AFTER, QueryFilter, ndjson_wanted, stream_response
 from shieldwall.intel import attachments
@@ -73,7 +73,7 @@ def list_events(
 
 
 @router.post("/events", status_code=201, tags=["events"])
-def create_event(data: EventIn, ctx: CurrentCtx, db: WriteDB) -> dict[str, Any]:
+def create_event(data: EventIn, ctx: CurrentCtx, db: BulkWriteDB) -> dict[str, Any]:
     """Create an event, with attributes, objects and tags inline."""
     event = ev.create_event(db, ctx, data)
     out = event_detail(db, ctx, event)
@@ -143,7 +143,7 @@ def untag_event(ref: str, tag_name: str, ctx: CurrentCtx, db: WriteDB) -> Respon
 def add_attributes(
     ref: str,
     ctx: CurrentCtx,
-    db: WriteDB,
+    db: BulkWriteDB,
     body: AttributeIn | list[AttributeIn] = Body(...),
     break_on_duplicate: bool = True,
 ) -> dict[str, Any]:

@@ -117,11 +117,16 @@ _SOURCE_COLUMNS = (
 
 def event_sources(session: Session, event_id: int) -> list[Source]:
     """The attributes of an event that take part in correlation."""
-    rows = session.execute(
-        sa.select(*_SOURCE_COLUMNS)
-        .join(Event, Event.id == Attribute.event_id)
-        .where(Attribute.event_id == event_id, *correlating_conditions())
-    ).all()
+    # Plain columns, read on the connection: the ORM's row handling would cost as much again.
+    rows = (
+        session.connection()
+        .execute(
+            sa.select(*_SOURCE_COLUMNS)
+            .join(Event, Event.id == Attribute.event_id)
+            .where(Attribute.event_id == event_id, *correlating_conditions())
+        )
+        .all()
+    )
     return [Source(*r) for r in rows]
 
 
@@ -130,11 +135,15 @@ def attribute_sources(session: Session, attribute_ids: Iterable[int]) -> list[So
     ids = sorted(set(attribute_ids))
     if not ids:
         return []
-    rows = session.execute(
-        sa.select(*_SOURCE_COLUMNS)
-        .join(Event, Event.id == Attribute.event_id)
-        .where(in_values(session, Attribute.id, ids), *correlating_conditions())
-    ).all()
+    rows = (
+        session.connection()
+        .execute(
+            sa.select(*_SOURCE_COLUMNS)
+            .join(Event, Event.id == Attribute.event_id)
+            .where(in_values(session, Attribute.id, ids), *correlating_conditions())
+        )
+        .all()
+    )
     return [Source(*r) for r in rows]
 
 
@@ -164,7 +173,7 @@ def _exact(
     else:
         q = _exact_ranked(session, cols, values, keys, elsewhere, cap)
     found: dict[str, list[tuple[int, int]]] = defaultdict(list)
-    for row in session.execute(q):
+    for row in session.connection().execute(q):
         attr_id, event_id = row[0], row[1]
         found[row[-1]].append((attr_id, event_id))
         result.details[attr_id] = row[:-1]

@@ -8,7 +8,7 @@ from typing import Any
 
 from fastapi import Request, Response
 
-from shieldwall.api.deps import CurrentCtx, ReadDB, WriteDB
+from shieldwall.api.deps import BulkWriteDB, CurrentCtx, ReadDB, WriteDB
 from shieldwall.api.responses import content_disposition
 from shieldwall.intel import attachments
 from shieldwall.intel import events as ev
@@ -68,7 +68,7 @@ def _shape(db: ReadDB, ctx: CurrentCtx, attrs: list[Attribute]) -> list[dict[str
 @router.post("/attributes/add/{event_ref}")
 @router.post("/attributes/add/{event_ref}/{named:path}")
 async def add_attribute(
-    request: Request, event_ref: str, ctx: CurrentCtx, db: WriteDB, named: str = ""
+    request: Request, event_ref: str, ctx: CurrentCtx, db: BulkWriteDB, named: str = ""
 ) -> dict[str, Any]:
     params = named_params(named)
     if "breakOnDuplicate" not in params:

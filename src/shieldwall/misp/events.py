@@ -6,7 +6,7 @@ from typing import Any
 
 from fastapi import Request, Response
 
-from shieldwall.api.deps import CurrentCtx, ReadDB, WriteDB
+from shieldwall.api.deps import BulkWriteDB, CurrentCtx, ReadDB, WriteDB
 from shieldwall.intel import events as ev
 from shieldwall.intel.common import get_event
 from shieldwall.intel.errors import InvalidInput
@@ -49,7 +49,7 @@ def _answer(db: ReadDB, ctx: CurrentCtx, event: Any, *, metadata: bool) -> dict[
 @router.post("/events/add")
 @router.post("/events/add/metadata:{meta}")
 async def add_event(
-    request: Request, ctx: CurrentCtx, db: WriteDB, meta: str | None = None
+    request: Request, ctx: CurrentCtx, db: BulkWriteDB, meta: str | None = None
 ) -> dict[str, Any]:
     body = await json_body(request)
     data = validated(EventIn, body.get("Event", body))
