@@ -16,7 +16,9 @@ The rules, as stated:
   when in an object, the object's rule. Soft-deleted ones are hidden unless asked for, and
   then shown only to the owner organisation and site admins.
 - Sightings: the attribute is readable and (policy "owner") the reader's organisation made
-  the sighting or owns the event; (policy "event") any reader of the attribute.
+  the sighting or owns the event; (policy "reporters") that, or the reader's organisation
+  reported a sighting on the event; (policy "host") that, or the host organisation made the
+  sighting; (policy "event") any reader of the attribute.
 - Sharing groups: visible to members and to the creating organisation.
 - Tags: global ones to all, organisation-restricted ones to that organisation.
 """
@@ -107,6 +109,7 @@ class World:
     objects: dict[int, Object] = field(default_factory=dict)
     attributes: dict[int, Attribute] = field(default_factory=dict)
     sightings: dict[int, Sighting] = field(default_factory=dict)
+    host_org_id: int | None = None
 
     # ------------------------------------------------------------ building blocks
 
@@ -189,7 +192,16 @@ class World:
             return False
         if reader.site_admin or opts.sighting_policy == "event":
             return True
-        return reader.org_id in (s.org_id, self.events[s.event_id].org_id)
+        if reader.org_id in (s.org_id, self.events[s.event_id].org_id):
+            return True
+        if opts.sighting_policy == "reporters":
+            return any(
+                o.event_id == s.event_id and o.org_id == reader.org_id
+                for o in self.sightings.values()
+            )
+        if opts.sighting_policy == "host":
+            return s.org_id == self.host_org_id
+        return False
 
     def sharing_group_visible(self, reader: Reader, sg: SharingGroup) -> bool:
         return (

@@ -31,9 +31,11 @@ class Settings(BaseSettings):
     environment: Literal["development", "production", "test"] = "development"
     # MISP's MISP.unpublishedprivate: unpublished events readable by their owner only.
     unpublished_private: bool = False
-    # Sightings: "owner" (MISP policy 0: event owner and the sighting's org), or "event"
-    # (MISP policy 2: whoever can read the event).
-    sighting_policy: Literal["owner", "event"] = "owner"
+    # Who reads a sighting of an attribute they may read, as MISP's Plugin.Sightings_policy:
+    # "owner" (0: the event's owner organisation and the sighting's), "reporters" (1: also
+    # every organisation that reported a sighting on the event), "event" (2: whoever reads
+    # the event), "host" (3: the owner's rule, plus the host organisation's sightings).
+    sighting_policy: Literal["owner", "reporters", "event", "host"] = "owner"
     login_max_failures: int = Field(default=10, ge=1)
     login_lockout_seconds: int = Field(default=300, ge=1)
     log_json: bool | None = None

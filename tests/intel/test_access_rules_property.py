@@ -186,7 +186,7 @@ def worlds(draw: st.DrawFn) -> WorldSpec:
         sharing_groups=sgs,
         events=events,
         unpublished_private=draw(st.booleans()),
-        sighting_policy=draw(st.sampled_from(["owner", "event"])),
+        sighting_policy=draw(st.sampled_from(["owner", "reporters", "event", "host"])),
         search_type=draw(st.sampled_from(sorted(ATTRIBUTE_TYPES))),
         search_tag=draw(st.sampled_from(TAG_NAMES)),
     )
@@ -229,7 +229,7 @@ class Account:
 
 
 def _insert(instance: Any, spec: WorldSpec) -> tuple[ref.World, list[Account]]:
-    world = ref.World()
+    world = ref.World(host_org_id=instance.host_org_id)
     accounts: list[Account] = []
     ctx = system_ctx(instance.host_org_id)
     with instance.db.writing() as s:

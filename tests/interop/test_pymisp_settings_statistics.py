@@ -54,7 +54,18 @@ def test_runtime_settings_change_at_once_and_are_audited(
     assert misp.set_server_setting("Plugin.Sightings_policy", 2)["success"] is True
     assert len(beta.sightings(attr)) == 1
     assert misp.get_server_setting("Plugin.Sightings_policy")["value"] == 2
-    status, body = misp.set_server_setting("Plugin.Sightings_policy", 1)["errors"]
+    # 3: the owner's rule plus the host organisation's sightings (the admin's organisation).
+    assert misp.set_server_setting("Plugin.Sightings_policy", 3)["success"] is True
+    assert misp.get_server_setting("Plugin.Sightings_policy")["value"] == 3
+    assert len(beta.sightings(attr)) == 1
+    # 1: sighting reporters read the event's sightings; BETA has reported none yet.
+    assert misp.set_server_setting("Plugin.Sightings_policy", 1)["success"] is True
+    assert beta.sightings(attr) == []
+    assert "errors" not in beta.add_sighting({"value": "203.0.113.9"})
+    assert len(beta.sightings(attr)) == 2
+    assert misp.set_server_setting("Plugin.Sightings_policy", 0)["success"] is True
+    assert len(beta.sightings(attr)) == 1  # its own only
+    status, body = misp.set_server_setting("Plugin.Sightings_policy", 5)["errors"]
     assert status == 422 and "value" in body["errors"]
     changes = httpx.get(
         f"{live_url}/api/v1/audit", params={"model": "Setting"}, headers={"Authorization": misp.key}

@@ -286,7 +286,8 @@ def _readable_attributes(
     # On the connection, not the ORM session: plain columns need none of the ORM's row
     # handling, which costs as much again as the query for a large event.
     return list(
-        session.connection().execute(
+        session.connection()
+        .execute(
             sa.select(*Attribute.__table__.c)
             .join(Event, Event.id == Attribute.event_id)
             .where(
@@ -295,6 +296,7 @@ def _readable_attributes(
             )
             .order_by(Attribute.id)
         )
+        .all()  # one fetchall: iterating fetches a row a call
     )
 
 

@@ -14,9 +14,10 @@ from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.orm import QueryableAttribute
+from sqlalchemy.orm import QueryableAttribute, aliased
 from sqlalchemy.sql.elements import ColumnElement
 
+from shieldwall.auth.models import Organisation
 from shieldwall.auth.permissions import Permission
 from shieldwall.intel.collab_models import EventReport
 from shieldwall.intel.models import (
@@ -262,11 +263,29 @@ def report_condition(
 
 
 def sighting_condition(p: Principal, opts: ReadOptions) -> ColumnElement[bool]:
-    """Sightings the principal may read (Sighting, Attribute and Event in the FROM clause)."""
+    """Sightings the principal may read (Sighting, Attribute and Event in the FROM clause):
+    of an attribute the principal may read, by the sighting policy (ReadOptions)."""
     base = attribute_condition(p, opts)
     if p.is_site_admin or opts.sighting_policy == "event":
         return base
-    return sa.and_(base, sa.or_(Sighting.org_id == p.org_id, Event.org_id == p.org_id))
+    mine = [Sighting.org_id == p.org_id, Event.org_id == p.org_id]
+    if opts.sighting_policy == "reporters":
+        # An organisation that reported a sighting on the event reads all of the event's.
+        other = aliased(Sighting)
+        mine.append(
+            sa.exists(
+                sa.select(1).where(other.event_id == Sighting.event_id, other.org_id == p.org_id)
+            )
+        )
+    elif opts.sighting_policy == "host":
+        # The host organisation: this instance's first local organisation.
+        host = (
+            sa.select(sa.func.min(Organisation.id))
+            .where(Organisation.local.is_(True))
+            .scalar_subquery()
+        )
+        mine.append(Sighting.org_id == host)
+    return sa.and_(base, sa.or_(*mine))
 
 
 def tag_condition(p: Principal) -> ColumnElement[bool]:

@@ -24,17 +24,22 @@ def _same(v: Any) -> Any:
     return v
 
 
+# MISP's Plugin.Sightings_policy numbers and Shieldwall's names for them.
+SIGHTING_POLICIES = {"0": "owner", "1": "reporters", "2": "event", "3": "host"}
+
+
 def _policy_in(v: Any) -> Any:
-    # MISP's Plugin.Sightings_policy: 0 event owner, 2 everyone who can read the event;
-    # 1 (sighting reporters) and 3 (owner + host org) have no Shieldwall policy.
-    policies = {"0": "owner", "2": "event"}
-    if str(v).strip() not in policies:
+    if str(v).strip() not in SIGHTING_POLICIES:
         raise InvalidInput(
-            "Plugin.Sightings_policy takes 0 (event owner) or 2 (everyone who can read the "
-            "event); Shieldwall has no policy 1 or 3",
+            "Plugin.Sightings_policy takes 0 (event owner), 1 (sighting reporters), 2 (everyone "
+            "who can read the event) or 3 (event owner and the host organisation's sightings)",
             field="value",
         )
-    return policies[str(v).strip()]
+    return SIGHTING_POLICIES[str(v).strip()]
+
+
+def _policy_out(s: Settings) -> int:
+    return int(next(k for k, v in SIGHTING_POLICIES.items() if v == s.sighting_policy))
 
 
 @dataclass(frozen=True)
@@ -56,7 +61,7 @@ MISP_NAMES: dict[str, MispSetting] = {
     "Plugin.Sightings_policy": MispSetting(
         "sighting_policy",
         "numeric",
-        lambda s: 0 if s.sighting_policy == "owner" else 2,
+        _policy_out,
         _policy_in,
     ),
     "MISP.correlation_limit": MispSetting(
