@@ -79,6 +79,44 @@ def test_attributes_add_objects_add_and_edit_carry_files(misp: PyMISP) -> None:
     assert files["added-by-edit.txt"].data.getvalue() == b"edited in"
 
 
+def test_attributes_edit_replaces_the_file(misp: PyMISP, live_url: str) -> None:
+    created = misp.add_event(_event("to be replaced"), pythonify=True)
+    by_type = {a.type: a for a in created.attributes}
+    note = misp.get_attribute(by_type["attachment"].id, pythonify=True)
+    before = note.timestamp
+    # Sending the file it already has back (PyMISP sends `data` with the whole attribute)
+    # changes nothing.
+    same = misp.update_attribute(note, pythonify=True)
+    assert same.timestamp == before
+    assert misp.get_attribute(note.id, pythonify=True).data.getvalue() == NOTE
+    note.data = io.BytesIO(b"%PDF-1.4 the second version\n")
+    misp.update_attribute(note, pythonify=True)
+    assert misp.get_attribute(note.id, pythonify=True).data.getvalue() == (
+        b"%PDF-1.4 the second version\n"
+    )
+    # A new malware sample: packed as MISP packs it, and the value follows the new md5.
+    sample = misp.get_attribute(by_type["malware-sample"].id, pythonify=True)
+    other = b"another binary altogether" * 30
+    sample.data = io.BytesIO(other)
+    misp.update_attribute(
+        {"id": sample.id, "data": base64.b64encode(other).decode(), "encrypt": True}
+    )
+    again = misp.get_attribute(sample.id, pythonify=True)
+    other_md5 = hashlib.md5(other).hexdigest()
+    assert again.value == f"dropper.exe|{other_md5}"
+    assert again.malware_binary.getvalue() == other
+    # Bad base64 is refused naming the field, and the stored file is kept.
+    r = httpx.post(
+        f"{live_url}/attributes/edit/{note.id}",
+        json={"Attribute": {"data": "not base64!"}},
+        headers={"Authorization": misp.key, "Accept": "application/json"},
+    )
+    assert r.status_code == 422 and "data" in r.text
+    assert misp.get_attribute(note.id, pythonify=True).data.getvalue() == (
+        b"%PDF-1.4 the second version\n"
+    )
+
+
 def test_rest_search_with_attachments(misp: PyMISP) -> None:
     created = misp.add_event(_event("searchable"), pythonify=True)
     plain = misp.search(controller="attributes", eventid=created.id)

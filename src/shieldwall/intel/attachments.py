@@ -109,15 +109,17 @@ def incoming(
 ) -> Incoming:
     """Check a file sent with an attribute and turn it into what is stored. A malware sample
     sent as a MISP sample zip (a feed, another instance) is kept as it is; any other file,
-    or one sent with `encrypt`, is packed, and the value becomes `filename|md5`."""
+    or one sent with `encrypt`, is packed, and the value becomes `filename|md5`. `field`
+    names the attribute in errors ("" for a lone attribute)."""
+    prefix = f"{field}." if field else ""
     if attr_type not in FILE_TYPES:
         raise InvalidInput(
             "data is only carried by attachment and malware-sample attributes",
-            field=f"{field}.data",
+            field=f"{prefix}data",
         )
     if limit is None:
         limit = effective_settings().attachment_max_bytes
-    raw = decode(data, f"{field}.data", limit)
+    raw = decode(data, f"{prefix}data", limit)
     if attr_type == "attachment":
         return Incoming(value, raw)
     filename = value.split("|", 1)[0]
@@ -126,7 +128,7 @@ def incoming(
         if found is not None:
             return Incoming(f"{filename or found[0]}|{found[1]}", raw)
     if not filename:
-        raise InvalidInput("a malware sample needs its file name as value", field=f"{field}.value")
+        raise InvalidInput("a malware sample needs its file name as value", field=f"{prefix}value")
     packed, md5 = pack_sample(filename, raw)
     return Incoming(f"{filename}|{md5}", packed)
 
@@ -136,6 +138,21 @@ def insert(session: Session, rows: Iterable[tuple[int, bytes]]) -> None:
     batch = [{"attribute_id": i, "data": d, "size": len(d)} for i, d in rows]
     if batch:
         session.execute(sa.insert(AttributeAttachment), batch)
+
+
+def replace(session: Session, attribute_id: int, data: bytes) -> bool:
+    """Store `data` as the attribute's file in place of the one it has; returns whether the
+    stored file changed."""
+    old = session.execute(
+        sa.select(AttributeAttachment.data).where(AttributeAttachment.attribute_id == attribute_id)
+    ).scalar_one_or_none()
+    if old is not None and bytes(old) == data:
+        return False
+    session.execute(
+        sa.delete(AttributeAttachment).where(AttributeAttachment.attribute_id == attribute_id)
+    )
+    insert(session, [(attribute_id, data)])
+    return True
 
 
 def files_for(session: Session, attribute_ids: Iterable[int]) -> dict[int, bytes]:

@@ -1039,6 +1039,15 @@ def update_attribute(
     new_category = data.category if "category" in fields and data.category else attr.category
     if new_type != attr.type or new_category != attr.category:
         check_type_and_category(new_type, new_category)
+    content = None
+    if data.data:
+        # A new file: it settles the value too (a malware sample's filename|md5).
+        value = data.value if data.value is not None else attr.value
+        packed = attachments.incoming(new_type, value, data.data, encrypt=data.encrypt, field="")
+        content = packed.data
+        if packed.value != attr.value:
+            data.value = packed.value
+            fields = fields | {"value"}
     if "value" in fields or new_type != attr.type:
         raw = data.value if data.value is not None else attr.value
         v1, v2 = split_and_normalise(new_type, raw)
@@ -1076,6 +1085,8 @@ def update_attribute(
         if (dist, sg_id) != (attr.distribution, attr.sharing_group_id):
             changes["distribution"] = [attr.distribution, dist]
             attr.distribution, attr.sharing_group_id = dist, sg_id
+    if content is not None and attachments.replace(session, attr.id, content):
+        changes["data"] = {"size": len(content)}
     if changes:
         attr.timestamp = now()
         _edited(event)

@@ -144,6 +144,9 @@ class AttributeUpdate(_In):
     first_seen: Timestamp = None
     last_seen: Timestamp = None
     disable_correlation: OptFlag = None
+    # A new file for an attachment or malware-sample attribute (base64, as AttributeIn's).
+    data: str | None = None
+    encrypt: bool = False
 
 
 class ReferenceIn(_In):

@@ -58,6 +58,8 @@ _EDITABLE = (
     "first_seen",
     "last_seen",
     "disable_correlation",
+    "data",
+    "encrypt",
 )
 
 
