@@ -7,6 +7,10 @@ from collections.abc import Sequence
 
 import sqlalchemy as sa
 
+# The sequence behind each table's id column (PostgreSQL), looked up once: asking the
+# catalog inside the query would ask it again for every id.
+_SEQUENCES: dict[str, str] = {}
+
 
 def reserve_ids(conn: sa.Connection, table: sa.Table, n: int) -> Sequence[int]:
     """`n` fresh values of `table`'s integer primary key `id` for rows this transaction
@@ -17,15 +21,18 @@ def reserve_ids(conn: sa.Connection, table: sa.Table, n: int) -> Sequence[int]:
     if n <= 0:
         return ()
     if conn.dialect.name == "postgresql":
-        return (
-            conn.execute(
-                sa.text(
-                    "SELECT nextval(pg_get_serial_sequence(:table, 'id')) FROM generate_series(1, :n)"
-                ),
-                {"table": table.name, "n": n},
-            )
-            .scalars()
-            .all()
-        )
+        seq = _SEQUENCES.get(table.name)
+        if seq is None:
+            seq = conn.execute(
+                sa.text("SELECT pg_get_serial_sequence(:table, 'id')"), {"table": table.name}
+            ).scalar_one()
+            _SEQUENCES[table.name] = seq
+        literal = "'" + seq.replace("'", "''") + "'"
+        # One array: the ids arrive as one value, parsed by the driver in C.
+        ids = conn.execute(
+            sa.text(f"SELECT array_agg(nextval({literal}::regclass)) FROM generate_series(1, :n)"),
+            {"n": n},
+        ).scalar_one()
+        return list(ids)
     top = conn.execute(sa.select(sa.func.max(table.c.id))).scalar_one() or 0
     return range(top + 1, top + n + 1)
