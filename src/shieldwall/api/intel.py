@@ -74,9 +74,10 @@ def list_events(
 
 @router.post("/events", status_code=201, tags=["events"])
 def create_event(data: EventIn, ctx: CurrentCtx, db: BulkWriteDB) -> dict[str, Any]:
-    """Create an event, with attributes, objects and tags inline."""
-    event = ev.create_event(db, ctx, data)
-    out = event_detail(db, ctx, event)
+    """Create an event, with attributes, objects and tags inline; answered as GET
+    /events/{ref} answers (each attribute with its `warninglist_hits`)."""
+    made = ev.create_event_written(db, ctx, data)
+    out = warninglists.flag_event(db, event_detail(db, ctx, made.event, written=made.attributes))
     db.commit()
     return out
 

@@ -471,13 +471,28 @@ def correlate(
     return result
 
 
+def written_sources(event: Event, written: Iterable[tuple[Any, ...]]) -> list[Source]:
+    """event_sources of an event just created, from the attribute rows its write kept
+    (intel.events.Written): the same attributes, without reading them back."""
+    if event.disable_correlation:
+        return []
+    return [
+        Source(r[0], r[2], r[6], r[7], r[8], r[1])
+        for r in written
+        if not r[16] and not r[17] and r[6] not in NON_CORRELATING_TYPES
+    ]
+
+
 def for_event(
     session: Session,
     principal: Principal,
     opts: ReadOptions,
     event_id: int,
     options: Options | None = None,
+    sources: Sequence[Source] | None = None,
 ) -> Correlations:
-    return correlate(
-        session, principal, opts, event_sources(session, event_id), options, whole_event=event_id
-    )
+    """Correlations of every correlating attribute of the event; `sources` when the caller
+    has them (written_sources)."""
+    if sources is None:
+        sources = event_sources(session, event_id)
+    return correlate(session, principal, opts, sources, options, whole_event=event_id)

@@ -143,8 +143,8 @@ def _when(value: datetime | str | None, field: str, name: str) -> datetime | Non
     """An attribute time as stored: MISP's blanks ("" or epoch 0) are none, naive is UTC."""
     if not value or isinstance(value, str):
         return None
-    if value.tzinfo is None:
-        value = value.replace(tzinfo=UTC)
+    # Stored in UTC: what is kept of a write (Written) reads as the database gives it back.
+    value = value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
     if value.year < 1970:
         raise InvalidInput("a time is not before 1970", field=f"{field}.{name}")
     if value.timestamp() == 0:
@@ -396,6 +396,26 @@ def create_event(
     return create_events(
         session, ctx, [data], keep_orgc=keep_orgc, skip_duplicates=skip_duplicates
     )[0]
+
+
+@dataclass(frozen=True)
+class Written:
+    """An event just created, with the attribute rows written for it (ATTRIBUTE_COLUMNS
+    order, ids included): its creator's answer is built from them, not read back."""
+
+    event: Event
+    attributes: list[tuple[Any, ...]]
+
+
+def create_event_written(
+    session: Session, ctx: Ctx, data: EventIn, *, skip_duplicates: bool = True
+) -> Written:
+    """create_event, keeping the attribute rows it wrote."""
+    started = _start_events(session, ctx, [data], keep_orgc=False, skip_duplicates=skip_duplicates)
+    started[0].batch.kept = []
+    _write_attribute_rows(session, ctx, started)
+    _finish_events(session, ctx, started)
+    return Written(started[0].event, started[0].batch.kept)
 
 
 def create_events(

@@ -78,12 +78,12 @@ def tag_out(tag: Tag, local: bool | None = None) -> dict[str, Any]:
 
 
 def attribute_out(
-    a: Attribute | sa.Row[Any],
+    a: Attribute | sa.Row[Any] | tuple[Any, ...],
     tags: list[dict[str, Any]] | None = None,
     event_uuid: str | None = None,
 ) -> dict[str, Any]:
     """An attribute (an ORM object or a row of the attributes table's columns)."""
-    if isinstance(a, sa.Row):
+    if isinstance(a, sa.Row | tuple):
         return _attribute_row_out(a, tags, event_uuid)
     out: dict[str, Any] = {
         "id": a.id,
@@ -118,7 +118,7 @@ _ATTRIBUTE_COLUMNS = tuple(c.name for c in Attribute.__table__.c)
 
 
 def _attribute_row_out(
-    row: sa.Row[Any], tags: list[dict[str, Any]] | None, event_uuid: str | None
+    row: sa.Row[Any] | tuple[Any, ...], tags: list[dict[str, Any]] | None, event_uuid: str | None
 ) -> dict[str, Any]:
     # Event views of tens of thousands of attributes: a row unpacks in C, where reading its
     # fields by name costs six times as much.
@@ -264,7 +264,7 @@ def event_tags(session: Session, ctx: Ctx, event_id: int) -> list[dict[str, Any]
 def attributes_with_tags(
     session: Session,
     ctx: Ctx,
-    attrs: Sequence[Attribute | sa.Row[Any]],
+    attrs: Sequence[Attribute | sa.Row[Any] | _WrittenRow],
     event_uuids: dict[int, str] | None = None,
     *,
     event_id: int | None = None,
@@ -309,8 +309,16 @@ def readable_attributes(session: Session, ctx: Ctx, ids: list[int]) -> list[dict
 
 
 def event_detail(
-    session: Session, ctx: Ctx, e: Event, *, include_deleted: bool = False
+    session: Session,
+    ctx: Ctx,
+    e: Event,
+    *,
+    include_deleted: bool = False,
+    written: Sequence[tuple[Any, ...]] | None = None,
 ) -> dict[str, Any]:
+    """The event with its attributes, objects, references and tags, as the reader may see
+    them. `written`: every attribute row of an event the reader's organisation has just
+    created (intel.events.Written), used instead of reading them back."""
     out = event_summary(e)
     out["tags"] = event_tags(session, ctx, e.id)
     if e.sharing_group is not None:
@@ -319,7 +327,6 @@ def event_detail(
             "uuid": e.sharing_group.uuid,
             "name": e.sharing_group.name,
         }
-    attrs = _readable_attributes(session, ctx, Attribute.event_id == e.id, include_deleted)
     objects = list(
         session.execute(
             sa.select(MispObject)
@@ -331,6 +338,11 @@ def event_detail(
             .order_by(MispObject.id)
         ).scalars()
     )
+    attrs: Sequence[Any]
+    if written is not None and not include_deleted and _reads_all(ctx, e):
+        attrs = _written_rows(written, {o.id for o in objects})
+    else:
+        attrs = _readable_attributes(session, ctx, Attribute.event_id == e.id, include_deleted)
     counts = sighting_counts(session, ctx, [a.id for a in attrs], e.id)
     serialised = attributes_with_tags(session, ctx, attrs, event_id=e.id)
     for a in serialised:
@@ -355,6 +367,39 @@ def event_detail(
     out["attributes"] = loose
     out["objects"] = [object_out(o, by_object.get(o.id, []), refs.get(o.id, [])) for o in objects]
     return out
+
+
+def _reads_all(ctx: Ctx, e: Event) -> bool:
+    """Whether the reader reads every live attribute of the event (in a live object or in
+    none): the owner organisation and site admins do (intel.visibility)."""
+    return ctx.principal.is_site_admin or ctx.principal.org_id == e.org_id
+
+
+class _WrittenRow(tuple[Any, ...]):
+    """A written attribute row read as the database gives it back: the table's columns in
+    order (expired_at last, never set on a new attribute), fields by name."""
+
+    __slots__ = ()
+
+    @property
+    def id(self) -> int:
+        return int(self[0])
+
+    @property
+    def event_id(self) -> int:
+        return int(self[2])
+
+
+def _written_rows(written: Sequence[tuple[Any, ...]], live_objects: set[int]) -> list[_WrittenRow]:
+    """The rows of a write that an event view shows: live, in no object or a live one, in
+    id order (as _readable_attributes reads them)."""
+    rows = [
+        _WrittenRow((*r, None))
+        for r in written
+        if not r[16] and (r[3] is None or r[3] in live_objects)
+    ]
+    rows.sort(key=lambda r: r[0])
+    return rows
 
 
 def reference_out(r: ObjectReference) -> dict[str, Any]:

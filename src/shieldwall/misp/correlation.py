@@ -20,10 +20,18 @@ def related_event_shape(e: dict[str, Any]) -> dict[str, Any]:
     return {"Event": event_shape(e, metadata=True)}
 
 
-def add_related(db: ReadDB, ctx: CurrentCtx, shaped: dict[str, Any], *, granular: bool) -> None:
+def add_related(
+    db: ReadDB,
+    ctx: CurrentCtx,
+    shaped: dict[str, Any],
+    *,
+    granular: bool,
+    sources: list[engine.Source] | None = None,
+) -> None:
     """RelatedEvent (the events sharing a value with this one, most shared first) and, when
-    asked, RelatedAttribute: source attribute id -> the correlating attributes elsewhere."""
-    found = engine.for_event(db, ctx.principal, ctx.opts, int(shaped["id"]))
+    asked, RelatedAttribute: source attribute id -> the correlating attributes elsewhere.
+    `sources`: the event's correlating attributes when the caller has them."""
+    found = engine.for_event(db, ctx.principal, ctx.opts, int(shaped["id"]), sources=sources)
     events = service.related_events(db, ctx, found)
     # MISP lists events sharing as many values newest first.
     ranked = sorted(events, key=lambda e: (-e["correlating_values"], -e["id"]))

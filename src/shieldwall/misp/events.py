@@ -7,6 +7,7 @@ from typing import Any
 from fastapi import Request, Response
 
 from shieldwall.api.deps import BulkWriteDB, CurrentCtx, ReadDB, WriteDB
+from shieldwall.correlation.engine import written_sources
 from shieldwall.intel import events as ev
 from shieldwall.intel.common import get_event
 from shieldwall.intel.errors import InvalidInput
@@ -36,14 +37,23 @@ from shieldwall.misp.views import complete
 router = misp_router()
 
 
-def _answer(db: ReadDB, ctx: CurrentCtx, event: Any, *, metadata: bool) -> dict[str, Any]:
-    """The event as add and edit return it; with metadata:1 its attributes are not read."""
+def _answer(
+    db: ReadDB,
+    ctx: CurrentCtx,
+    event: Any,
+    *,
+    metadata: bool,
+    written: list[tuple[Any, ...]] | None = None,
+) -> dict[str, Any]:
+    """The event as add and edit return it; with metadata:1 its attributes are not read.
+    `written`: the attribute rows the add just wrote, so they are not read back."""
     if metadata:
         summary = event_summary(event)
         summary["tags"] = event_tags(db, ctx, event.id)
         return event_shape(summary, metadata=True)
-    detail = event_detail(db, ctx, event)
-    return complete(db, ctx, detail, event_shape(detail), attachments=True)
+    detail = event_detail(db, ctx, event, written=written)
+    sources = written_sources(event, written) if written is not None else None
+    return complete(db, ctx, detail, event_shape(detail), attachments=True, sources=sources)
 
 
 @router.post("/events/add")
@@ -53,8 +63,8 @@ async def add_event(
 ) -> dict[str, Any]:
     body = await json_body(request)
     data = validated(EventIn, body.get("Event", body))
-    event = ev.create_event(db, ctx, data)
-    out = _answer(db, ctx, event, metadata=meta == "1")
+    made = ev.create_event_written(db, ctx, data)
+    out = _answer(db, ctx, made.event, metadata=meta == "1", written=made.attributes)
     db.commit()
     return {"Event": out}
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from shieldwall.api.deps import CurrentCtx, ReadDB
+from shieldwall.correlation.engine import Source
 from shieldwall.intel.attachments import attach_data
 from shieldwall.intel.proposals import proposals_for_event
 from shieldwall.intel.reports import reports_for_event
@@ -58,11 +59,13 @@ def complete(
     granular: bool = False,
     sg_reference_only: bool = False,
     attachments: bool = False,
+    sources: list[Source] | None = None,
 ) -> dict[str, Any]:
     """An event view as MISP gives it: Galaxy blocks for galaxy tags, open proposals (new
     attributes on the event, changes and deletions on their attribute), reports, the
     related events (with `granular`, each attribute's correlations too), the sharing groups
-    (unless `sg_reference_only`) and, with `attachments`, the files."""
+    (unless `sg_reference_only`) and, with `attachments`, the files. `sources`: the event's
+    correlating attributes when the caller has them (a write's answer)."""
     if not sg_reference_only:
         add_sharing_groups(db, ctx, shaped)
     if "Attribute" not in shaped:  # metadata only
@@ -70,7 +73,7 @@ def complete(
     if attachments:
         event_files(db, shaped)
     if related or granular:
-        add_related(db, ctx, shaped, granular=granular)
+        add_related(db, ctx, shaped, granular=granular, sources=sources)
     add_galaxies(db, detail, shaped)
     by_attribute: dict[int, list[dict[str, Any]]] = {}
     loose = []
