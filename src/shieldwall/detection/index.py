@@ -9,6 +9,7 @@ indicator deleted or expired since the build) therefore never reaches a match.""
 from __future__ import annotations
 
 import ipaddress
+import operator
 import re
 import socket
 from array import array
@@ -16,6 +17,9 @@ from bisect import bisect_right
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from functools import partial
+from itertools import compress, repeat
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
@@ -45,6 +49,10 @@ KIND_TYPES: dict[str, tuple[str, ...]] = {
 TYPE_KIND = {t: kind for kind, types in KIND_TYPES.items() for t in types}
 INDICATOR_TYPES = tuple(sorted(TYPE_KIND))
 _HEX = re.compile(r"^[0-9a-f]+$")
+_OCTET = "(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])"
+# An IPv4 address as written canonically (no leading zeros): its own canonical form.
+_DOTTED_QUAD = re.compile(rf"(?:{_OCTET}\.){{3}}{_OCTET}")
+_big_endian = partial(int.from_bytes, byteorder="big")
 _DEFAULT_PORTS = {"http": ":80", "https": ":443"}
 # Attributes read per round trip while building; the query itself streams.
 BUILD_BATCH = 50_000
@@ -152,6 +160,7 @@ class _Ranges:
     ends: list[int] = field(default_factory=list)
     names: list[str] = field(default_factory=list)
     reach: list[int] = field(default_factory=list)
+    padded_reach: list[int] = field(default_factory=lambda: [-1])
     pending: list[tuple[int, int, str]] = field(default_factory=list)
 
     def add(self, start: int, end: int, name: str) -> None:
@@ -178,6 +187,7 @@ class _Ranges:
             top = max(top, end)
             reach.append(top)
         self.reach = array(typecode, reach) if v4 else reach  # type: ignore[assignment]
+        self.padded_reach = [-1, *reach]
 
     def containing(self, x: int) -> list[str]:
         out: list[str] = []
@@ -340,19 +350,86 @@ class IndicatorIndex:
             out.append(("user_agent", value))
         return out
 
-    def exact_sets(self) -> tuple[set[bytes], ...]:
-        """Every set a raw value may be found in as it is (the fast path's first test)."""
-        return (
-            self.ips,
-            self.port_ips,
-            self.domains,
-            self.url_hosts,
-            self.uris,
-            self.hashes,
-            self.emails,
-            self.ja3,
-            self.user_agents,
-        )
+    # ------------------------------------------------------------ screening in bulk
+    #
+    # A hunt reading columns asks, for the distinct values of a field, which may match:
+    # screen(kind, values) is exactly {v for v in values if self.hot(kind, v)}, with the
+    # common shapes tested in bulk at C speed. Besides the readers' kinds there are two
+    # screens: "endpoint" (an address that may also pair with its port for an ip|port
+    # indicator) and "host_url" (a host that may also make a URL indicator with the URI).
+
+    def hot(self, kind: str, value: str) -> bool:
+        """Whether an observable may match: the reference the bulk screen keeps to."""
+        if kind == "endpoint":
+            return bool(self.match("ip", value)) or self._port_address(value)
+        if kind == "host_url":
+            return bool(self.match("host", value)) or self._url_host(value)
+        return bool(self.match(kind, value))
+
+    def _port_address(self, value: str) -> bool:
+        # An "ip|port" observation matches only when its canonical address is one of an
+        # ip|port indicator's, whatever the port.
+        canonical = _canonical_ip(value.strip("[]"))
+        return canonical is not None and canonical.encode() in self.port_ips
+
+    def _url_host(self, host: str) -> bool:
+        # A host and a URI starting with "/" make the URL host + uri, whose key has the
+        # host's own host part, unless the join makes a scheme ("http:" + "//x/").
+        if not self.url_hosts:
+            return False
+        if host.endswith((":", ":/")):
+            return True
+        key = url_key(host + "/")
+        return key is not None and url_host(key).encode() in self.url_hosts
+
+    def screen(self, kind: str, values: set[str]) -> set[str]:
+        """The values that may match an indicator when observed as `kind`."""
+        if not values:
+            return set()
+        if kind in ("ip", "endpoint"):
+            quads = set(filter(_DOTTED_QUAD.fullmatch, values))
+            out = self._screen_quads(quads, kind == "endpoint")
+            out.update(v for v in values - quads if self.hot(kind, v))
+            return out
+        held = {
+            "uri": self.uris,
+            "email": self.emails,
+            "url": self.urls,
+            "domain": self.domains,
+        }.get(kind)
+        if held is not None and not held:
+            return set()
+        exact = {"hash": self.hashes, "ja3": self.ja3, "user_agent": self.user_agents}.get(kind)
+        if exact is not None:
+            if not exact:
+                return set()
+            listed = list(values)
+            keys: Iterable[str] = listed
+            if kind != "user_agent":
+                keys = map(str.lower, map(str.strip, listed))
+            found = compress(listed, map(exact.__contains__, map(str.encode, keys)))
+            return {v for v in found if self.hot(kind, v)}
+        return {v for v in values if self.hot(kind, v)}
+
+    def _screen_quads(self, quads: set[str], endpoint: bool) -> set[str]:
+        """screen() of canonical dotted quads: set lookups, and one bisection each into
+        the IPv4 blocks when there are any."""
+        if not quads:
+            return set()
+        listed = list(quads)
+        encoded = list(map(str.encode, listed))
+        out = set(compress(listed, map(self.ips.__contains__, encoded)))
+        if endpoint and self.port_ips:
+            out.update(compress(listed, map(self.port_ips.__contains__, encoded)))
+        v4 = self.v4
+        if len(v4.names):
+            ints = list(map(_big_endian, map(socket.inet_aton, listed)))
+            # The last block starting at or before x contains it when the highest end so
+            # far reaches x (reach is padded so that "no block" reads -1).
+            at = map(bisect_right, repeat(v4.starts), ints)
+            reach = v4.padded_reach.__getitem__
+            out.update(compress(listed, map(operator.ge, map(reach, at), ints)))
+        return out
 
     def kinds(self) -> set[str]:
         """The kinds of observable (readers' kinds) this index can match."""
@@ -381,9 +458,12 @@ class IndicatorIndex:
 
 
 def _canonical_ip(value: str) -> str | None:
-    if value.count(".") == 3 and ":" not in value:
-        parts = value.split(".")
-        if all(p.isdigit() and (p == "0" or not p.startswith("0")) and int(p) < 256 for p in parts):
+    if ":" not in value:
+        # Without a colon only a dotted quad can be an address: names are rejected here,
+        # not by the exception an address parser raises.
+        if value.count(".") != 3:
+            return None
+        if _DOTTED_QUAD.fullmatch(value):
             return value
     try:
         return str(ipaddress.ip_address(value))
@@ -506,86 +586,113 @@ def _url_forms(key: str) -> set[str]:
     return forms
 
 
-def _holding(session: Session, kind: str, key: str) -> list[int]:
-    """Ids of the attributes (of the kind's types) holding the value. Only the indexed
-    value key is in the query, so both engines read it from the value index; the exact
-    comparison follows here on the few rows it returns."""
+IndicatorKey = tuple[str, str]  # (indicator kind, normalised value), as match() gives them
+# Values asked for in one query while resolving (bound parameters stay few on every engine).
+RESOLVE_BATCH = 500
+
+
+def _stored_forms(kind: str, key: str) -> list[tuple[str, str, tuple[str, ...], str | None]]:
+    """(column, stored value, attribute types, value2 or None) of the attributes that hold
+    an indicator key."""
     if kind == "ip_port":
         ip, _, port = key.rpartition("|")
-        wanted: list[tuple[str, set[str], tuple[str, ...], str | None]] = [
-            ("value1", {ip, f"[{ip}]"}, KIND_TYPES["ip_port"], port)
+        return [("value1", v, KIND_TYPES["ip_port"], port) for v in (ip, f"[{ip}]")]
+    if kind == "hash":
+        return [
+            ("value1", key, KIND_TYPES["hash"], None),
+            ("value2", key, KIND_TYPES["file_hash"], None),
         ]
-    elif kind == "hash":
-        wanted = [
-            ("value1", {key}, KIND_TYPES["hash"], None),
-            ("value2", {key}, KIND_TYPES["file_hash"], None),
-        ]
-    elif kind == "url":
-        wanted = [("value1", _url_forms(key), KIND_TYPES["url"], None)]
-    else:
-        wanted = [("value1", {key}, KIND_TYPES[kind], None)]
-    ids: list[int] = []
-    for column, values, types, value2 in wanted:
-        col = Attribute.value1 if column == "value1" else Attribute.value2
-        keys = sorted({v[:VALUE_KEY_LEN] for v in values})
-        for attr_id, attr_type, v1, v2 in session.execute(
-            sa.select(Attribute.id, Attribute.type, Attribute.value1, Attribute.value2).where(
-                value_key(col).in_(keys)
-            )
-        ):
-            held = v1 if column == "value1" else v2
-            if attr_type in types and held in values and (value2 is None or v2 == value2):
-                ids.append(attr_id)
-    return sorted(set(ids))
-
-
-def resolve(session: Session, ctx: Ctx, scope: Scope, kind: str, key: str) -> list[IndicatorRef]:
-    """The attributes the reader may see that hold this indicator value (by kind)."""
-    # The value first, alone, so the planner reads it from the value index; then the access
-    # rules and the scope over those few rows by primary key.
-    ids = _holding(session, kind, key)
-    if not ids:
-        return []
-    rows = session.execute(
-        sa.select(
-            Attribute.id,
-            Attribute.uuid,
-            Attribute.type,
-            Attribute.value1,
-            Attribute.value2,
-            Event.id,
-            Event.uuid,
-            Event.info,
-            Event.threat_level_id,
-        )
-        .join(Event, Event.id == Attribute.event_id)
-        .where(Attribute.id.in_(ids), *indicator_conditions(ctx, scope))
-        .order_by(Attribute.id)
-    ).all()
     if kind == "url":
-        rows = [r for r in rows if url_key(r[3]) == key]
-    if kind == "domain":
-        rows = [r for r in rows if r[3].lower().rstrip(".") == key]
-    if not rows:
-        return []
-    if not scope.include_warninglisted:
+        return [("value1", form, KIND_TYPES["url"], None) for form in sorted(_url_forms(key))]
+    return [("value1", key, KIND_TYPES[kind], None)]
+
+
+def _holding(session: Session, keys: Iterable[IndicatorKey]) -> dict[int, set[IndicatorKey]]:
+    """The attributes (of each kind's types) holding the keys: attribute id -> the keys it
+    holds. Only the indexed value key is in each query, so both engines read it from the
+    value index; the exact comparison follows here on the few rows it returns."""
+    wanted: dict[tuple[str, str], list[tuple[IndicatorKey, tuple[str, ...], str | None]]] = {}
+    for k in keys:
+        for column, value, types, value2 in _stored_forms(*k):
+            wanted.setdefault((column, value), []).append((k, types, value2))
+    out: dict[int, set[IndicatorKey]] = {}
+    for column, col in (("value1", Attribute.value1), ("value2", Attribute.value2)):
+        prefixes = sorted({v[:VALUE_KEY_LEN] for c, v in wanted if c == column})
+        for i in range(0, len(prefixes), RESOLVE_BATCH):
+            q = sa.select(Attribute.id, Attribute.type, Attribute.value1, Attribute.value2).where(
+                value_key(col).in_(prefixes[i : i + RESOLVE_BATCH])
+            )
+            for attr_id, attr_type, v1, v2 in session.execute(q):
+                for k, types, value2 in wanted.get((column, v1 if column == "value1" else v2), ()):
+                    if attr_type in types and (value2 is None or v2 == value2):
+                        out.setdefault(attr_id, set()).add(k)
+    return out
+
+
+def resolve(
+    session: Session, ctx: Ctx, scope: Scope, keys: Iterable[IndicatorKey]
+) -> dict[IndicatorKey, list[IndicatorRef]]:
+    """The attributes the reader may see that hold each indicator key, for many keys at
+    once: one value query per batch of keys, then the access rules and the scope over the
+    rows found (by primary key), the warninglists and the tags, each once."""
+    out: dict[IndicatorKey, list[IndicatorRef]] = {k: [] for k in keys}
+    held = _holding(session, out)
+    if not held:
+        return out
+    ids = sorted(held)
+    rows: list[Any] = []
+    for i in range(0, len(ids), RESOLVE_BATCH):
+        rows.extend(
+            session.execute(
+                sa.select(
+                    Attribute.id,
+                    Attribute.uuid,
+                    Attribute.type,
+                    Attribute.value1,
+                    Attribute.value2,
+                    Event.id,
+                    Event.uuid,
+                    Event.info,
+                    Event.threat_level_id,
+                )
+                .join(Event, Event.id == Attribute.event_id)
+                .where(
+                    Attribute.id.in_(ids[i : i + RESOLVE_BATCH]), *indicator_conditions(ctx, scope)
+                )
+            )
+        )
+    rows.sort(key=lambda r: r[0])
+    if rows and not scope.include_warninglisted:
         typed = warninglists.matcher(session).typed_mask
         rows = [r for r in rows if not typed(r[2], f"{r[3]}|{r[4]}" if r[4] else r[3])]
+    if not rows:
+        return out
     tags = _tags(session, ctx, [r[0] for r in rows], sorted({r[5] for r in rows}))
-    return [
-        IndicatorRef(
-            attribute_id=r[0],
-            attribute_uuid=r[1],
-            type=r[2],
-            value=f"{r[3]}|{r[4]}" if r[4] else r[3],
-            event_id=r[5],
-            event_uuid=r[6],
-            event_info=r[7],
-            threat_level_id=r[8],
-            tags=tuple(sorted(set(tags.get(("a", r[0]), [])) | set(tags.get(("e", r[5]), [])))),
-        )
-        for r in rows
-    ]
+    for r in rows:
+        ref: IndicatorRef | None = None
+        for kind, key in sorted(held[r[0]]):
+            # The value query compared stored values; URLs and domains hold the key only
+            # once normalised as the index normalises them.
+            if kind == "url" and url_key(r[3]) != key:
+                continue
+            if kind == "domain" and r[3].lower().rstrip(".") != key:
+                continue
+            if ref is None:
+                ref = IndicatorRef(
+                    attribute_id=r[0],
+                    attribute_uuid=r[1],
+                    type=r[2],
+                    value=f"{r[3]}|{r[4]}" if r[4] else r[3],
+                    event_id=r[5],
+                    event_uuid=r[6],
+                    event_info=r[7],
+                    threat_level_id=r[8],
+                    tags=tuple(
+                        sorted(set(tags.get(("a", r[0]), [])) | set(tags.get(("e", r[5]), [])))
+                    ),
+                )
+            out[(kind, key)].append(ref)
+    return out
 
 
 def _tags(
@@ -598,10 +705,11 @@ def _tags(
         ("e", EventTag.event_id, event_ids),
     ):
         model = AttributeTag if owner == "a" else EventTag
-        for owner_id, name in session.execute(
-            sa.select(link, Tag.name)
-            .join(Tag, Tag.id == model.tag_id)
-            .where(link.in_(ids), visible)
-        ):
-            out.setdefault((owner, owner_id), []).append(name)
+        for i in range(0, len(ids), RESOLVE_BATCH):
+            for owner_id, name in session.execute(
+                sa.select(link, Tag.name)
+                .join(Tag, Tag.id == model.tag_id)
+                .where(link.in_(ids[i : i + RESOLVE_BATCH]), visible)
+            ):
+                out.setdefault((owner, owner_id), []).append(name)
     return out
