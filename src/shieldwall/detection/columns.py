@@ -206,23 +206,22 @@ def dotted_keys(record: Any) -> bool:
 
 
 class Decoder:
-    """Decodes chunks of JSON lines into records of one struct type."""
+    """Decodes JSON lines into records of one struct type."""
 
     def __init__(self, struct: Any) -> None:
-        self._decoder = msgspec.json.Decoder(struct)
+        self._decode = msgspec.json.Decoder(struct).decode
 
-    def chunk(self, chunk: bytes) -> list[Any] | None:
-        """The records of a chunk of whole lines; None when some part is not a well-typed
-        JSON object. The caller checks that they number the chunk's lines: a blank line,
-        or a line of two objects, changes the count and sends the chunk line by line."""
+    def lines(self, lines: list[bytes]) -> list[Any] | None:
+        """One record per line; None when some line is not one well-typed JSON object
+        (blank, two objects, part of one): the lines are then taken one by one."""
         try:
-            return self._decoder.decode_lines(chunk)
+            return list(map(self._decode, lines))
         except msgspec.DecodeError:
             return None
 
     def line(self, raw: bytes) -> Any | None:
         try:
-            return self._decoder.decode(raw)
+            return self._decode(raw)
         except msgspec.DecodeError:
             return None
 

@@ -20,7 +20,13 @@ import orjson
 from shieldwall.context import Ctx
 from shieldwall.db.engine import Database
 from shieldwall.detection import columns, readers
-from shieldwall.detection.index import IndicatorIndex, IndicatorKey, IndicatorRef, Scope, resolve
+from shieldwall.detection.index import (
+    IndicatorIndex,
+    IndicatorKey,
+    IndicatorRef,
+    Resolution,
+    Scope,
+)
 from shieldwall.detection.readers import Spec
 from shieldwall.intel.errors import InvalidInput
 
@@ -29,7 +35,11 @@ from shieldwall.intel.errors import InvalidInput
 CHUNK = 256 << 10
 # Values found to be no indicator, kept to skip them in later chunks.
 MAX_CLEAN = 2_000_000
-# pcap records observed per resolution.
+# Matching observations are resolved together once this many distinct indicator keys (or
+# observations) wait, and at the end of each source.
+RESOLVE_KEYS = 500
+RESOLVE_WAITING = 10_000
+# pcap observations queued at once.
 PCAP_BATCH = 1_000
 MAX_SAMPLES = 20
 
@@ -108,15 +118,14 @@ class DbResolver:
 
     def __init__(self, db: Database, ctx: Ctx, scope: Scope) -> None:
         self.db = db
-        self.ctx = ctx
-        self.scope = scope
+        self.resolution = Resolution(ctx, scope)
         self.cache: dict[IndicatorKey, list[IndicatorRef]] = {}
 
     def many(self, keys: Iterable[IndicatorKey]) -> Mapping[IndicatorKey, list[IndicatorRef]]:
         missing = {k for k in keys if k not in self.cache}
         if missing:
             with self.db.reading() as session:
-                self.cache.update(resolve(session, self.ctx, self.scope, missing))
+                self.cache.update(self.resolution(session, missing))
         return self.cache
 
 
@@ -196,6 +205,9 @@ class Hunter:
         self._headers: dict[str, readers.ZeekHeader] = {}
         self._logs: dict[str, tuple[str, ...]] = {}
         self._bulk: dict[tuple[str, ...], tuple[int, Any, list[Any]]] = {}
+        # Matching observations waiting to be resolved together, and their keys.
+        self._waiting: list[Pending] = []
+        self._keys: set[IndicatorKey] = set()
 
     # ------------------------------------------------------------ entry points
 
@@ -254,7 +266,12 @@ class Hunter:
         if name not in self._formats:
             self.summary.formats[fmt] += 1
             self._formats[name] = fmt
-        stream = _prepend(head, it)
+        yield from self._hunt_format(name, fmt, _prepend(head, it), first_line, head)
+        yield from self._flush(name, [], final=True)
+
+    def _hunt_format(
+        self, name: str, fmt: str, stream: Iterable[bytes], first_line: int, head: bytes
+    ) -> Iterator[Match]:
         if fmt == "zeek-json":
             yield from self._zeek_json(name, stream, first_line, head)
         elif fmt == "zeek":
@@ -279,13 +296,22 @@ class Hunter:
             if keys:
                 pending.append((line, fld, value, keys))
 
-    def _flush(self, name: str, pending: list[Pending]) -> Iterator[Match]:
-        """Resolve a chunk's matching observations together, then yield them in order."""
-        if not pending:
+    def _flush(self, name: str, pending: list[Pending], final: bool = False) -> Iterator[Match]:
+        """Queue a chunk's matching observations (in line order); resolve what waits in one
+        go once enough has come, or at the end of the source, and yield it in order."""
+        self._waiting.extend(pending)
+        for p in pending:
+            self._keys.update(p[3])
+        if not self._waiting or not (
+            final or len(self._keys) >= RESOLVE_KEYS or len(self._waiting) >= RESOLVE_WAITING
+        ):
             return
-        refs = self.resolve.many({k for p in pending for k in p[3]})
+        waiting = self._waiting
+        refs = self.resolve.many(self._keys)
+        self._waiting = []
+        self._keys = set()
         summary = self.summary
-        for line, fld, value, keys in pending:
+        for line, fld, value, keys in waiting:
             for k in keys:
                 for ref in refs.get(k, ()):
                     summary.matches += 1
@@ -353,7 +379,7 @@ class Hunter:
             if len(pending) >= PCAP_BATCH:
                 yield from self._flush(name, pending)
                 pending = []
-        yield from self._flush(name, pending)
+        yield from self._flush(name, pending, final=True)
 
     # ------------------------------------------------------------ columns: the bulk path
 
@@ -392,25 +418,26 @@ class Hunter:
         summary = self.summary
         for chunk in chunks:
             decoder, cols = state()
-            n = chunk.count(b"\n")
-            records = decoder.chunk(chunk)
-            if records is None or len(records) != n:
-                yield from self._json_bulk_lines(name, chunk, line, spec, decoder, cols)
+            lines = chunk.split(b"\n")
+            lines.pop()
+            records = decoder.lines(lines)
+            if records is None:
+                yield from self._json_bulk_lines(name, lines, line, spec, decoder, cols)
             else:
-                summary.lines += n
-                summary.records += n
+                summary.lines += len(lines)
+                summary.records += len(records)
                 rows = self._hot_rows(records, cols)
                 if rows:
                     pending: list[Pending] = []
-                    for at, raw in _lines_at(chunk, rows):
-                        self._observe(line + at, orjson.loads(raw), spec, pending)
+                    for at in rows:
+                        self._observe(line + at, orjson.loads(lines[at]), spec, pending)
                     yield from self._flush(name, pending)
-            line += n
+            line += len(lines)
 
     def _json_bulk_lines(
         self,
         name: str,
-        chunk: bytes,
+        chunk_lines: list[bytes],
         line: int,
         spec: Spec,
         decoder: Any,
@@ -423,7 +450,7 @@ class Hunter:
         pending: list[Pending] = []
         lines: list[tuple[int, bytes]] = []
         records: list[Any] = []
-        for i, raw in enumerate(chunk.split(b"\n")[:-1]):
+        for i, raw in enumerate(chunk_lines):
             summary.lines += 1
             if not raw.strip():
                 continue
@@ -524,18 +551,6 @@ class Hunter:
                     self._observe(line, record, readers.ZEEK, pending)
             line += 1
         yield from self._flush(name, pending)
-
-
-def _lines_at(chunk: bytes, rows: list[int]) -> Iterator[tuple[int, bytes]]:
-    """(index, text) of the given lines of a chunk (indexes ascending)."""
-    start = 0
-    at = 0
-    find = chunk.find
-    for row in rows:
-        while at < row:
-            start = find(b"\n", start) + 1
-            at += 1
-        yield row, chunk[start : find(b"\n", start)]
 
 
 def _flattened(head: bytes) -> bool:

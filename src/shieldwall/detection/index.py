@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from functools import partial
 from itertools import compress, repeat
+from operator import itemgetter, methodcaller
 from typing import Any
 
 import sqlalchemy as sa
@@ -53,6 +54,16 @@ _OCTET = "(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])"
 # An IPv4 address as written canonically (no leading zeros): its own canonical form.
 _DOTTED_QUAD = re.compile(rf"(?:{_OCTET}\.){{3}}{_OCTET}")
 _big_endian = partial(int.from_bytes, byteorder="big")
+_AFTER_DOT = methodcaller("partition", ".")
+_RSTRIP_DOT = methodcaller("rstrip", ".")
+
+
+def _part(values: Iterable[str], method: str, sep: str, index: int) -> Iterator[str]:
+    """One part of each string split by str.partition or str.rpartition, at C speed."""
+    return map(itemgetter(index), map(methodcaller(method, sep), values))
+
+
+_SUFFIX = itemgetter(2)
 _DEFAULT_PORTS = {"http": ":80", "https": ":443"}
 # Attributes read per round trip while building; the query itself streams.
 BUILD_BATCH = 50_000
@@ -386,11 +397,24 @@ class IndicatorIndex:
         """The values that may match an indicator when observed as `kind`."""
         if not values:
             return set()
-        if kind in ("ip", "endpoint"):
+        if kind in ("ip", "endpoint", "host", "host_url"):
+            # Addresses written canonically are looked up in bulk; a host that is such an
+            # address is matched as one (and makes a URL whose host it is).
             quads = set(filter(_DOTTED_QUAD.fullmatch, values))
             out = self._screen_quads(quads, kind == "endpoint")
-            out.update(v for v in values - quads if self.hot(kind, v))
+            if kind == "host_url" and self.url_hosts:
+                out.update(q for q in quads if q.encode() in self.url_hosts)
+            rest = values - quads
+            if kind in ("host", "host_url"):
+                names = {v for v in rest if ":" not in v and v.count(".") != 3}
+                out.update(self._screen_names(names))
+                if kind == "host_url" and self.url_hosts:
+                    out.update(self._screen_url_hosts(names - out))
+                rest -= names
+            out.update(v for v in rest if self.hot(kind, v))
             return out
+        if kind == "domain":
+            return self._screen_names(values)
         held = {
             "uri": self.uris,
             "email": self.emails,
@@ -410,6 +434,42 @@ class IndicatorIndex:
             found = compress(listed, map(exact.__contains__, map(str.encode, keys)))
             return {v for v in found if self.hot(kind, v)}
         return {v for v in values if self.hot(kind, v)}
+
+    def _screen_names(self, values: set[str]) -> set[str]:
+        """screen() of domain names (and host names that are no address): each name and
+        every suffix after one of its dots looked up in the indicator domains, a label at
+        a time for all the names together."""
+        if not self.domains or not values:
+            return set()
+        originals = list(values)
+        names = list(map(_RSTRIP_DOT, map(str.lower, map(str.strip, originals))))
+        out: set[str] = set()
+        contains = self.domains.__contains__
+        while True:
+            # Only names not found yet and not empty go on (as domain_hits stops at "").
+            keep = list(map(operator.truth, names))
+            originals = list(compress(originals, keep))
+            names = list(compress(names, keep))
+            if not names:
+                return out
+            held = list(map(contains, map(str.encode, names)))
+            if any(held):
+                out.update(compress(originals, held))
+                rest = list(map(operator.not_, held))
+                originals = list(compress(originals, rest))
+                names = list(compress(names, rest))
+            names = list(map(_SUFFIX, map(_AFTER_DOT, names)))
+
+    def _screen_url_hosts(self, names: set[str]) -> set[str]:
+        """The names (no colon, no address) whose URL host, as url_key and url_host read
+        it after the join with a URI, is a URL indicator's host: in bulk, the steps those
+        functions take on a string without a scheme or port."""
+        odd = {n for n in names if "[" in n}
+        listed = list(names - odd)
+        hosts = _part(_part(map(str.lstrip, listed), "partition", "#", 0), "partition", "/", 0)
+        hosts = _part(map(_RSTRIP_DOT, map(str.lower, hosts)), "rpartition", "@", 2)
+        found = compress(listed, map(self.url_hosts.__contains__, map(str.encode, hosts)))
+        return set(found) | {n for n in odd if self._url_host(n)}
 
     def _screen_quads(self, quads: set[str], endpoint: bool) -> set[str]:
         """screen() of canonical dotted quads: set lookups, and one bisection each into
@@ -607,109 +667,130 @@ def _stored_forms(kind: str, key: str) -> list[tuple[str, str, tuple[str, ...], 
     return [("value1", key, KIND_TYPES[kind], None)]
 
 
-def _holding(session: Session, keys: Iterable[IndicatorKey]) -> dict[int, set[IndicatorKey]]:
-    """The attributes (of each kind's types) holding the keys: attribute id -> the keys it
-    holds. Only the indexed value key is in each query, so both engines read it from the
-    value index; the exact comparison follows here on the few rows it returns."""
-    wanted: dict[tuple[str, str], list[tuple[IndicatorKey, tuple[str, ...], str | None]]] = {}
-    for k in keys:
-        for column, value, types, value2 in _stored_forms(*k):
-            wanted.setdefault((column, value), []).append((k, types, value2))
-    out: dict[int, set[IndicatorKey]] = {}
-    for column, col in (("value1", Attribute.value1), ("value2", Attribute.value2)):
-        prefixes = sorted({v[:VALUE_KEY_LEN] for c, v in wanted if c == column})
-        for i in range(0, len(prefixes), RESOLVE_BATCH):
-            q = sa.select(Attribute.id, Attribute.type, Attribute.value1, Attribute.value2).where(
-                value_key(col).in_(prefixes[i : i + RESOLVE_BATCH])
+class Resolution:
+    """Resolves indicator keys for one reader: which attributes it may see hold them. The
+    queries are built once; each batch of keys then costs one value query (per column),
+    the access rules and the scope over the rows found (by primary key), the warninglists
+    and the tags, each once."""
+
+    def __init__(self, ctx: Ctx, scope: Scope) -> None:
+        self.ctx = ctx
+        self.scope = scope
+        ids: sa.BindParameter[list[int]] = sa.bindparam("ids", expanding=True)
+        self._rules = (
+            sa.select(
+                Attribute.id,
+                Attribute.uuid,
+                Attribute.type,
+                Attribute.value1,
+                Attribute.value2,
+                Event.id,
+                Event.uuid,
+                Event.info,
+                Event.threat_level_id,
             )
-            for attr_id, attr_type, v1, v2 in session.execute(q):
-                for k, types, value2 in wanted.get((column, v1 if column == "value1" else v2), ()):
-                    if attr_type in types and (value2 is None or v2 == value2):
-                        out.setdefault(attr_id, set()).add(k)
-    return out
+            .join(Event, Event.id == Attribute.event_id)
+            .where(Attribute.id.in_(ids), *indicator_conditions(ctx, scope))
+        )
+        # Only the indexed value key is in a value query, so both engines read it from the
+        # value index; the exact comparison follows here on the few rows it returns.
+        self._values = {
+            column: sa.select(
+                Attribute.id, Attribute.type, Attribute.value1, Attribute.value2
+            ).where(value_key(col).in_(sa.bindparam("keys", expanding=True)))
+            for column, col in (("value1", Attribute.value1), ("value2", Attribute.value2))
+        }
+        visible = tag_condition(ctx.principal)
+        self._tags = {
+            owner: sa.select(link, Tag.name)
+            .join(Tag, Tag.id == model.tag_id)
+            .where(link.in_(sa.bindparam("ids", expanding=True)), visible)
+            for owner, model, link in (
+                ("a", AttributeTag, AttributeTag.attribute_id),
+                ("e", EventTag, EventTag.event_id),
+            )
+        }
+
+    def _holding(
+        self, session: Session, keys: Iterable[IndicatorKey]
+    ) -> dict[int, set[IndicatorKey]]:
+        """The attributes (of each kind's types) holding the keys: id -> the keys it holds."""
+        wanted: dict[tuple[str, str], list[tuple[IndicatorKey, tuple[str, ...], str | None]]]
+        wanted = {}
+        for k in keys:
+            for column, value, types, value2 in _stored_forms(*k):
+                wanted.setdefault((column, value), []).append((k, types, value2))
+        out: dict[int, set[IndicatorKey]] = {}
+        for column, query in self._values.items():
+            prefixes = sorted({v[:VALUE_KEY_LEN] for c, v in wanted if c == column})
+            for part in _batches(prefixes):
+                for attr_id, attr_type, v1, v2 in session.execute(query, {"keys": part}):
+                    held = v1 if column == "value1" else v2
+                    for k, types, value2 in wanted.get((column, held), ()):
+                        if attr_type in types and (value2 is None or v2 == value2):
+                            out.setdefault(attr_id, set()).add(k)
+        return out
+
+    def __call__(
+        self, session: Session, keys: Iterable[IndicatorKey]
+    ) -> dict[IndicatorKey, list[IndicatorRef]]:
+        out: dict[IndicatorKey, list[IndicatorRef]] = {k: [] for k in keys}
+        held = self._holding(session, out)
+        if not held:
+            return out
+        rows: list[Any] = []
+        for part in _batches(sorted(held)):
+            rows.extend(session.execute(self._rules, {"ids": part}))
+        rows.sort(key=lambda r: r[0])
+        if rows and not self.scope.include_warninglisted:
+            typed = warninglists.matcher(session).typed_mask
+            rows = [r for r in rows if not typed(r[2], f"{r[3]}|{r[4]}" if r[4] else r[3])]
+        if not rows:
+            return out
+        tags = self._tag_names(session, [r[0] for r in rows], sorted({r[5] for r in rows}))
+        for r in rows:
+            ref: IndicatorRef | None = None
+            for kind, key in sorted(held[r[0]]):
+                # The value query compared stored values; URLs and domains hold the key
+                # only once normalised as the index normalises them.
+                if kind == "url" and url_key(r[3]) != key:
+                    continue
+                if kind == "domain" and r[3].lower().rstrip(".") != key:
+                    continue
+                if ref is None:
+                    names = set(tags.get(("a", r[0]), [])) | set(tags.get(("e", r[5]), []))
+                    ref = IndicatorRef(
+                        attribute_id=r[0],
+                        attribute_uuid=r[1],
+                        type=r[2],
+                        value=f"{r[3]}|{r[4]}" if r[4] else r[3],
+                        event_id=r[5],
+                        event_uuid=r[6],
+                        event_info=r[7],
+                        threat_level_id=r[8],
+                        tags=tuple(sorted(names)),
+                    )
+                out[(kind, key)].append(ref)
+        return out
+
+    def _tag_names(
+        self, session: Session, attribute_ids: list[int], event_ids: list[int]
+    ) -> dict[tuple[str, int], list[str]]:
+        out: dict[tuple[str, int], list[str]] = {}
+        for owner, ids in (("a", attribute_ids), ("e", event_ids)):
+            for part in _batches(ids):
+                for owner_id, name in session.execute(self._tags[owner], {"ids": part}):
+                    out.setdefault((owner, owner_id), []).append(name)
+        return out
+
+
+def _batches(values: list[Any]) -> Iterator[list[Any]]:
+    for i in range(0, len(values), RESOLVE_BATCH):
+        yield values[i : i + RESOLVE_BATCH]
 
 
 def resolve(
     session: Session, ctx: Ctx, scope: Scope, keys: Iterable[IndicatorKey]
 ) -> dict[IndicatorKey, list[IndicatorRef]]:
-    """The attributes the reader may see that hold each indicator key, for many keys at
-    once: one value query per batch of keys, then the access rules and the scope over the
-    rows found (by primary key), the warninglists and the tags, each once."""
-    out: dict[IndicatorKey, list[IndicatorRef]] = {k: [] for k in keys}
-    held = _holding(session, out)
-    if not held:
-        return out
-    ids = sorted(held)
-    rows: list[Any] = []
-    for i in range(0, len(ids), RESOLVE_BATCH):
-        rows.extend(
-            session.execute(
-                sa.select(
-                    Attribute.id,
-                    Attribute.uuid,
-                    Attribute.type,
-                    Attribute.value1,
-                    Attribute.value2,
-                    Event.id,
-                    Event.uuid,
-                    Event.info,
-                    Event.threat_level_id,
-                )
-                .join(Event, Event.id == Attribute.event_id)
-                .where(
-                    Attribute.id.in_(ids[i : i + RESOLVE_BATCH]), *indicator_conditions(ctx, scope)
-                )
-            )
-        )
-    rows.sort(key=lambda r: r[0])
-    if rows and not scope.include_warninglisted:
-        typed = warninglists.matcher(session).typed_mask
-        rows = [r for r in rows if not typed(r[2], f"{r[3]}|{r[4]}" if r[4] else r[3])]
-    if not rows:
-        return out
-    tags = _tags(session, ctx, [r[0] for r in rows], sorted({r[5] for r in rows}))
-    for r in rows:
-        ref: IndicatorRef | None = None
-        for kind, key in sorted(held[r[0]]):
-            # The value query compared stored values; URLs and domains hold the key only
-            # once normalised as the index normalises them.
-            if kind == "url" and url_key(r[3]) != key:
-                continue
-            if kind == "domain" and r[3].lower().rstrip(".") != key:
-                continue
-            if ref is None:
-                ref = IndicatorRef(
-                    attribute_id=r[0],
-                    attribute_uuid=r[1],
-                    type=r[2],
-                    value=f"{r[3]}|{r[4]}" if r[4] else r[3],
-                    event_id=r[5],
-                    event_uuid=r[6],
-                    event_info=r[7],
-                    threat_level_id=r[8],
-                    tags=tuple(
-                        sorted(set(tags.get(("a", r[0]), [])) | set(tags.get(("e", r[5]), [])))
-                    ),
-                )
-            out[(kind, key)].append(ref)
-    return out
-
-
-def _tags(
-    session: Session, ctx: Ctx, attribute_ids: list[int], event_ids: list[int]
-) -> dict[tuple[str, int], list[str]]:
-    out: dict[tuple[str, int], list[str]] = {}
-    visible = tag_condition(ctx.principal)
-    for owner, link, ids in (
-        ("a", AttributeTag.attribute_id, attribute_ids),
-        ("e", EventTag.event_id, event_ids),
-    ):
-        model = AttributeTag if owner == "a" else EventTag
-        for i in range(0, len(ids), RESOLVE_BATCH):
-            for owner_id, name in session.execute(
-                sa.select(link, Tag.name)
-                .join(Tag, Tag.id == model.tag_id)
-                .where(link.in_(ids[i : i + RESOLVE_BATCH]), visible)
-            ):
-                out.setdefault((owner, owner_id), []).append(name)
-    return out
+    """The attributes the reader may see that hold each indicator key."""
+    return Resolution(ctx, scope)(session, keys)
