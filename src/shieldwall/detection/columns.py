@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from functools import lru_cache
-from itertools import chain, compress
+from itertools import chain, compress, filterfalse
 from operator import attrgetter, itemgetter, methodcaller
 from typing import Any
 
@@ -31,7 +31,8 @@ class Column:
     screen: str
     steps: tuple[tuple[str, bool], ...]
 
-    def _walk(self, records: Iterable[Any]) -> Iterator[Any]:
+    def values(self, records: Iterable[Any]) -> Iterator[str]:
+        """The column's values over the records, read at C speed."""
         cur: Iterable[Any] = records
         for attr, many in self.steps:
             # Absent fields decode as None and empty ones as "" or []: never observed.
@@ -40,16 +41,12 @@ class Column:
                 cur = chain.from_iterable(cur)
         return iter(cur)
 
-    def values(self, records: list[Any]) -> set[str]:
-        """The distinct values of the column over the records, read at C speed."""
-        return set(self._walk(records))
-
     def rows(self, records: list[Any], hot: set[str]) -> list[int]:
         """Indexes of the records holding one of the hot values."""
         if len(self.steps) == 1 and not self.steps[0][1]:
             get = attrgetter(self.steps[0][0])
             return list(compress(range(len(records)), map(hot.__contains__, map(get, records))))
-        return [i for i, r in enumerate(records) if not hot.isdisjoint(self._walk((r,)))]
+        return [i for i, r in enumerate(records) if not hot.isdisjoint(self.values((r,)))]
 
 
 def _screen(name: str, kind: str, endpoints: Iterable[str], hosts: Iterable[str]) -> str:
@@ -74,6 +71,14 @@ def _attr(name: str) -> str:
 
 ZEEK_ENDPOINTS = ("id.orig_h", "id.resp_h")
 ZEEK_HOSTS = ("host",)
+
+
+def by_screen(columns: list[Any]) -> list[tuple[str, list[Any]]]:
+    """Columns grouped by screen: the values of a group are screened together."""
+    groups: dict[str, list[Any]] = {}
+    for c in columns:
+        groups.setdefault(c.screen, []).append(c)
+    return list(groups.items())
 
 
 def zeek_columns(fields: Iterable[str], kinds: set[str], urls: bool) -> list[Column]:
@@ -247,13 +252,11 @@ class TsvColumn:
     set_separator: str | None
     skip: frozenset[str]
 
-    def values(self, rows: list[list[str]]) -> set[str]:
-        distinct = set(map(itemgetter(self.index), rows))
-        distinct -= self.skip
+    def values(self, rows: list[list[str]]) -> Iterator[str]:
+        cells = filterfalse(self.skip.__contains__, map(itemgetter(self.index), rows))
         if self.set_separator is None:
-            return distinct
-        sep = self.set_separator
-        return set(chain.from_iterable(v.split(sep) for v in distinct))
+            return cells
+        return chain.from_iterable(map(methodcaller("split", self.set_separator), cells))
 
     def rows(self, rows: list[list[str]], hot: set[str]) -> list[int]:
         get = itemgetter(self.index)

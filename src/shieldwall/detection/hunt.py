@@ -13,6 +13,7 @@ import io
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
+from itertools import chain, filterfalse
 from typing import IO, Any, Protocol
 
 import orjson
@@ -32,7 +33,7 @@ from shieldwall.intel.errors import InvalidInput
 
 # Chunks are small enough that finding a hot line again stays cheap, and that their
 # buffers are reused by the allocator rather than mapped afresh.
-CHUNK = 256 << 10
+CHUNK = 64 << 10
 # Values found to be no indicator, kept to skip them in later chunks.
 MAX_CLEAN = 2_000_000
 # Matching observations are resolved together once this many distinct indicator keys (or
@@ -148,8 +149,8 @@ class _Screens:
         self.hot: dict[str, set[str]] = {}
         self.size = 0
 
-    def hits(self, screen: str, values: set[str]) -> set[str]:
-        """The values that may match, of the distinct values a column holds."""
+    def hits(self, screen: str, values: Iterable[str]) -> set[str]:
+        """The values that may match, of the values a column group holds."""
         if self.generation != self.index.generation:
             # New indicators: values known clean may not be any more.
             self.clean.clear()
@@ -158,8 +159,8 @@ class _Screens:
             self.generation = self.index.generation
         clean = self.clean.setdefault(screen, set())
         hot = self.hot.setdefault(screen, set())
-        # (a - b iterates a: the chunk's values, not the large set of clean ones)
-        new = values - clean
+        # Most values are known clean: one lookup each, and only the others are kept.
+        new = set(filterfalse(clean.__contains__, values))
         if not new:
             return new
         fresh = new - hot
@@ -383,14 +384,18 @@ class Hunter:
 
     # ------------------------------------------------------------ columns: the bulk path
 
-    def _hot_rows(self, records: list[Any], cols: list[Any]) -> list[int]:
+    def _hot_rows(self, records: list[Any], groups: list[tuple[str, list[Any]]]) -> list[int]:
         """Indexes of the records holding a value that may match, in order."""
         rows: set[int] = set()
         hits = self._screens.hits
-        for col in cols:
-            hot = hits(col.screen, col.values(records))
+        for screen, group in groups:
+            if len(group) == 1:
+                hot = hits(screen, group[0].values(records))
+            else:
+                hot = hits(screen, chain.from_iterable(c.values(records) for c in group))
             if hot:
-                rows.update(col.rows(records, hot))
+                for c in group:
+                    rows.update(c.rows(records, hot))
         return sorted(rows)
 
     def _bulk_state(
@@ -491,7 +496,8 @@ class Hunter:
 
         def make(kinds: set[str], urls: bool) -> tuple[Any, list[Any]]:
             cols = columns.zeek_columns(held, kinds, urls)
-            return columns.Decoder(columns.zeek_struct(tuple(c.name for c in cols))), cols
+            struct = columns.zeek_struct(tuple(c.name for c in cols))
+            return columns.Decoder(struct), columns.by_screen(cols)
 
         def state() -> tuple[Any, list[Any]]:
             return self._bulk_state(("zeek-json", *held), make)
@@ -500,7 +506,8 @@ class Hunter:
 
     def _eve(self, name: str, chunks: Iterable[bytes], line: int) -> Iterator[Match]:
         def make(kinds: set[str], urls: bool) -> tuple[Any, list[Any]]:
-            return columns.Decoder(columns.EveRecord), columns.eve_columns(kinds, urls)
+            cols = columns.eve_columns(kinds, urls)
+            return columns.Decoder(columns.EveRecord), columns.by_screen(cols)
 
         def state() -> tuple[Any, list[Any]]:
             return self._bulk_state(("eve",), make)
@@ -523,7 +530,7 @@ class Hunter:
                 summary.lines += n
                 summary.records += n
                 cols = columns.tsv_columns(header, self.index.kinds(), bool(self.index.urls))
-                hot = self._hot_rows(rows, cols)
+                hot = self._hot_rows(rows, columns.by_screen(cols))
                 if hot:
                     pending: list[Pending] = []
                     for at in hot:
