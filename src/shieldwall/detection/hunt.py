@@ -1,10 +1,11 @@
 """The hunt: telemetry matched against the indicator index, one match per (record, field,
 attribute), with a summary of what was read.
 
-Zeek JSON logs take a fast path: big chunks are scanned with C-speed primitives (a regular
-expression per field the log holds, set intersection with the index) and only the lines
-that hold a candidate value are parsed and matched field by field. Every other format is
-parsed record by record. Lines that cannot be read are counted, never fatal."""
+Zeek JSON, eve.json and Zeek TSV are read a chunk at a time in columns (columns.py): each
+column's distinct values are screened against the index in bulk, and only the lines
+holding a value that may match are parsed in full and observed. Other formats are observed
+record by record. Matches are resolved in the database in batches. Lines that cannot be
+read are counted, never fatal."""
 
 from __future__ import annotations
 
