@@ -207,8 +207,25 @@ zeek_dns = st.fixed_dictionaries(
         "answers": st.lists(values, max_size=3),
     }
 )
+# Lines that are not one JSON object each, among them lines that could pass for records
+# together when a chunk is decoded whole (an object over two lines, two on one line).
 odd_lines = st.sampled_from(
-    [b"", b"  ", b"not json", b'{"a":1} {"b":2}', b"[1]", b'{"id.resp_h":5}']
+    [
+        b"",
+        b"  ",
+        b"not json",
+        b'{"a":1} {"b":2}',
+        b'{"x":1}{"y":2}',
+        b'{"a":1}] [{"b":2}',
+        b'{"a":1},{"b":2}',
+        b'{"a":[[1',
+        b"2]]}",
+        b'{"a":{}',
+        b"}",
+        b"[1]",
+        b'{"id.resp_h":5}',
+        b'{"id.resp_h":"203.0.113.10"',
+    ]
 )
 
 
@@ -219,7 +236,7 @@ odd_lines = st.sampled_from(
 )
 @given(
     st.lists(st.one_of(zeek_http, zeek_dns), min_size=1, max_size=40),
-    st.lists(st.tuples(st.integers(0, 40), odd_lines), max_size=3),
+    st.lists(st.tuples(st.integers(0, 40), odd_lines), max_size=4),
 )
 def test_zeek_json_columns_find_what_full_lines_find(
     tmp_path: Path, records: list[dict[str, Any]], odd: list[tuple[int, bytes]]

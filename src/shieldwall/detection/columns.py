@@ -211,24 +211,40 @@ def dotted_keys(record: Any) -> bool:
 
 
 class Decoder:
-    """Decodes JSON lines into records of one struct type."""
+    """Decodes JSON lines into records of one struct type.
+
+    A chunk is decoded whole, each line wrapped as a one-element array: "[" + line + "]".
+    A line's "[" can only open a new top-level array (after the "]" closing the line before,
+    nothing nested may follow without a comma), so every line gives at least one array,
+    and when they number the lines each line held exactly one object: a blank line, two
+    objects on a line or an object spread over lines fail the decoding or the count."""
 
     def __init__(self, struct: Any) -> None:
-        self._decode = msgspec.json.Decoder(struct).decode
+        self._one = msgspec.json.Decoder(struct).decode
+        self._wrapped = msgspec.json.Decoder(tuple[struct]).decode_lines
 
-    def lines(self, lines: list[bytes]) -> list[Any] | None:
-        """One record per line; None when some line is not one well-typed JSON object
-        (blank, two objects, part of one): the lines are then taken one by one."""
+    def chunk(self, chunk: bytes) -> tuple[list[Any], int] | None:
+        """(one record per line, the number of lines) of a chunk of whole lines; None when
+        some line is not one well-typed JSON object (the lines are then taken one by one)."""
+        wrapped = b"[" + chunk.replace(b"\n", b"]\n[")
+        # Each newline grew by two bytes; the last line's "\n[" is dropped.
+        lines = (len(wrapped) - 1 - len(chunk)) // 2
         try:
-            return list(map(self._decode, lines))
+            arrays = self._wrapped(memoryview(wrapped)[:-1])
         except msgspec.DecodeError:
             return None
+        if len(arrays) != lines:
+            return None
+        return list(map(_FIRST, arrays)), lines
 
     def line(self, raw: bytes) -> Any | None:
         try:
-            return self._decode(raw)
+            return self._one(raw)
         except msgspec.DecodeError:
             return None
+
+
+_FIRST = itemgetter(0)
 
 
 # ---------------------------------------------------------------- Zeek TSV

@@ -423,22 +423,24 @@ class Hunter:
         only the lines holding a value that may match are parsed in full and observed."""
         summary = self.summary
         for chunk in chunks:
-            decoder, cols = state()
-            lines = chunk.split(b"\n")
-            lines.pop()
-            records = decoder.lines(lines)
-            if records is None:
-                yield from self._json_bulk_lines(name, lines, line, spec, decoder, cols)
-            else:
-                summary.lines += len(lines)
-                summary.records += len(records)
-                rows = self._hot_rows(records, cols)
-                if rows:
-                    pending: list[Pending] = []
-                    for at in rows:
-                        self._observe(line + at, orjson.loads(lines[at]), spec, pending)
-                    yield from self._flush(name, pending)
-            line += len(lines)
+            decoder, groups = state()
+            decoded = decoder.chunk(chunk)
+            if decoded is None:
+                lines = chunk.split(b"\n")
+                lines.pop()
+                yield from self._json_bulk_lines(name, lines, line, spec, decoder, groups)
+                line += len(lines)
+                continue
+            records, n = decoded
+            summary.lines += n
+            summary.records += n
+            rows = self._hot_rows(records, groups)
+            if rows:
+                pending: list[Pending] = []
+                for at, raw in _lines_at(chunk, rows):
+                    self._observe(line + at, orjson.loads(raw), spec, pending)
+                yield from self._flush(name, pending)
+            line += n
 
     def _json_bulk_lines(
         self,
@@ -447,7 +449,7 @@ class Hunter:
         line: int,
         spec: Spec,
         decoder: Any,
-        cols: list[Any],
+        groups: list[tuple[str, list[Any]]],
     ) -> Iterator[Match]:
         """A chunk that did not decode whole, line by line: lines that decode as structs go
         through the columns, other JSON objects are observed in full, the rest are
@@ -475,7 +477,7 @@ class Hunter:
             else:
                 summary.bad(name, line + i, "not a JSON object")
         summary.records += len(records)
-        for at in self._hot_rows(records, cols):
+        for at in self._hot_rows(records, groups):
             number, raw = lines[at]
             self._observe(number, orjson.loads(raw), spec, pending)
         pending.sort(key=lambda p: p[0])
@@ -559,6 +561,13 @@ class Hunter:
                     self._observe(line, record, readers.ZEEK, pending)
             line += 1
         yield from self._flush(name, pending)
+
+
+def _lines_at(chunk: bytes, rows: list[int]) -> Iterator[tuple[int, bytes]]:
+    """(index, text) of the given lines of a chunk (indexes ascending)."""
+    lines = chunk.split(b"\n", rows[-1] + 1)
+    for row in rows:
+        yield row, lines[row]
 
 
 def _flattened(head: bytes) -> bool:
