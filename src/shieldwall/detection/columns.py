@@ -41,6 +41,12 @@ class Column:
                 cur = chain.from_iterable(cur)
         return iter(cur)
 
+    def unknown(self, records: list[Any], known: set[Any]) -> set[str]:
+        """The column's distinct values that are not in `known` (one set difference)."""
+        if len(self.steps) == 1 and not self.steps[0][1]:
+            return set(map(attrgetter(self.steps[0][0]), records)) - known
+        return set(self.values(records)) - known
+
     def rows(self, records: list[Any], hot: set[str]) -> list[int]:
         """Indexes of the records holding one of the hot values."""
         if len(self.steps) == 1 and not self.steps[0][1]:
@@ -273,6 +279,13 @@ class TsvColumn:
         if self.set_separator is None:
             return cells
         return chain.from_iterable(map(methodcaller("split", self.set_separator), cells))
+
+    def unknown(self, rows: list[list[str]], known: set[Any]) -> set[str]:
+        if self.set_separator is None:
+            new = set(map(itemgetter(self.index), rows)) - known
+            new -= self.skip
+            return new
+        return set(self.values(rows)) - known
 
     def rows(self, rows: list[list[str]], hot: set[str]) -> list[int]:
         get = itemgetter(self.index)

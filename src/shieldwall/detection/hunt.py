@@ -14,7 +14,6 @@ import io
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
-from itertools import chain, filterfalse
 from typing import IO, Any, Protocol
 
 import orjson
@@ -146,24 +145,25 @@ class _Screens:
     def __init__(self, index: IndicatorIndex) -> None:
         self.index = index
         self.generation = index.generation
-        self.clean: dict[str, set[str]] = {}
-        self.hot: dict[str, set[str]] = {}
+        self._sets: dict[str, tuple[set[Any], set[str]]] = {}
         self.size = 0
 
-    def hits(self, screen: str, values: Iterable[str]) -> set[str]:
-        """The values that may match, of the values a column group holds."""
+    def sets(self, screen: str) -> tuple[set[Any], set[str]]:
+        """(values known clean, values that may match) of a screen. Absent (None) and
+        empty values are never observed: they count as clean from the start."""
         if self.generation != self.index.generation:
             # New indicators: values known clean may not be any more.
-            self.clean.clear()
-            self.hot.clear()
+            self._sets.clear()
             self.size = 0
             self.generation = self.index.generation
-        clean = self.clean.setdefault(screen, set())
-        hot = self.hot.setdefault(screen, set())
-        # Most values are known clean: one lookup each, and only the others are kept.
-        new = set(filterfalse(clean.__contains__, values))
-        if not new:
-            return new
+        pair = self._sets.get(screen)
+        if pair is None:
+            pair = self._sets[screen] = ({None, ""}, set())
+        return pair
+
+    def hits(self, screen: str, new: set[str]) -> set[str]:
+        """Of values not known clean, those that may match; the others become known."""
+        clean, hot = self.sets(screen)
         fresh = new - hot
         if fresh:
             found = self.index.screen(screen, fresh)
@@ -171,8 +171,9 @@ class _Screens:
             fresh -= found
             self.size += len(fresh)
             if self.size > MAX_CLEAN:
-                for known in self.clean.values():
+                for known, _ in self._sets.values():
                     known.clear()
+                    known.update((None, ""))
                 self.size = len(fresh)
             clean |= fresh
         return new & hot
@@ -388,15 +389,17 @@ class Hunter:
     def _hot_rows(self, records: list[Any], groups: list[tuple[str, list[Any]]]) -> list[int]:
         """Indexes of the records holding a value that may match, in order."""
         rows: set[int] = set()
-        hits = self._screens.hits
+        screens = self._screens
         for screen, group in groups:
-            if len(group) == 1:
-                hot = hits(screen, group[0].values(records))
-            else:
-                hot = hits(screen, chain.from_iterable(c.values(records) for c in group))
-            if hot:
-                for c in group:
-                    rows.update(c.rows(records, hot))
+            clean = screens.sets(screen)[0]
+            new = group[0].unknown(records, clean)
+            for c in group[1:]:
+                new |= c.unknown(records, clean)
+            if new:
+                hot = screens.hits(screen, new)
+                if hot:
+                    for c in group:
+                        rows.update(c.rows(records, hot))
         return sorted(rows)
 
     def _bulk_state(
