@@ -54,7 +54,9 @@ _OCTET = "(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])"
 # An IPv4 address as written canonically (no leading zeros): its own canonical form.
 _DOTTED_QUAD = re.compile(rf"(?:{_OCTET}\.){{3}}{_OCTET}")
 _big_endian = partial(int.from_bytes, byteorder="big")
+# The part of a name after its first dot, in two C calls.
 _AFTER_DOT = methodcaller("partition", ".")
+_SUFFIX = itemgetter(2)
 _RSTRIP_DOT = methodcaller("rstrip", ".")
 
 
@@ -63,7 +65,6 @@ def _part(values: Iterable[str], method: str, sep: str, index: int) -> Iterator[
     return map(itemgetter(index), map(methodcaller(method, sep), values))
 
 
-_SUFFIX = itemgetter(2)
 _DEFAULT_PORTS = {"http": ":80", "https": ":443"}
 # Attributes read per round trip while building; the query itself streams.
 BUILD_BATCH = 50_000
