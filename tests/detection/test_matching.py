@@ -12,6 +12,7 @@ import sqlalchemy as sa
 
 from shieldwall.clock import now
 from shieldwall.context import system_ctx
+from shieldwall.detection import index as index_module
 from shieldwall.detection.index import IndicatorIndex, Scope, build, url_key
 from shieldwall.intel.models import Attribute
 from shieldwall.knowledge import warninglists
@@ -394,3 +395,24 @@ def test_index_is_built_from_what_the_reader_may_see(world) -> None:
     assert a.ips == {b"203.0.113.50", b"203.0.113.51"}
     assert b.ips == {b"203.0.113.51"}
     assert admin.ips == a.ips
+
+
+def test_index_built_in_small_batches_holds_every_row(world, monkeypatch) -> None:
+    """Rows are read a batch at a time, the first through the result and the rest from the
+    driver's cursor: none is lost between the two, on either engine."""
+    ips = [f"198.18.0.{i}" for i in range(1, 12)]
+    world.publish(world.org_a, [("ip-dst", ip) for ip in ips] + EVERY_TYPE)
+    with world.instance.db.reading() as s:
+        whole = build(s, system_ctx(world.instance.host_org_id))
+        assert len(whole) == len(ips) + len(EVERY_TYPE)
+        for size in (1, 2, 5, len(ips) + len(EVERY_TYPE)):
+            monkeypatch.setattr(index_module, "BUILD_BATCH", size)
+            small = build(s, system_ctx(world.instance.host_org_id))
+            assert {ip.encode() for ip in ips} <= small.ips
+            assert (small.ips, small.domains, small.urls, small.hashes, len(small)) == (
+                whole.ips,
+                whole.domains,
+                whole.urls,
+                whole.hashes,
+                len(whole),
+            )

@@ -1,34 +1,47 @@
 """The hunt: telemetry matched against the indicator index, one match per (record, field,
 attribute), with a summary of what was read.
 
-Zeek JSON logs take a fast path: big chunks are scanned with C-speed primitives (a regular
-expression per field the log holds, set intersection with the index) and only the lines
-that hold a candidate value are parsed and matched field by field. Every other format is
-parsed record by record. Lines that cannot be read are counted, never fatal."""
+Zeek JSON, eve.json and Zeek TSV are read a chunk at a time in columns (columns.py): each
+column's distinct values are screened against the index in bulk, and only the lines
+holding a value that may match are parsed in full and observed. Other formats are observed
+record by record. Matches are resolved in the database in batches. Lines that cannot be
+read are counted, never fatal."""
 
 from __future__ import annotations
 
 import csv
 import io
-import re
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import IO, Any
+from typing import IO, Any, Protocol
 
 import orjson
 
 from shieldwall.context import Ctx
 from shieldwall.db.engine import Database
-from shieldwall.detection import readers
-from shieldwall.detection.index import IndicatorIndex, IndicatorRef, Scope, resolve
+from shieldwall.detection import columns, readers
+from shieldwall.detection.index import (
+    IndicatorIndex,
+    IndicatorKey,
+    IndicatorRef,
+    Resolution,
+    Scope,
+)
 from shieldwall.detection.readers import Spec
 from shieldwall.intel.errors import InvalidInput
 
-# Chunks are small enough that finding a candidate's lines again stays cheap.
-CHUNK = 256 << 10
-# Values the fast path found to be no indicator, kept to skip them in later chunks.
+# Chunks are small enough that finding a hot line again stays cheap, and that their
+# buffers are reused by the allocator rather than mapped afresh.
+CHUNK = 64 << 10
+# Values found to be no indicator, kept to skip them in later chunks.
 MAX_CLEAN = 2_000_000
+# Matching observations are resolved together once this many distinct indicator keys (or
+# observations) wait, and at the end of each source.
+RESOLVE_KEYS = 500
+RESOLVE_WAITING = 10_000
+# pcap observations queued at once.
+PCAP_BATCH = 1_000
 MAX_SAMPLES = 20
 
 
@@ -93,50 +106,77 @@ class Summary:
         }
 
 
-Resolver = Callable[[str, str], list[IndicatorRef]]
+class Resolver(Protocol):
+    """Says which attributes hold matched indicator keys (kind, normalised value)."""
+
+    def many(self, keys: Iterable[IndicatorKey]) -> Mapping[IndicatorKey, list[IndicatorRef]]: ...
 
 
-def db_resolver(db: Database, ctx: Ctx, scope: Scope) -> Resolver:
-    """Resolves matched values in the database under the reader's access rules, each value
-    once per hunt."""
-    cache: dict[tuple[str, str], list[IndicatorRef]] = {}
+class DbResolver:
+    """Resolves matched values in the database under the reader's access rules: each value
+    once per hunt, the new values of a chunk together (a few queries per chunk, not per
+    value)."""
 
-    def lookup(kind: str, key: str) -> list[IndicatorRef]:
-        hit = cache.get((kind, key))
-        if hit is None:
-            with db.reading() as session:
-                hit = resolve(session, ctx, scope, kind, key)
-            cache[(kind, key)] = hit
-        return hit
+    def __init__(self, db: Database, ctx: Ctx, scope: Scope) -> None:
+        self.db = db
+        self.resolution = Resolution(ctx, scope)
+        self.cache: dict[IndicatorKey, list[IndicatorRef]] = {}
 
-    return lookup
-
-
-# Zeek fields that hold a list of values (JSON arrays).
-ZEEK_ARRAYS = frozenset(
-    {"answers", "tx_hosts", "rx_hosts", "rcptto", "to", "cc", "san.dns", "san.ip"}
-)
+    def many(self, keys: Iterable[IndicatorKey]) -> Mapping[IndicatorKey, list[IndicatorRef]]:
+        missing = {k for k in keys if k not in self.cache}
+        if missing:
+            with self.db.reading() as session:
+                self.cache.update(self.resolution(session, missing))
+        return self.cache
 
 
-def _field_regexes(names: Iterable[str]) -> list[tuple[re.Pattern[bytes], bool]]:
-    """One regular expression per group of fields, each capturing the raw text of a string
-    value (or the body of an array), with a literal start so the scan skips ahead in C.
-    An escaped quote ends a capture early: such a value ends with a backslash and is
-    always taken as a candidate."""
-    names = sorted(set(names))
-    out: list[tuple[re.Pattern[bytes], bool]] = []
-    ends = [n for n in names if n in ("id.orig_h", "id.resp_h")]
-    if ends:
-        out.append((re.compile(rb'"id\.(?:orig|resp)_h":"([^"]*)"'), False))
-    for n in names:
-        if n in ends:
-            continue
-        key = b'"' + re.escape(n.encode()) + b'":'
-        if n in ZEEK_ARRAYS:
-            out.append((re.compile(key + rb"\[([^\]]*)\]"), True))
-        else:
-            out.append((re.compile(key + rb'"([^"]*)"'), False))
-    return out
+def db_resolver(db: Database, ctx: Ctx, scope: Scope) -> DbResolver:
+    return DbResolver(db, ctx, scope)
+
+
+# An observation that matched: (line, field, observed value, indicator keys).
+Pending = tuple[int, str, str, list[IndicatorKey]]
+
+
+class _Screens:
+    """What the hunt learnt of the values it read, per screen: those that may match
+    (few) and those that cannot (bounded), so a value is tested against the index once."""
+
+    def __init__(self, index: IndicatorIndex) -> None:
+        self.index = index
+        self.generation = index.generation
+        self._sets: dict[str, tuple[set[Any], set[str]]] = {}
+        self.size = 0
+
+    def sets(self, screen: str) -> tuple[set[Any], set[str]]:
+        """(values known clean, values that may match) of a screen. Absent (None) and
+        empty values are never observed: they count as clean from the start."""
+        if self.generation != self.index.generation:
+            # New indicators: values known clean may not be any more.
+            self._sets.clear()
+            self.size = 0
+            self.generation = self.index.generation
+        pair = self._sets.get(screen)
+        if pair is None:
+            pair = self._sets[screen] = ({None, ""}, set())
+        return pair
+
+    def hits(self, screen: str, new: set[str]) -> set[str]:
+        """Of values not known clean, those that may match; the others become known."""
+        clean, hot = self.sets(screen)
+        fresh = new - hot
+        if fresh:
+            found = self.index.screen(screen, fresh)
+            hot |= found
+            fresh -= found
+            self.size += len(fresh)
+            if self.size > MAX_CLEAN:
+                for known, _ in self._sets.values():
+                    known.clear()
+                    known.update((None, ""))
+                self.size = len(fresh)
+            clean |= fresh
+        return new & hot
 
 
 class Hunter:
@@ -161,13 +201,16 @@ class Hunter:
         self.fmt = fmt
         self.mapping = mapping or {}
         self.summary = Summary()
-        self._clean: set[bytes] = set()
-        self._hot: set[bytes] = set()
-        self._generation = index.generation
-        self._exact = index.exact_sets()
-        # Per source: its format and (Zeek TSV) header, kept while a followed file grows.
+        self._screens = _Screens(index)
+        # Per source: its format, (Zeek TSV) header and (Zeek JSON) log's fields, kept
+        # while a followed file grows.
         self._formats: dict[str, str] = {}
         self._headers: dict[str, readers.ZeekHeader] = {}
+        self._logs: dict[str, tuple[str, ...]] = {}
+        self._bulk: dict[tuple[str, ...], tuple[int, Any, list[Any]]] = {}
+        # Matching observations waiting to be resolved together, and their keys.
+        self._waiting: list[Pending] = []
+        self._keys: set[IndicatorKey] = set()
 
     # ------------------------------------------------------------ entry points
 
@@ -205,6 +248,7 @@ class Hunter:
         if first_line == 1:
             self._formats.pop(name, None)
             self._headers.pop(name, None)
+            self._logs.pop(name, None)
         fmt = (
             self.fmt
             if self.fmt != "auto"
@@ -225,72 +269,91 @@ class Hunter:
         if name not in self._formats:
             self.summary.formats[fmt] += 1
             self._formats[name] = fmt
-        stream = _prepend(head, it)
+        yield from self._hunt_format(name, fmt, _prepend(head, it), first_line, head)
+        yield from self._flush(name, [], final=True)
+
+    def _hunt_format(
+        self, name: str, fmt: str, stream: Iterable[bytes], first_line: int, head: bytes
+    ) -> Iterator[Match]:
         if fmt == "zeek-json":
-            yield from self._zeek_json(name, stream, first_line)
+            yield from self._zeek_json(name, stream, first_line, head)
         elif fmt == "zeek":
             yield from self._zeek_tsv(name, stream, first_line)
         elif fmt == "csv":
             yield from self._csv(name, stream, first_line)
+        elif fmt == "eve" and not _flattened(head):
+            yield from self._eve(name, stream, first_line)
         else:
             spec = readers.EVE if fmt == "eve" else readers.mapping_spec("json", self.mapping)
             yield from self._json_lines(name, stream, first_line, spec)
 
     # ------------------------------------------------------------ matching a record
 
-    def _record(self, name: str, line: int, record: dict[str, Any], spec: Spec) -> Iterator[Match]:
-        self.summary.records += 1
+    def _observe(
+        self, line: int, record: dict[str, Any], spec: Spec, pending: list[Pending]
+    ) -> None:
+        """The matching observations of a record, to be resolved with the chunk's."""
         match = self.index.match
         for fld, kind, value in readers.observe(record, spec):
-            for ikind, key in match(kind, value):
-                for ref in self.resolve(ikind, key):
-                    self.summary.matches += 1
-                    self.summary.by_type[ref.type] += 1
-                    self.summary.by_source[name] += 1
+            keys = match(kind, value)
+            if keys:
+                pending.append((line, fld, value, keys))
+
+    def _flush(self, name: str, pending: list[Pending], final: bool = False) -> Iterator[Match]:
+        """Queue a chunk's matching observations (in line order); resolve what waits in one
+        go once enough has come, or at the end of the source, and yield it in order."""
+        self._waiting.extend(pending)
+        for p in pending:
+            self._keys.update(p[3])
+        if not self._waiting or not (
+            final or len(self._keys) >= RESOLVE_KEYS or len(self._waiting) >= RESOLVE_WAITING
+        ):
+            return
+        waiting = self._waiting
+        refs = self.resolve.many(self._keys)
+        self._waiting = []
+        self._keys = set()
+        summary = self.summary
+        for line, fld, value, keys in waiting:
+            for k in keys:
+                for ref in refs.get(k, ()):
+                    summary.matches += 1
+                    summary.by_type[ref.type] += 1
+                    summary.by_source[name] += 1
                     yield Match(name, line, fld, value, ref, self.sensor)
 
-    # ------------------------------------------------------------ formats
+    # ------------------------------------------------------------ formats read line by line
 
     def _json_lines(
         self, name: str, chunks: Iterable[bytes], line: int, spec: Spec
     ) -> Iterator[Match]:
         loads = orjson.loads
+        summary = self.summary
         for chunk in chunks:
+            pending: list[Pending] = []
             for raw in chunk.split(b"\n")[:-1]:
-                self.summary.lines += 1
+                summary.lines += 1
                 if raw.strip():
                     try:
                         record = loads(raw)
                     except orjson.JSONDecodeError:
                         record = None
                     if not isinstance(record, dict):
-                        self.summary.bad(name, line, "not a JSON object")
+                        summary.bad(name, line, "not a JSON object")
                     else:
-                        yield from self._record(name, line, record, spec)
+                        summary.records += 1
+                        self._observe(line, record, spec, pending)
                 line += 1
-
-    def _zeek_tsv(self, name: str, chunks: Iterable[bytes], line: int) -> Iterator[Match]:
-        header = self._headers.setdefault(name, readers.ZeekHeader())
-        for chunk in chunks:
-            for raw in chunk.split(b"\n")[:-1]:
-                self.summary.lines += 1
-                if raw.startswith(b"#"):
-                    readers.zeek_header_line(header, raw)
-                elif raw.strip():
-                    record = readers.zeek_tsv_record(header, raw)
-                    if record is None:
-                        why = "no #fields header" if not header.fields else "wrong column count"
-                        self.summary.bad(name, line, why)
-                    else:
-                        yield from self._record(name, line, record, readers.ZEEK)
-                line += 1
+            yield from self._flush(name, pending)
 
     def _csv(self, name: str, chunks: Iterable[bytes], line: int) -> Iterator[Match]:
         spec = readers.mapping_spec("csv", self.mapping)
-        columns: list[str] | None = None
+        header: list[str] | None = None
+        summary = self.summary
         for chunk in chunks:
+            pending: list[Pending] = []
             for raw in chunk.split(b"\n")[:-1]:
-                self.summary.lines += 1
+                summary.lines += 1
                 text = raw.decode("utf-8", "replace").rstrip("\r")
                 if text.strip():
                     try:
@@ -298,169 +361,230 @@ class Hunter:
                     except (csv.Error, StopIteration):
                         row = None
                     if row is None:
-                        self.summary.bad(name, line, "not a CSV row")
-                    elif columns is None:
-                        columns = [c.strip() for c in row]
-                    elif len(row) != len(columns):
-                        self.summary.bad(name, line, "wrong column count")
+                        summary.bad(name, line, "not a CSV row")
+                    elif header is None:
+                        header = [c.strip() for c in row]
+                    elif len(row) != len(header):
+                        summary.bad(name, line, "wrong column count")
                     else:
-                        record = dict(zip(columns, row, strict=True))
-                        yield from self._record(name, line, record, spec)
+                        summary.records += 1
+                        record = dict(zip(header, row, strict=True))
+                        self._observe(line, record, spec, pending)
                 line += 1
+            yield from self._flush(name, pending)
 
     def _pcap(self, name: str) -> Iterator[Match]:
+        pending: list[Pending] = []
         for frame, record in readers.pcap_records(name):
             self.summary.lines += 1
-            yield from self._record(name, frame, record, readers.PCAP)
+            self.summary.records += 1
+            self._observe(frame, record, readers.PCAP, pending)
+            if len(pending) >= PCAP_BATCH:
+                yield from self._flush(name, pending)
+                pending = []
+        yield from self._flush(name, pending, final=True)
 
-    # ------------------------------------------------------------ the Zeek JSON fast path
+    # ------------------------------------------------------------ columns: the bulk path
 
-    def _zeek_json(self, name: str, chunks: Iterable[bytes], line: int) -> Iterator[Match]:
-        fields: tuple[str, ...] | None = None
-        regexes: list[tuple[re.Pattern[bytes], bool]] = []
-        generation = -1
-        for chunk in chunks:
-            if fields is None:
-                first_raw = chunk.split(b"\n", 1)[0]
-                try:
-                    first = orjson.loads(first_raw)
-                except orjson.JSONDecodeError:
-                    first = None
-                log = readers.zeek_log_type(name, first if isinstance(first, dict) else None)
-                fields = readers.ZEEK_LOG_FIELDS.get(log or "", tuple(readers.ZEEK_FIELDS))
-            if generation != self.index.generation:
-                # Only the fields whose kind of observable the index holds are scanned.
-                kinds = self.index.kinds()
-                regexes = _field_regexes(f for f in fields if readers.ZEEK_FIELDS[f] in kinds)
-                generation = self.index.generation
-            n_lines = chunk.count(b"\n")
-            yield from self._zeek_chunk(name, chunk, line, n_lines, regexes)
-            line += n_lines
+    def _hot_rows(self, records: list[Any], groups: list[tuple[str, list[Any]]]) -> list[int]:
+        """Indexes of the records holding a value that may match, in order."""
+        rows: set[int] = set()
+        screens = self._screens
+        for screen, group in groups:
+            clean = screens.sets(screen)[0]
+            new = group[0].unknown(records, clean)
+            for c in group[1:]:
+                new |= c.unknown(records, clean)
+            if new:
+                hot = screens.hits(screen, new)
+                if hot:
+                    for c in group:
+                        rows.update(c.rows(records, hot))
+        return sorted(rows)
 
-    def _refresh_caches(self) -> None:
-        if self._generation != self.index.generation:
-            # New indicators: values known clean may not be any more.
-            self._clean.clear()
-            self._hot.clear()
-            self._generation = self.index.generation
-            self._exact = self.index.exact_sets()
+    def _bulk_state(
+        self, key: tuple[str, ...], make: Callable[[set[str], bool], tuple[Any, list[Any]]]
+    ) -> tuple[Any, list[Any]]:
+        """The decoder and the columns worth screening for a log, for the index as it is
+        (a refresh may bring kinds of indicators it did not hold)."""
+        state = self._bulk.get(key)
+        if state is None or state[0] != self.index.generation:
+            decoder, cols = make(self.index.kinds(), bool(self.index.urls))
+            state = (self.index.generation, decoder, cols)
+            self._bulk[key] = state
+        return state[1], state[2]
 
-    def _zeek_chunk(
+    def _json_bulk(
         self,
         name: str,
-        chunk: bytes,
-        base: int,
-        n_lines: int,
-        regexes: list[tuple[re.Pattern[bytes], bool]],
+        chunks: Iterable[bytes],
+        line: int,
+        spec: Spec,
+        state: Callable[[], tuple[Any, list[Any]]],
+    ) -> Iterator[Match]:
+        """JSON lines decoded a chunk at a time into structs of the observable fields;
+        only the lines holding a value that may match are parsed in full and observed."""
+        summary = self.summary
+        for chunk in chunks:
+            decoder, groups = state()
+            decoded = decoder.chunk(chunk)
+            if decoded is None:
+                lines = chunk.split(b"\n")
+                lines.pop()
+                yield from self._json_bulk_lines(name, lines, line, spec, decoder, groups)
+                line += len(lines)
+                continue
+            records, n = decoded
+            summary.lines += n
+            summary.records += n
+            rows = self._hot_rows(records, groups)
+            if rows:
+                pending: list[Pending] = []
+                for at, raw in _lines_at(chunk, rows):
+                    self._observe(line + at, orjson.loads(raw), spec, pending)
+                yield from self._flush(name, pending)
+            line += n
+
+    def _json_bulk_lines(
+        self,
+        name: str,
+        chunk_lines: list[bytes],
+        line: int,
+        spec: Spec,
+        decoder: Any,
+        groups: list[tuple[str, list[Any]]],
+    ) -> Iterator[Match]:
+        """A chunk that did not decode whole, line by line: lines that decode as structs go
+        through the columns, other JSON objects are observed in full, the rest are
+        counted as malformed."""
+        summary = self.summary
+        pending: list[Pending] = []
+        lines: list[tuple[int, bytes]] = []
+        records: list[Any] = []
+        for i, raw in enumerate(chunk_lines):
+            summary.lines += 1
+            if not raw.strip():
+                continue
+            record = decoder.line(raw)
+            if record is not None:
+                lines.append((line + i, raw))
+                records.append(record)
+                continue
+            try:
+                parsed = orjson.loads(raw)
+            except orjson.JSONDecodeError:
+                parsed = None
+            if isinstance(parsed, dict):
+                summary.records += 1
+                self._observe(line + i, parsed, spec, pending)
+            else:
+                summary.bad(name, line + i, "not a JSON object")
+        summary.records += len(records)
+        for at in self._hot_rows(records, groups):
+            number, raw = lines[at]
+            self._observe(number, orjson.loads(raw), spec, pending)
+        pending.sort(key=lambda p: p[0])
+        yield from self._flush(name, pending)
+
+    def _zeek_json(
+        self, name: str, chunks: Iterable[bytes], line: int, head: bytes
+    ) -> Iterator[Match]:
+        fields = self._logs.get(name)
+        if fields is None:
+            try:
+                first = orjson.loads(head.split(b"\n", 1)[0])
+            except orjson.JSONDecodeError:
+                first = None
+            log = readers.zeek_log_type(name, first if isinstance(first, dict) else None)
+            fields = readers.ZEEK_LOG_FIELDS.get(log or "", tuple(readers.ZEEK_FIELDS))
+            self._logs[name] = fields
+        held = fields
+
+        def make(kinds: set[str], urls: bool) -> tuple[Any, list[Any]]:
+            cols = columns.zeek_columns(held, kinds, urls)
+            struct = columns.zeek_struct(tuple(c.name for c in cols))
+            return columns.Decoder(struct), columns.by_screen(cols)
+
+        def state() -> tuple[Any, list[Any]]:
+            return self._bulk_state(("zeek-json", *held), make)
+
+        yield from self._json_bulk(name, chunks, line, readers.ZEEK, state)
+
+    def _eve(self, name: str, chunks: Iterable[bytes], line: int) -> Iterator[Match]:
+        def make(kinds: set[str], urls: bool) -> tuple[Any, list[Any]]:
+            cols = columns.eve_columns(kinds, urls)
+            return columns.Decoder(columns.EveRecord), columns.by_screen(cols)
+
+        def state() -> tuple[Any, list[Any]]:
+            return self._bulk_state(("eve",), make)
+
+        yield from self._json_bulk(name, chunks, line, readers.EVE, state)
+
+    def _zeek_tsv(self, name: str, chunks: Iterable[bytes], line: int) -> Iterator[Match]:
+        header = self._headers.setdefault(name, readers.ZeekHeader())
+        summary = self.summary
+        for chunk in chunks:
+            n = chunk.count(b"\n")
+            rows = None
+            if header.fields and header.separator.isascii() and not _comment_or_cr(chunk):
+                rows = columns.tsv_rows(chunk.decode("utf-8", "replace"), header.separator.decode())
+                if set(map(len, rows)) != {len(header.fields)}:
+                    rows = None
+            if rows is None:
+                yield from self._zeek_tsv_lines(name, chunk, line, header)
+            else:
+                summary.lines += n
+                summary.records += n
+                cols = columns.tsv_columns(header, self.index.kinds(), bool(self.index.urls))
+                hot = self._hot_rows(rows, columns.by_screen(cols))
+                if hot:
+                    pending: list[Pending] = []
+                    for at in hot:
+                        record = readers.zeek_tsv_columns(header, rows[at])
+                        self._observe(line + at, record, readers.ZEEK, pending)
+                    yield from self._flush(name, pending)
+            line += n
+
+    def _zeek_tsv_lines(
+        self, name: str, chunk: bytes, line: int, header: readers.ZeekHeader
     ) -> Iterator[Match]:
         summary = self.summary
-        summary.lines += n_lines
-        bad_lines: set[int] = set()
-        blank = 0
-        # A well-formed chunk of Zeek's flat objects holds one closing brace per line (one
-        # byte counted at memchr speed); any other chunk is looked at line by line. A
-        # candidate line that does not parse is counted too.
-        if chunk.count(b"}") != n_lines:
-            bad_lines, blank = self._malformed(name, chunk, base)
-        summary.records += n_lines - blank - len(bad_lines)
-        self._refresh_caches()
-        values: set[bytes] = set()
-        for rx, is_array in regexes:
-            if is_array:
-                for body in rx.findall(chunk):
-                    values.update(body.replace(b'"', b"").replace(b" ", b"").split(b","))
-            else:
-                values.update(rx.findall(chunk))
-        # (a - b iterates a; a.difference_update(b) would iterate the large b)
-        values = values - self._clean
-        hot = values & self._hot
-        for v in values - hot:
-            if self._candidate(v):
-                self._hot.add(v)
-                hot.add(v)
-            else:
-                self._clean.add(v)
-        if len(self._clean) > MAX_CLEAN:
-            self._clean.clear()
-        if not hot:
-            return
-        line_starts: set[int] = set()
-        for v in hot:
-            pos = chunk.find(v)
-            while pos >= 0:
-                line_starts.add(chunk.rfind(b"\n", 0, pos) + 1)
-                pos = chunk.find(v, pos + len(v))
-        line = base
-        counted = 0
-        for start in sorted(line_starts):
-            line += chunk.count(b"\n", counted, start)
-            counted = start
-            if line in bad_lines:
-                continue
-            end = chunk.find(b"\n", start)
-            summary.records -= 1  # counted as a record above; _record counts it again
-            try:
-                record = orjson.loads(chunk[start:end])
-            except orjson.JSONDecodeError:
-                record = None
-            if isinstance(record, dict):
-                yield from self._record(name, line, record, readers.ZEEK)
-            else:
-                summary.bad(name, line, "not a JSON object")
-
-    def _malformed(self, name: str, chunk: bytes, base: int) -> tuple[set[int], int]:
-        """The lines of a chunk that hold no JSON object (counted), and how many are blank."""
-        bad: set[int] = set()
-        blank = 0
-        for i, raw in enumerate(chunk.split(b"\n")[:-1]):
-            text = raw.strip()
-            if not text:
-                blank += 1
-            elif not (text.startswith(b"{") and text.endswith(b"}")):
-                bad.add(base + i)
-                self.summary.bad(name, base + i, "not a JSON object")
-        return bad, blank
-
-    def _candidate(self, raw: bytes) -> bool:
-        """Whether a raw value may match an indicator (the exact test follows on its line):
-        byte-level tests by shape, so a value seen for the first time costs microseconds."""
-        idx = self.index
-        for s in self._exact:
-            if raw in s:
-                return True
-        if b"\\" in raw:
-            return True  # JSON escapes: let the parser decide
-        low = raw.lower()
-        if low != raw:
-            for s in self._exact:
-                if low in s:
-                    return True
-        if (
-            idx.has_networks
-            and _CIDR_SHAPE.match(raw)
-            and idx.networks_of(raw.decode().strip("[]"))
-        ):
-            return True
-        if b"?" in raw and raw.split(b"?", 1)[0] in idx.uris:
-            return True
-        if b"@" in raw and b"<" in raw:
-            return True
-        if low[-1:].isdigit():
-            return False  # an address or a number: no domain ends with a digit
-        if b"/" in low:
-            low = low.split(b"/", 1)[0]
-        low = low.rstrip(b".")
-        domains, hosts = idx.domains, idx.url_hosts
-        dot = low.find(b".")
-        while dot >= 0:
-            low = low[dot + 1 :]
-            if low in domains or low in hosts:
-                return True
-            dot = low.find(b".")
-        return False
+        pending: list[Pending] = []
+        for raw in chunk.split(b"\n")[:-1]:
+            summary.lines += 1
+            if raw.startswith(b"#"):
+                readers.zeek_header_line(header, raw)
+            elif raw.strip():
+                record = readers.zeek_tsv_record(header, raw)
+                if record is None:
+                    why = "no #fields header" if not header.fields else "wrong column count"
+                    summary.bad(name, line, why)
+                else:
+                    summary.records += 1
+                    self._observe(line, record, readers.ZEEK, pending)
+            line += 1
+        yield from self._flush(name, pending)
 
 
-_CIDR_SHAPE = re.compile(rb"^\[?[0-9A-Fa-f:.]+\]?$")
+def _lines_at(chunk: bytes, rows: list[int]) -> Iterator[tuple[int, bytes]]:
+    """(index, text) of the given lines of a chunk (indexes ascending)."""
+    lines = chunk.split(b"\n", rows[-1] + 1)
+    for row in rows:
+        yield row, lines[row]
+
+
+def _flattened(head: bytes) -> bool:
+    """Whether eve records come flattened (keys holding dots): such records are observed
+    in full, line by line, since the structs read Suricata's nested layout."""
+    try:
+        first = orjson.loads(head.split(b"\n", 1)[0])
+    except orjson.JSONDecodeError:
+        return True
+    return columns.dotted_keys(first)
+
+
+def _comment_or_cr(chunk: bytes) -> bool:
+    return chunk.startswith(b"#") or b"\n#" in chunk or b"\r" in chunk
 
 
 def _is_pcap(name: str) -> bool:

@@ -9,6 +9,7 @@ indicator deleted or expired since the build) therefore never reaches a match.""
 from __future__ import annotations
 
 import ipaddress
+import operator
 import re
 import socket
 from array import array
@@ -16,6 +17,10 @@ from bisect import bisect_right
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from functools import partial
+from itertools import compress, repeat
+from operator import itemgetter, methodcaller
+from typing import Any, cast
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
@@ -45,6 +50,21 @@ KIND_TYPES: dict[str, tuple[str, ...]] = {
 TYPE_KIND = {t: kind for kind, types in KIND_TYPES.items() for t in types}
 INDICATOR_TYPES = tuple(sorted(TYPE_KIND))
 _HEX = re.compile(r"^[0-9a-f]+$")
+_OCTET = "(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])"
+# An IPv4 address as written canonically (no leading zeros): its own canonical form.
+_DOTTED_QUAD = re.compile(rf"(?:{_OCTET}\.){{3}}{_OCTET}")
+_big_endian = partial(int.from_bytes, byteorder="big")
+# The part of a name after its first dot, in two C calls.
+_AFTER_DOT = methodcaller("partition", ".")
+_SUFFIX = itemgetter(2)
+_RSTRIP_DOT = methodcaller("rstrip", ".")
+
+
+def _part(values: Iterable[str], method: str, sep: str, index: int) -> Iterator[str]:
+    """One part of each string split by str.partition or str.rpartition, at C speed."""
+    return map(itemgetter(index), map(methodcaller(method, sep), values))
+
+
 _DEFAULT_PORTS = {"http": ":80", "https": ":443"}
 # Attributes read per round trip while building; the query itself streams.
 BUILD_BATCH = 50_000
@@ -152,6 +172,7 @@ class _Ranges:
     ends: list[int] = field(default_factory=list)
     names: list[str] = field(default_factory=list)
     reach: list[int] = field(default_factory=list)
+    padded_reach: list[int] = field(default_factory=lambda: [-1])
     pending: list[tuple[int, int, str]] = field(default_factory=list)
 
     def add(self, start: int, end: int, name: str) -> None:
@@ -178,6 +199,7 @@ class _Ranges:
             top = max(top, end)
             reach.append(top)
         self.reach = array(typecode, reach) if v4 else reach  # type: ignore[assignment]
+        self.padded_reach = [-1, *reach]
 
     def containing(self, x: int) -> list[str]:
         out: list[str] = []
@@ -248,6 +270,36 @@ class IndicatorIndex:
             self.ja3.add(v.lower().encode())
         elif kind == "user_agent":
             self.user_agents.add(v.encode())
+
+    def add_many(self, rows: list[tuple[str, str, str]]) -> None:
+        """add() for many (type, value1, value2) rows: the rows of each kind together, the
+        common kinds normalised at C speed."""
+        kinds = list(map(TYPE_KIND.get, map(itemgetter(0), rows)))
+        for kind in set(kinds):
+            if kind is None:
+                continue
+            picked = list(compress(rows, map(operator.eq, kinds, repeat(kind))))
+            values = list(map(str.strip, map(itemgetter(1), picked)))
+            if kind == "ip":
+                cidr = list(map(str.__contains__, values, repeat("/")))
+                self.ips.update(map(str.encode, compress(values, map(operator.not_, cidr))))
+                for v in compress(values, cidr):
+                    self._add_network(v)
+            elif kind == "domain":
+                self.domains.update(map(str.encode, map(_RSTRIP_DOT, map(str.lower, values))))
+            elif kind in ("hash", "ja3"):
+                held = self.hashes if kind == "hash" else self.ja3
+                held.update(map(str.encode, map(str.lower, values)))
+            elif kind == "file_hash":
+                seconds = map(str.strip, map(itemgetter(2), picked))
+                self.hashes.update(map(str.encode, map(str.lower, seconds)))
+            elif kind == "uri":
+                self.uris.update(map(str.encode, values))
+            elif kind == "user_agent":
+                self.user_agents.update(map(str.encode, values))
+            else:
+                for t, v1, v2 in picked:
+                    self.add(t, v1, v2)
 
     def _add_network(self, value: str) -> None:
         try:
@@ -340,19 +392,135 @@ class IndicatorIndex:
             out.append(("user_agent", value))
         return out
 
-    def exact_sets(self) -> tuple[set[bytes], ...]:
-        """Every set a raw value may be found in as it is (the fast path's first test)."""
-        return (
-            self.ips,
-            self.port_ips,
-            self.domains,
-            self.url_hosts,
-            self.uris,
-            self.hashes,
-            self.emails,
-            self.ja3,
-            self.user_agents,
-        )
+    # ------------------------------------------------------------ screening in bulk
+    #
+    # A hunt reading columns asks, for the distinct values of a field, which may match:
+    # screen(kind, values) is exactly {v for v in values if self.hot(kind, v)}, with the
+    # common shapes tested in bulk at C speed. Besides the readers' kinds there are two
+    # screens: "endpoint" (an address that may also pair with its port for an ip|port
+    # indicator) and "host_url" (a host that may also make a URL indicator with the URI).
+
+    def hot(self, kind: str, value: str) -> bool:
+        """Whether an observable may match: the reference the bulk screen keeps to."""
+        if kind == "endpoint":
+            return bool(self.match("ip", value)) or self._port_address(value)
+        if kind == "host_url":
+            return bool(self.match("host", value)) or self._url_host(value)
+        return bool(self.match(kind, value))
+
+    def _port_address(self, value: str) -> bool:
+        # An "ip|port" observation matches only when its canonical address is one of an
+        # ip|port indicator's, whatever the port.
+        canonical = _canonical_ip(value.strip("[]"))
+        return canonical is not None and canonical.encode() in self.port_ips
+
+    def _url_host(self, host: str) -> bool:
+        # A host and a URI starting with "/" make the URL host + uri, whose key has the
+        # host's own host part, unless the join makes a scheme ("http:" + "//x/").
+        if not self.url_hosts:
+            return False
+        if host.endswith((":", ":/")):
+            return True
+        key = url_key(host + "/")
+        return key is not None and url_host(key).encode() in self.url_hosts
+
+    def screen(self, kind: str, values: set[str]) -> set[str]:
+        """The values that may match an indicator when observed as `kind`."""
+        if not values:
+            return set()
+        if kind in ("ip", "endpoint", "host", "host_url"):
+            # Addresses written canonically are looked up in bulk; a host that is such an
+            # address is matched as one (and makes a URL whose host it is).
+            quads = set(filter(_DOTTED_QUAD.fullmatch, values))
+            out = self._screen_quads(quads, kind == "endpoint")
+            if kind == "host_url" and self.url_hosts:
+                out.update(q for q in quads if q.encode() in self.url_hosts)
+            rest = values - quads
+            if kind in ("host", "host_url"):
+                names = {v for v in rest if ":" not in v and v.count(".") != 3}
+                out.update(self._screen_names(names))
+                if kind == "host_url" and self.url_hosts:
+                    out.update(self._screen_url_hosts(names - out))
+                rest -= names
+            out.update(v for v in rest if self.hot(kind, v))
+            return out
+        if kind == "domain":
+            return self._screen_names(values)
+        held = {
+            "uri": self.uris,
+            "email": self.emails,
+            "url": self.urls,
+            "domain": self.domains,
+        }.get(kind)
+        if held is not None and not held:
+            return set()
+        exact = {"hash": self.hashes, "ja3": self.ja3, "user_agent": self.user_agents}.get(kind)
+        if exact is not None:
+            if not exact:
+                return set()
+            listed = list(values)
+            keys: Iterable[str] = listed
+            if kind != "user_agent":
+                keys = map(str.lower, map(str.strip, listed))
+            found = compress(listed, map(exact.__contains__, map(str.encode, keys)))
+            return {v for v in found if self.hot(kind, v)}
+        return {v for v in values if self.hot(kind, v)}
+
+    def _screen_names(self, values: set[str]) -> set[str]:
+        """screen() of domain names (and host names that are no address): each name and
+        every suffix after one of its dots looked up in the indicator domains, a label at
+        a time for all the names together."""
+        if not self.domains or not values:
+            return set()
+        originals = list(values)
+        names = list(map(_RSTRIP_DOT, map(str.lower, map(str.strip, originals))))
+        out: set[str] = set()
+        contains = self.domains.__contains__
+        while True:
+            # Only names not found yet and not empty go on (as domain_hits stops at "").
+            keep = list(map(operator.truth, names))
+            originals = list(compress(originals, keep))
+            names = list(compress(names, keep))
+            if not names:
+                return out
+            held = list(map(contains, map(str.encode, names)))
+            if any(held):
+                out.update(compress(originals, held))
+                rest = list(map(operator.not_, held))
+                originals = list(compress(originals, rest))
+                names = list(compress(names, rest))
+            names = list(map(_SUFFIX, map(_AFTER_DOT, names)))
+
+    def _screen_url_hosts(self, names: set[str]) -> set[str]:
+        """The names (no colon, no address) whose URL host, as url_key and url_host read
+        it after the join with a URI, is a URL indicator's host: in bulk, the steps those
+        functions take on a string without a scheme or port."""
+        odd = {n for n in names if "[" in n}
+        listed = list(names - odd)
+        hosts = _part(_part(map(str.lstrip, listed), "partition", "#", 0), "partition", "/", 0)
+        hosts = _part(map(_RSTRIP_DOT, map(str.lower, hosts)), "rpartition", "@", 2)
+        found = compress(listed, map(self.url_hosts.__contains__, map(str.encode, hosts)))
+        return set(found) | {n for n in odd if self._url_host(n)}
+
+    def _screen_quads(self, quads: set[str], endpoint: bool) -> set[str]:
+        """screen() of canonical dotted quads: set lookups, and one bisection each into
+        the IPv4 blocks when there are any."""
+        if not quads:
+            return set()
+        listed = list(quads)
+        encoded = list(map(str.encode, listed))
+        out = set(compress(listed, map(self.ips.__contains__, encoded)))
+        if endpoint and self.port_ips:
+            out.update(compress(listed, map(self.port_ips.__contains__, encoded)))
+        v4 = self.v4
+        if len(v4.names):
+            ints = list(map(_big_endian, map(socket.inet_aton, listed)))
+            # The last block starting at or before x contains it when the highest end so
+            # far reaches x (reach is padded so that "no block" reads -1).
+            at = map(bisect_right, repeat(v4.starts), ints)
+            reach = v4.padded_reach.__getitem__
+            out.update(compress(listed, map(operator.ge, map(reach, at), ints)))
+        return out
 
     def kinds(self) -> set[str]:
         """The kinds of observable (readers' kinds) this index can match."""
@@ -381,9 +549,12 @@ class IndicatorIndex:
 
 
 def _canonical_ip(value: str) -> str | None:
-    if value.count(".") == 3 and ":" not in value:
-        parts = value.split(".")
-        if all(p.isdigit() and (p == "0" or not p.startswith("0")) and int(p) < 256 for p in parts):
+    if ":" not in value:
+        # Without a colon only a dotted quad can be an address: names are rejected here,
+        # not by the exception an address parser raises.
+        if value.count(".") != 3:
+            return None
+        if _DOTTED_QUAD.fullmatch(value):
             return value
     try:
         return str(ipaddress.ip_address(value))
@@ -394,13 +565,14 @@ def _canonical_ip(value: str) -> str | None:
 # ---------------------------------------------------------------- building from the database
 
 
-def _rows(
+def _batches_of_rows(
     session: Session,
     ctx: Ctx,
     scope: Scope,
     since: datetime | None = None,
     published_after: datetime | None = None,
-) -> Iterator[tuple[str, str, str]]:
+) -> Iterator[list[tuple[str, str, str]]]:
+    """The indicators' (type, value1, value2), streamed a batch at a time."""
     q = (
         sa.select(Attribute.type, Attribute.value1, Attribute.value2)
         .join(Event, Event.id == Attribute.event_id)
@@ -410,24 +582,30 @@ def _rows(
         q = q.where(sa.or_(Attribute.timestamp >= since, Event.publish_timestamp >= since))
     if published_after is not None:
         q = q.where(Event.publish_timestamp > published_after)
-    conn = session.connection().execution_options(stream_results=True, yield_per=BUILD_BATCH)
+    conn = session.connection()
+    if conn.dialect.name != "sqlite":
+        # A server-side cursor (SQLite's cursor steps through the rows as they are read).
+        conn = conn.execution_options(stream_results=True)
     result = conn.execute(q)
-    for part in result.partitions():
-        for row in part:
-            yield row[0], row[1], row[2]
-
-
-def _unwarned(
-    session: Session, rows: Iterable[tuple[str, str, str]], scope: Scope
-) -> Iterator[tuple[str, str, str]]:
     m = None if scope.include_warninglisted else warninglists.matcher(session)
-    if m is None or not m.infos:
-        yield from rows
-        return
-    typed = m.typed_mask
-    for t, v1, v2 in rows:
-        if not typed(t, f"{v1}|{v2}" if v2 else v1):
-            yield t, v1, v2
+    typed = m.typed_mask if m is not None and m.infos else None
+    try:
+        # The first batch through the result, which may hold rows it read ahead; the rest
+        # straight from the driver's cursor: the three text columns need no processing on
+        # either engine, and building a result row for each costs more than the query.
+        batch = cast(list[tuple[str, str, str]], result.fetchmany(BUILD_BATCH))
+        more = len(batch) == BUILD_BATCH
+        while batch:
+            if typed is not None:
+                batch = [r for r in batch if not typed(r[0], f"{r[1]}|{r[2]}" if r[2] else r[1])]
+            yield batch
+            batch = (
+                cast(list[tuple[str, str, str]], result.cursor.fetchmany(BUILD_BATCH))
+                if more
+                else []
+            )
+    finally:
+        result.close()
 
 
 def build(session: Session, ctx: Ctx, scope: Scope | None = None) -> IndicatorIndex:
@@ -435,9 +613,8 @@ def build(session: Session, ctx: Ctx, scope: Scope | None = None) -> IndicatorIn
     scope = scope or Scope()
     index = IndicatorIndex(scope)
     started = now()
-    add = index.add
-    for t, v1, v2 in _unwarned(session, _rows(session, ctx, scope), scope):
-        add(t, v1, v2)
+    for batch in _batches_of_rows(session, ctx, scope):
+        index.add_many(batch)
     index.seal()
     index.built_at = started
     return index
@@ -449,9 +626,9 @@ def refresh(session: Session, ctx: Ctx, index: IndicatorIndex) -> int:
     started = now()
     since = (index.built_at or started) - REFRESH_MARGIN
     n = 0
-    for t, v1, v2 in _unwarned(session, _rows(session, ctx, index.scope, since), index.scope):
-        index.add(t, v1, v2)
-        n += 1
+    for batch in _batches_of_rows(session, ctx, index.scope, since):
+        index.add_many(batch)
+        n += len(batch)
     index.seal()
     index.built_at = started
     return n
@@ -465,9 +642,8 @@ def build_published_since(
     scope = scope or Scope()
     index = IndicatorIndex(scope)
     started = now()
-    rows = _rows(session, ctx, scope, published_after=since)
-    for t, v1, v2 in _unwarned(session, rows, scope):
-        index.add(t, v1, v2)
+    for batch in _batches_of_rows(session, ctx, scope, published_after=since):
+        index.add_many(batch)
     index.seal()
     index.built_at = started
     return index
@@ -506,102 +682,151 @@ def _url_forms(key: str) -> set[str]:
     return forms
 
 
-def _holding(session: Session, kind: str, key: str) -> list[int]:
-    """Ids of the attributes (of the kind's types) holding the value. Only the indexed
-    value key is in the query, so both engines read it from the value index; the exact
-    comparison follows here on the few rows it returns."""
+IndicatorKey = tuple[str, str]  # (indicator kind, normalised value), as match() gives them
+# Values asked for in one query while resolving (bound parameters stay few on every engine).
+RESOLVE_BATCH = 500
+
+
+def _stored_forms(kind: str, key: str) -> list[tuple[str, str, tuple[str, ...], str | None]]:
+    """(column, stored value, attribute types, value2 or None) of the attributes that hold
+    an indicator key."""
     if kind == "ip_port":
         ip, _, port = key.rpartition("|")
-        wanted: list[tuple[str, set[str], tuple[str, ...], str | None]] = [
-            ("value1", {ip, f"[{ip}]"}, KIND_TYPES["ip_port"], port)
+        return [("value1", v, KIND_TYPES["ip_port"], port) for v in (ip, f"[{ip}]")]
+    if kind == "hash":
+        return [
+            ("value1", key, KIND_TYPES["hash"], None),
+            ("value2", key, KIND_TYPES["file_hash"], None),
         ]
-    elif kind == "hash":
-        wanted = [
-            ("value1", {key}, KIND_TYPES["hash"], None),
-            ("value2", {key}, KIND_TYPES["file_hash"], None),
-        ]
-    elif kind == "url":
-        wanted = [("value1", _url_forms(key), KIND_TYPES["url"], None)]
-    else:
-        wanted = [("value1", {key}, KIND_TYPES[kind], None)]
-    ids: list[int] = []
-    for column, values, types, value2 in wanted:
-        col = Attribute.value1 if column == "value1" else Attribute.value2
-        keys = sorted({v[:VALUE_KEY_LEN] for v in values})
-        for attr_id, attr_type, v1, v2 in session.execute(
-            sa.select(Attribute.id, Attribute.type, Attribute.value1, Attribute.value2).where(
-                value_key(col).in_(keys)
-            )
-        ):
-            held = v1 if column == "value1" else v2
-            if attr_type in types and held in values and (value2 is None or v2 == value2):
-                ids.append(attr_id)
-    return sorted(set(ids))
-
-
-def resolve(session: Session, ctx: Ctx, scope: Scope, kind: str, key: str) -> list[IndicatorRef]:
-    """The attributes the reader may see that hold this indicator value (by kind)."""
-    # The value first, alone, so the planner reads it from the value index; then the access
-    # rules and the scope over those few rows by primary key.
-    ids = _holding(session, kind, key)
-    if not ids:
-        return []
-    rows = session.execute(
-        sa.select(
-            Attribute.id,
-            Attribute.uuid,
-            Attribute.type,
-            Attribute.value1,
-            Attribute.value2,
-            Event.id,
-            Event.uuid,
-            Event.info,
-            Event.threat_level_id,
-        )
-        .join(Event, Event.id == Attribute.event_id)
-        .where(Attribute.id.in_(ids), *indicator_conditions(ctx, scope))
-        .order_by(Attribute.id)
-    ).all()
     if kind == "url":
-        rows = [r for r in rows if url_key(r[3]) == key]
-    if kind == "domain":
-        rows = [r for r in rows if r[3].lower().rstrip(".") == key]
-    if not rows:
-        return []
-    if not scope.include_warninglisted:
-        typed = warninglists.matcher(session).typed_mask
-        rows = [r for r in rows if not typed(r[2], f"{r[3]}|{r[4]}" if r[4] else r[3])]
-    tags = _tags(session, ctx, [r[0] for r in rows], sorted({r[5] for r in rows}))
-    return [
-        IndicatorRef(
-            attribute_id=r[0],
-            attribute_uuid=r[1],
-            type=r[2],
-            value=f"{r[3]}|{r[4]}" if r[4] else r[3],
-            event_id=r[5],
-            event_uuid=r[6],
-            event_info=r[7],
-            threat_level_id=r[8],
-            tags=tuple(sorted(set(tags.get(("a", r[0]), [])) | set(tags.get(("e", r[5]), [])))),
+        return [("value1", form, KIND_TYPES["url"], None) for form in sorted(_url_forms(key))]
+    return [("value1", key, KIND_TYPES[kind], None)]
+
+
+class Resolution:
+    """Resolves indicator keys for one reader: which attributes it may see hold them. The
+    queries are built once; each batch of keys then costs one value query (per column),
+    the access rules and the scope over the rows found (by primary key), the warninglists
+    and the tags, each once."""
+
+    def __init__(self, ctx: Ctx, scope: Scope) -> None:
+        self.ctx = ctx
+        self.scope = scope
+        ids: sa.BindParameter[list[int]] = sa.bindparam("ids", expanding=True)
+        self._rules = (
+            sa.select(
+                Attribute.id,
+                Attribute.uuid,
+                Attribute.type,
+                Attribute.value1,
+                Attribute.value2,
+                Event.id,
+                Event.uuid,
+                Event.info,
+                Event.threat_level_id,
+            )
+            .join(Event, Event.id == Attribute.event_id)
+            .where(Attribute.id.in_(ids), *indicator_conditions(ctx, scope))
         )
-        for r in rows
-    ]
-
-
-def _tags(
-    session: Session, ctx: Ctx, attribute_ids: list[int], event_ids: list[int]
-) -> dict[tuple[str, int], list[str]]:
-    out: dict[tuple[str, int], list[str]] = {}
-    visible = tag_condition(ctx.principal)
-    for owner, link, ids in (
-        ("a", AttributeTag.attribute_id, attribute_ids),
-        ("e", EventTag.event_id, event_ids),
-    ):
-        model = AttributeTag if owner == "a" else EventTag
-        for owner_id, name in session.execute(
-            sa.select(link, Tag.name)
+        # Only the indexed value key is in a value query, so both engines read it from the
+        # value index; the exact comparison follows here on the few rows it returns.
+        self._values = {
+            column: sa.select(
+                Attribute.id, Attribute.type, Attribute.value1, Attribute.value2
+            ).where(value_key(col).in_(sa.bindparam("keys", expanding=True)))
+            for column, col in (("value1", Attribute.value1), ("value2", Attribute.value2))
+        }
+        visible = tag_condition(ctx.principal)
+        self._tags = {
+            owner: sa.select(link, Tag.name)
             .join(Tag, Tag.id == model.tag_id)
-            .where(link.in_(ids), visible)
-        ):
-            out.setdefault((owner, owner_id), []).append(name)
-    return out
+            .where(link.in_(sa.bindparam("ids", expanding=True)), visible)
+            for owner, model, link in (
+                ("a", AttributeTag, AttributeTag.attribute_id),
+                ("e", EventTag, EventTag.event_id),
+            )
+        }
+
+    def _holding(
+        self, session: Session, keys: Iterable[IndicatorKey]
+    ) -> dict[int, set[IndicatorKey]]:
+        """The attributes (of each kind's types) holding the keys: id -> the keys it holds."""
+        wanted: dict[tuple[str, str], list[tuple[IndicatorKey, tuple[str, ...], str | None]]]
+        wanted = {}
+        for k in keys:
+            for column, value, types, value2 in _stored_forms(*k):
+                wanted.setdefault((column, value), []).append((k, types, value2))
+        out: dict[int, set[IndicatorKey]] = {}
+        for column, query in self._values.items():
+            prefixes = sorted({v[:VALUE_KEY_LEN] for c, v in wanted if c == column})
+            for part in _batches(prefixes):
+                for attr_id, attr_type, v1, v2 in session.execute(query, {"keys": part}):
+                    held = v1 if column == "value1" else v2
+                    for k, types, value2 in wanted.get((column, held), ()):
+                        if attr_type in types and (value2 is None or v2 == value2):
+                            out.setdefault(attr_id, set()).add(k)
+        return out
+
+    def __call__(
+        self, session: Session, keys: Iterable[IndicatorKey]
+    ) -> dict[IndicatorKey, list[IndicatorRef]]:
+        out: dict[IndicatorKey, list[IndicatorRef]] = {k: [] for k in keys}
+        held = self._holding(session, out)
+        if not held:
+            return out
+        rows: list[Any] = []
+        for part in _batches(sorted(held)):
+            rows.extend(session.execute(self._rules, {"ids": part}))
+        rows.sort(key=lambda r: r[0])
+        if rows and not self.scope.include_warninglisted:
+            typed = warninglists.matcher(session).typed_mask
+            rows = [r for r in rows if not typed(r[2], f"{r[3]}|{r[4]}" if r[4] else r[3])]
+        if not rows:
+            return out
+        tags = self._tag_names(session, [r[0] for r in rows], sorted({r[5] for r in rows}))
+        for r in rows:
+            ref: IndicatorRef | None = None
+            for kind, key in sorted(held[r[0]]):
+                # The value query compared stored values; URLs and domains hold the key
+                # only once normalised as the index normalises them.
+                if kind == "url" and url_key(r[3]) != key:
+                    continue
+                if kind == "domain" and r[3].lower().rstrip(".") != key:
+                    continue
+                if ref is None:
+                    names = set(tags.get(("a", r[0]), [])) | set(tags.get(("e", r[5]), []))
+                    ref = IndicatorRef(
+                        attribute_id=r[0],
+                        attribute_uuid=r[1],
+                        type=r[2],
+                        value=f"{r[3]}|{r[4]}" if r[4] else r[3],
+                        event_id=r[5],
+                        event_uuid=r[6],
+                        event_info=r[7],
+                        threat_level_id=r[8],
+                        tags=tuple(sorted(names)),
+                    )
+                out[(kind, key)].append(ref)
+        return out
+
+    def _tag_names(
+        self, session: Session, attribute_ids: list[int], event_ids: list[int]
+    ) -> dict[tuple[str, int], list[str]]:
+        out: dict[tuple[str, int], list[str]] = {}
+        for owner, ids in (("a", attribute_ids), ("e", event_ids)):
+            for part in _batches(ids):
+                for owner_id, name in session.execute(self._tags[owner], {"ids": part}):
+                    out.setdefault((owner, owner_id), []).append(name)
+        return out
+
+
+def _batches(values: list[Any]) -> Iterator[list[Any]]:
+    for i in range(0, len(values), RESOLVE_BATCH):
+        yield values[i : i + RESOLVE_BATCH]
+
+
+def resolve(
+    session: Session, ctx: Ctx, scope: Scope, keys: Iterable[IndicatorKey]
+) -> dict[IndicatorKey, list[IndicatorRef]]:
+    """The attributes the reader may see that hold each indicator key."""
+    return Resolution(ctx, scope)(session, keys)

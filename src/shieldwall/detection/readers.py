@@ -69,6 +69,10 @@ ZEEK_FIELDS = {
     "san.ip": "ip",
     "fingerprint": "hash",
 }
+# Zeek fields that hold a list of values (sets and vectors; JSON arrays).
+ZEEK_ARRAYS = frozenset(
+    {"answers", "tx_hosts", "rx_hosts", "rcptto", "to", "cc", "san.dns", "san.ip"}
+)
 ZEEK = Spec(
     "zeek",
     _flat(ZEEK_FIELDS),
@@ -324,9 +328,13 @@ def zeek_tsv_record(header: ZeekHeader, line: bytes) -> dict[str, Any] | None:
     cols = line.rstrip(b"\r\n").split(header.separator)
     if not header.fields or len(cols) != len(header.fields):
         return None
+    return zeek_tsv_columns(header, [c.decode("utf-8", "replace") for c in cols])
+
+
+def zeek_tsv_columns(header: ZeekHeader, cols: list[str]) -> dict[str, Any]:
+    """A record from the decoded columns of a data line (as many as the header's fields)."""
     record: dict[str, Any] = {}
-    for i, (name, raw) in enumerate(zip(header.fields, cols, strict=True)):
-        value = raw.decode("utf-8", "replace")
+    for i, (name, value) in enumerate(zip(header.fields, cols, strict=True)):
         if value in (header.unset, header.empty):
             continue
         kind = header.types[i] if i < len(header.types) else ""
