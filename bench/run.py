@@ -316,8 +316,10 @@ def report(results: dict[str, Any]) -> str:
         parts.append(
             _table(
                 f"Warninglist checks, all {w['lists']} lists enabled ({w['entries']:,} entries), "
-                f"{w['values']:,} values; compiled in {w['build_seconds']} s, "
-                f"peak RSS {w['peak_rss_mb']} MB",
+                f"{w['values']:,} values; compiled and stored in {w['build_seconds']} s "
+                f"(CPU {w['build_cpu_seconds']} s), peak RSS {w['peak_rss_mb']} MB; read back "
+                f"by a new process in {w['load_seconds']} s (CPU {w['load_cpu_seconds']} s), "
+                f"that process's peak RSS {w['load_peak_rss_mb']} MB",
                 [
                     "check",
                     "values/s (median)",

@@ -358,3 +358,29 @@ def test_a_bad_filter_is_refused_before_a_sensor_export_starts(
             r = admin.post(path, json={"returnFormat": fmt, "quickFilter": "x" * 10_001})
             assert r.status_code == 422, (path, fmt, r.status_code, r.text[:200])
             assert "quickFilter" in r.text
+
+
+def test_rule_revisions_are_the_attribute_timestamps(admin: Api) -> None:
+    """rev is the attribute's timestamp in whole epoch seconds (the database computes it:
+    a fraction of a second is cut, as Python's int() cuts it)."""
+    stamps = {
+        "rev-whole.example": ("2026-01-02T03:04:05+00:00", 1767323045),
+        "rev-fraction.example": ("2026-01-02T03:04:05.999999+00:00", 1767323045),
+        "rev-old.example": ("2001-09-09T01:46:40.5+00:00", 1_000_000_000),
+    }
+    event = _event(
+        admin,
+        "revisions",
+        [
+            {"type": "hostname", "value": name, "to_ids": True, "timestamp": iso}
+            for name, (iso, _) in stamps.items()
+        ],
+    )
+    _publish(admin, event)
+    for fmt in ("suricata", "snort"):
+        rules = _rules(_text(admin, fmt, event=str(event["id"])))
+        for name, (_, epoch) in stamps.items():
+            revs = {
+                m.group(1) for r in rules if name in r for m in [re.search(r"rev:(\d+);", r)] if m
+            }
+            assert revs == {str(epoch)}, (fmt, name, revs)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import ipaddress
 import logging
+import marshal
 import random
 from collections.abc import Iterator
 from typing import Any
@@ -21,6 +22,7 @@ from shieldwall.knowledge.warninglist_matcher import (
     Matcher,
     ipv4_int,
     ipv6_int,
+    network,
     pcre,
     url_host,
 )
@@ -31,6 +33,11 @@ logging.getLogger("pymispwarninglists").setLevel(logging.ERROR)  # its invalid-C
 @pytest.fixture(scope="module")
 def shipped() -> dict[str, WarningList]:
     return dict(WarningLists(slow_search=False).items())
+
+
+@pytest.fixture(scope="module")
+def every_list(shipped: dict[str, WarningList]) -> Matcher:
+    return _matcher(shipped)
 
 
 def _matcher(lists: dict[str, WarningList]) -> Matcher:
@@ -117,11 +124,13 @@ def test_every_list_type_answers_as_pymispwarninglists(shipped: dict[str, Warnin
     assert checked > 20_000 and hits > 3_000  # enough values, and enough of them hit
 
 
-def test_every_shipped_list_holds_its_own_entries(shipped: dict[str, WarningList]) -> None:
+def test_every_shipped_list_holds_its_own_entries(
+    shipped: dict[str, WarningList], every_list: Matcher
+) -> None:
     """All lists enabled at their full size: values built from a list's entries hit that
     list whenever pymispwarninglists says that entry alone holds them, and the entry
     reported is one of the list's."""
-    m = _matcher(shipped)
+    m = every_list
     rnd = random.Random(11)
     checked = 0
     for name, wl in sorted(shipped.items()):
@@ -222,3 +231,88 @@ def test_url_hosts_equal_urlsplit(prefix: str, rest: str) -> None:
     except ValueError:
         return  # pymispwarninglists fails on such values; the matcher reads them as no URL
     assert url_host(value) == expected
+
+
+def test_tables_read_back_answer_alike(
+    shipped: dict[str, WarningList], every_list: Matcher
+) -> None:
+    """A matcher rebuilt from its tables after a trip through marshal (as the disk copy
+    is) gives the same masks, typed masks and hits, entries included, as the compiled one."""
+    again = Matcher.from_tables(marshal.loads(marshal.dumps(every_list.tables())))
+    rnd = random.Random(3)
+    values: set[str] = set()
+    for wl in shipped.values():
+        for entry in rnd.sample(wl.list, min(8, len(wl.list))):
+            values.update(_derived(entry))
+    assert len(values) > 10_000
+    hits = 0
+    for value in sorted(values):
+        mask = every_list.mask(value)
+        assert again.mask(value) == mask, value
+        assert again.hits(value, mask) == every_list.hits(value, mask), value
+        for attr_type in ("domain", "ip-dst", "url", "md5", "email-src", "domain|ip"):
+            assert again.typed_hits(attr_type, value) == every_list.typed_hits(attr_type, value)
+        hits += bool(mask)
+    assert hits > 2_000
+    with pytest.raises(ValueError):
+        Matcher.from_tables({**every_list.tables(), "format": -1})
+
+
+def test_the_most_specific_network_is_reported() -> None:
+    """A cidr hit names the longest prefix of the list that holds the address (the first
+    entry written for a network written twice), whatever the nesting."""
+    rnd = random.Random(8)
+    for _ in range(40):
+        entries = []
+        for _ in range(rnd.randrange(1, 30)):
+            prefix = rnd.randrange(8, 33)
+            base = rnd.getrandbits(8) << 24 | rnd.getrandbits(6) << 18
+            net = ipaddress.ip_network((base, prefix), strict=False)
+            entries.append(str(net) if rnd.random() < 0.8 else str(net).upper() + " ")
+        # The same networks again, written otherwise: the first entry names them.
+        entries += [e.replace("/", "/0") for e in rnd.sample(entries, min(3, len(entries)))]
+        m = _matcher({"nets": _synthetic("nets", "cidr", entries, None)})
+        networks = [(e, ipaddress.ip_network(e)) for e in entries if network(e) is not None]
+        for _ in range(200):
+            address = ipaddress.IPv4Address(rnd.getrandbits(8) << 24 | rnd.getrandbits(24))
+            holders = [(n.prefixlen, -i, e) for i, (e, n) in enumerate(networks) if address in n]
+            hit = m.hits(str(address), m.mask(str(address)))
+            if not holders:
+                assert hit == []
+                continue
+            assert [h.match for h in hit] == [max(holders)[2]], (address, entries)
+
+
+def test_subdomain_hits_name_the_entry_as_written() -> None:
+    """A hostname hit names the host when the list holds it, else its longest suffix the
+    list holds, with or without its leading dot(s) as the list writes it."""
+    lists = {
+        "names": _synthetic(
+            "names", "hostname", ["example.org", ".b.example.org", "..deep.example", "x.y"], None
+        )
+    }
+    m = _matcher(lists)
+
+    def entry(value: str) -> list[str]:
+        return [h.match for h in m.hits(value, m.mask(value))]
+
+    assert entry("example.org") == ["example.org"]
+    assert entry("a.example.org") == ["example.org"]
+    assert entry("a.b.example.org") == [".b.example.org"]
+    assert entry("b.example.org") == ["example.org"]  # ".b.example.org" names subdomains
+    assert entry("https://c.a.b.example.org:8443/x") == [".b.example.org"]
+    assert entry("z.deep.example") == ["..deep.example"]
+    assert entry("deep.example") == []
+    assert entry("w.x.y") == ["x.y"] and entry("x.y") == ["x.y"] and entry("xx.y") == []
+
+
+@settings(max_examples=3000, deadline=None)
+@given(st.text(alphabet="0123456789./:abcdef ", max_size=24))
+def test_network_parsing_equals_ipaddress(value: str) -> None:
+    try:
+        net = ipaddress.ip_network(value)
+    except ValueError:
+        assert network(value) is None
+        return
+    first = int(net.network_address)
+    assert network(value) == (net.version, first, int(net.broadcast_address), net.prefixlen)

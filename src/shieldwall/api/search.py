@@ -3,9 +3,8 @@ pages by keyset, or the whole result streamed as NDJSON."""
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterator
-from datetime import UTC, date, datetime, timedelta
+from datetime import date
 from typing import Annotated, Any
 
 import orjson
@@ -16,7 +15,7 @@ from sqlalchemy.orm import Session
 
 from shieldwall.api.deps import CurrentCtx, ReadDB
 from shieldwall.api.responses import session_stream
-from shieldwall.clock import now
+from shieldwall.clock import parse_time
 from shieldwall.context import Ctx
 from shieldwall.intel.errors import InvalidInput
 from shieldwall.intel.search import (
@@ -33,36 +32,7 @@ from shieldwall.text import Text
 
 router = APIRouter()
 NDJSON = "application/x-ndjson"
-_RELATIVE = re.compile(r"^([0-9]+)([smhdw])$")
-_EPOCH = re.compile(r"^[0-9]+$")
 MAX_AFTER = 2**63 - 1  # keyset cursors: the largest integer both databases compare
-
-
-def parse_time(value: str | int | float | None, field: str) -> datetime | None:
-    """ISO 8601, epoch seconds, or a relative time like 7d / 12h / 30m (before now)."""
-    if value in (None, ""):
-        return None
-    text = str(value).strip()
-    if isinstance(value, (int, float)) or _EPOCH.match(text):
-        try:
-            return datetime.fromtimestamp(int(value), UTC)
-        except (OverflowError, OSError, ValueError):
-            raise InvalidInput(f"{text!r} is out of range for a time", field=field) from None
-    m = _RELATIVE.match(text)
-    if m:
-        n, unit = int(m.group(1)), m.group(2)
-        seconds = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}[unit]
-        try:
-            return now() - timedelta(seconds=n * seconds)
-        except OverflowError:
-            raise InvalidInput(f"{text!r} reaches too far back", field=field) from None
-    try:
-        dt = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError:
-        raise InvalidInput(
-            f"{text!r} is not a time (ISO 8601, epoch seconds or 7d/12h/30m)", field=field
-        ) from None
-    return dt if dt.tzinfo else dt.replace(tzinfo=UTC)
 
 
 def parse_date(value: str | None, field: str) -> date | None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import hmac
 import ipaddress
@@ -46,14 +47,18 @@ def hash_password(password: str) -> str:
     return _hasher.hash(password)
 
 
-# Checked against when the user is unknown, so both answers take an argon2 verification.
-_DUMMY_HASH = _hasher.hash("shieldwall-timing-equaliser")
+@functools.cache
+def _dummy_hash() -> str:
+    # Checked against when the user is unknown, so both answers take an argon2 verification.
+    # Made on first use: hashing costs a third of a second, which every command would pay
+    # at start-up if it were made at import.
+    return _hasher.hash("shieldwall-timing-equaliser")
 
 
 def verify_password(stored: str | None, password: str) -> bool:
     if not stored:
         with contextlib.suppress(VerifyMismatchError, VerificationError, InvalidHashError):
-            _hasher.verify(_DUMMY_HASH, password)
+            _hasher.verify(_dummy_hash(), password)
         return False
     try:
         return _hasher.verify(stored, password)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -85,3 +86,18 @@ def domain_errors() -> Iterator[None]:
         # The detail quotes input as given: "[/x]" in it is text, not Rich markup.
         err.print(f"[red]error:[/red] {escape(exc.detail + where)}")
         sys.exit(2)
+
+
+@contextmanager
+def long_stream() -> Iterator[None]:
+    """The cyclic garbage collector paused while a command streams a large result: the rows
+    make no reference cycles, and the collector would otherwise walk every live row of a
+    batch again and again (seconds over a million rows). The process is the command's own,
+    so nothing else waits on the pause; the collector runs again when the block ends."""
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()

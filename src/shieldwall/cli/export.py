@@ -16,6 +16,7 @@ from shieldwall.cli.common import (
     domain_errors,
     err,
     export_progress,
+    long_stream,
     reader_ctx,
 )
 from shieldwall.context import Ctx
@@ -61,7 +62,7 @@ def _selection(
     include_expired: bool,
     include_warninglisted: bool,
 ) -> Selection:
-    from shieldwall.api.search import parse_time
+    from shieldwall.clock import parse_time
     from shieldwall.intel.search import SearchFilter, TagFilter
 
     tag_filter = TagFilter.from_names(tags)
@@ -118,7 +119,7 @@ def _register(fmt: exports.Format) -> None:
             include_expired,
             include_warninglisted,
         )
-        with domain_errors(), db.reading() as session:
+        with domain_errors(), db.reading() as session, long_stream():
             chunks = exports.export(session, reader, fmt, sel, {"origin": origin, "policy": policy})
             if output is None:
                 for chunk in chunks:
@@ -160,7 +161,7 @@ def suricata_datasets(
     sel = _selection(
         type, tag, event, org, since, include_unpublished, include_expired, include_warninglisted
     )
-    with domain_errors(), db.reading() as session:
+    with domain_errors(), db.reading() as session, long_stream():
         counts = exports.write_datasets(session, reader, sel, directory)
     for name, n in sorted(counts.items()):
         err.print(f"{name}: {n:,} values")
@@ -187,7 +188,7 @@ def export_stix(
     """Write one STIX 2.1 bundle of the events USER may read that match the filters (every
     readable event without filters), an event at a time. Only what the user may see is
     written; local and non-exportable tags stay out."""
-    from shieldwall.api.search import parse_time
+    from shieldwall.clock import parse_time
     from shieldwall.intel.search import SearchFilter, TagFilter
     from shieldwall.misp.stix_export import write_bundle
 

@@ -497,7 +497,7 @@ def search(
     json_out: Annotated[bool, typer.Option("--json", help="one JSON object a line")] = False,
 ) -> None:
     """Search attributes across events."""
-    from shieldwall.api.search import parse_time
+    from shieldwall.clock import parse_time
     from shieldwall.context import Ctx
     from shieldwall.intel.search import SearchFilter, TagFilter, search_attributes
 

@@ -15,10 +15,12 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Sequence
 from contextlib import AbstractContextManager
 from types import TracebackType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import psycopg
 import sqlalchemy as sa
+
+if TYPE_CHECKING:
+    import psycopg
 
 CHUNK = 2000
 
@@ -74,6 +76,11 @@ class RowWriter:
 
     def __enter__(self) -> RowWriter:
         if self._pg:
+            # Imported here: on SQLite the driver is never needed, and loading it costs a
+            # quarter of a second at every start of the command line.
+            import psycopg
+
+            self._driver_error: type[psycopg.Error] = psycopg.Error
             cursor = self.conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
             self._copy_cm = cursor.copy(self._sql)
             self._copy = self._copy_cm.__enter__()
@@ -84,7 +91,7 @@ class RowWriter:
         if self._copy is not None:
             try:
                 self._copy.write_row(row)
-            except psycopg.Error as err:
+            except self._driver_error as err:
                 raise self._wrap(err) from err
             return
         if self._convert:
@@ -115,13 +122,13 @@ class RowWriter:
         cm, self._copy_cm, self._copy = self._copy_cm, None, None
         try:
             cm.__exit__(exc_type, exc, tb)
-        except psycopg.Error as err:
+        except self._driver_error as err:
             raise self._wrap(err) from err
 
     def _wrap(self, err: psycopg.Error) -> BaseException:
         # Raised by the driver itself, outside SQLAlchemy: wrap it as SQLAlchemy would, so a
         # duplicate uuid is an IntegrityError and a bad value a DataError everywhere.
-        return sa.exc.DBAPIError.instance(self._sql, None, err, psycopg.Error)
+        return sa.exc.DBAPIError.instance(self._sql, None, err, self._driver_error)
 
 
 def insert_rows(

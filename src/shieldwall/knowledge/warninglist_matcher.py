@@ -18,6 +18,12 @@ addresses inside their networks and any other value exactly; substring lists mat
 that contain an entry. pymispwarninglists never evaluates regex lists; they are evaluated
 here as MISP does, as PCRE-style `/pattern/flags` entries, where an expression PCRE refuses
 (such as a `g` flag, which PHP's preg_match rejects) never matches.
+
+A matcher is compiled from the lists' entries once (`Matcher(infos, lists)`, seconds for
+every shipped list) into plain tables (`Matcher.tables()`: dicts, lists, strings and
+integers only) from which another process rebuilds it without the lists
+(`Matcher.from_tables`, a fraction of the time): knowledge/warninglists.py keeps them on
+disk.
 """
 
 from __future__ import annotations
@@ -26,15 +32,18 @@ import ipaddress
 import re
 import socket
 from bisect import bisect_right
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
+from typing import TYPE_CHECKING, Any, NamedTuple
 from urllib.parse import urlsplit
 
-import ahocorasick
+import ahocorasick_rs
 
 if TYPE_CHECKING:
     from pymispwarninglists import WarningList
+
+# The shape of Matcher.tables(); a stored copy of another shape is compiled again.
+TABLES_FORMAT = 1
 
 # A URL's network location: an optional scheme, then "//" and all up to the path, query or
 # fragment (urllib.parse.urlsplit's rules for printable ASCII).
@@ -44,6 +53,7 @@ _V6_SHAPE = re.compile(r"[0-9A-Fa-f:.]+(?:%.*)?", re.DOTALL)
 # PCRE modifiers with a Python equivalent; the others PCRE knows change nothing for a yes/no
 # search of one value (D, S, U, X, J, A are absent from the shipped lists and refused).
 _PCRE_FLAGS = {"i": re.IGNORECASE, "m": re.MULTILINE, "s": re.DOTALL, "x": re.VERBOSE, "u": 0}
+_KINDS = ("string", "hostname", "cidr", "substring", "regex")
 
 
 def ipv4_int(value: str) -> int | None:
@@ -75,6 +85,26 @@ def ipv6_int(value: str) -> int | None:
         return int(ipaddress.IPv6Address(value))
     except ValueError:
         return None
+
+
+def network(entry: str) -> tuple[int, int, int, int] | None:
+    """(IP version, first address, last address, prefix length) of a network entry, or None
+    when ipaddress.ip_network (strict: no host bits) refuses it."""
+    address, slash, prefix = entry.partition("/")
+    # Canonical IPv4 with a plain prefix length, most of the shipped entries: integers only.
+    plain = prefix.isdigit() and prefix.isascii() and (prefix == "0" or prefix[0] != "0")
+    if plain or not slash:
+        start = ipv4_int(address)
+        length = int(prefix) if slash else 32
+        if start is not None and length <= 32:
+            host = (1 << (32 - length)) - 1
+            return None if start & host else (4, start, start | host, length)
+    try:
+        net = ipaddress.ip_network(entry)
+    except ValueError:
+        return None  # pymispwarninglists leaves such entries out of its filters
+    first = int(net.network_address)
+    return net.version, first, int(net.broadcast_address), net.prefixlen
 
 
 def url_host(value: str) -> str | None:
@@ -132,10 +162,6 @@ class ListInfo:
     category: str = "false_positive"
 
 
-class MaskFunction(Protocol):
-    def __call__(self, value: str, wanted: int = -1) -> int: ...
-
-
 class Hit(NamedTuple):
     """A value on a warninglist: the part of the value that hit and the entry it hit."""
 
@@ -151,201 +177,291 @@ def _bits(mask: int) -> Iterator[int]:
         mask ^= low
 
 
-class _Ranges:
-    """Address ranges to masks: starts[i] begins a range that runs to starts[i + 1] - 1."""
-
-    def __init__(self, spans: Iterable[tuple[int, int, int]]) -> None:
-        # Each list's networks are merged first, so every list enters and leaves each range
-        # once and the mask can be flipped bit by bit along the boundaries.
-        by_bit: dict[int, list[tuple[int, int]]] = {}
-        for start, end, bit in spans:
-            by_bit.setdefault(bit, []).append((start, end))
-        flips: dict[int, int] = {}
-        for bit, pairs in by_bit.items():
-            pairs.sort()
-            cur_start, cur_end = pairs[0]
-            for start, end in pairs[1:]:
-                if start <= cur_end + 1:
-                    cur_end = max(cur_end, end)
-                    continue
-                flips[cur_start] = flips.get(cur_start, 0) ^ bit
-                flips[cur_end + 1] = flips.get(cur_end + 1, 0) ^ bit
-                cur_start, cur_end = start, end
+def _ranges(spans: Iterable[tuple[int, int, int]]) -> tuple[list[int], list[int]]:
+    """Address ranges to masks: starts[i] begins a range (to starts[i + 1] - 1) that the
+    lists of masks[i] cover, from (first, last, bit) spans."""
+    # Each list's networks are merged first, so every list enters and leaves each range
+    # once and the mask can be flipped bit by bit along the boundaries.
+    by_bit: dict[int, list[tuple[int, int]]] = {}
+    for start, end, bit in spans:
+        by_bit.setdefault(bit, []).append((start, end))
+    flips: dict[int, int] = {}
+    for bit, pairs in by_bit.items():
+        pairs.sort()
+        cur_start, cur_end = pairs[0]
+        for start, end in pairs[1:]:
+            if start <= cur_end + 1:
+                cur_end = max(cur_end, end)
+                continue
             flips[cur_start] = flips.get(cur_start, 0) ^ bit
             flips[cur_end + 1] = flips.get(cur_end + 1, 0) ^ bit
-        self.starts: list[int] = []
-        self.masks: list[int] = []
-        mask = 0
-        for point in sorted(flips):
-            mask ^= flips[point]
-            if self.masks and self.masks[-1] == mask:
-                continue
-            self.starts.append(point)
-            self.masks.append(mask)
+            cur_start, cur_end = start, end
+        flips[cur_start] = flips.get(cur_start, 0) ^ bit
+        flips[cur_end + 1] = flips.get(cur_end + 1, 0) ^ bit
+    starts: list[int] = []
+    masks: list[int] = []
+    mask = 0
+    interned: dict[int, int] = {}
+    for point in sorted(flips):
+        mask ^= flips[point]
+        if masks and masks[-1] == mask:
+            continue
+        starts.append(point)
+        masks.append(interned.setdefault(mask, mask))
+    return starts, masks
+
+
+def _nesting(networks: list[tuple[int, int, int, str]]) -> list[Any]:
+    """One cidr list's networks of one IP version, for finding the most specific entry that
+    holds an address: [starts, ends, parents, entries] sorted by first address, then prefix
+    length, the first entry of a network kept (as written), and for each network the index
+    of the nearest one enclosing it (-1 for none). Networks nest or are apart."""
+    networks.sort(key=lambda n: (n[0], n[2]))
+    starts: list[int] = []
+    ends: list[int] = []
+    parents: list[int] = []
+    entries: list[str] = []
+    open_: list[int] = []
+    for start, end, _prefix, entry in networks:
+        if starts and starts[-1] == start and ends[-1] == end:
+            continue  # the same network again: the first entry names it
+        while open_ and ends[open_[-1]] < start:
+            open_.pop()
+        parents.append(open_[-1] if open_ else -1)
+        open_.append(len(starts))
+        starts.append(start)
+        ends.append(end)
+        entries.append(entry)
+    return [starts, ends, parents, entries]
+
+
+def compile_tables(infos: Sequence[ListInfo], lists: Sequence[WarningList]) -> dict[str, Any]:
+    """The tables of a matcher of these lists (`infos[i]` describes `lists[i]`)."""
+    exact: dict[str, int] = {}
+    suffixes: dict[str, int] = {}
+    v4: list[tuple[int, int, int]] = []
+    v6: list[tuple[int, int, int]] = []
+    substrings: dict[str, int] = {}
+    regexes: dict[int, list[str]] = {}
+    networks: dict[int, list[list[Any]]] = {}
+    odd_hosts: dict[int, list[tuple[str, str]]] = {}
+    types: list[list[str] | None] = []
+    for i, data in enumerate(lists):
+        bit = 1 << i
+        types.append(list(getattr(data, "matching_attributes", None) or []) or None)
+        if data.type in ("string", "cidr", "hostname"):
+            for entry in data.set:
+                exact[entry] = exact.get(entry, 0) | bit  # the host itself for hostnames
+        if data.type == "hostname":
+            for entry in data.set:
+                key = entry.lstrip(".")  # its subdomains
+                suffixes[key] = suffixes.get(key, 0) | bit
+            # Entries with more than one leading dot: no suffix of a host spells them.
+            odd = [(e.lstrip("."), e) for e in data.list if e.startswith("..")]
+            if odd:
+                odd_hosts[i] = odd
+        elif data.type == "cidr":
+            found: dict[int, list[tuple[int, int, int, str]]] = {4: [], 6: []}
+            for entry in data.list:
+                net = network(entry)
+                if net is not None:
+                    version, start, end, prefix = net
+                    (v4 if version == 4 else v6).append((start, end, bit))
+                    found[version].append((start, end, prefix, entry))
+            networks[i] = [_nesting(found[4]), _nesting(found[6])]
+        elif data.type == "substring":
+            for entry in data.set:
+                substrings[entry] = substrings.get(entry, 0) | bit
+        elif data.type == "regex":
+            regexes[i] = list(data.list)
+    # One table for exact values and domain suffixes, so that a name costs one lookup: each
+    # key holds (the lists holding the name as it is, the hostname lists whose subdomains
+    # it names). Every parent of such a suffix is a key too ((0, 0) when nothing else), so
+    # the walk from the top-level domain down stops at the first label no entry ends with.
+    # A handful of distinct pairs serve millions of keys: each is stored once.
+    pairs: dict[tuple[int, int], tuple[int, int]] = {}
+    none = pairs.setdefault((0, 0), (0, 0))
+    names: dict[str, tuple[int, int]] = {}
+    for key, bits in exact.items():
+        pair = (bits, suffixes.get(key, 0))
+        names[key] = pairs.setdefault(pair, pair)
+    for key, bits in suffixes.items():
+        if key not in exact:
+            pair = (0, bits)
+            names[key] = pairs.setdefault(pair, pair)
+        dot = key.find(".")
+        while dot != -1:
+            names.setdefault(key[dot + 1 :], none)
+            dot = key.find(".", dot + 1)
+    return {
+        "format": TABLES_FORMAT,
+        "infos": [(info.id, info.name, info.type, info.category) for info in infos],
+        "kinds": [data.type for data in lists],
+        "types": types,
+        "names": names,
+        "v4": _ranges(v4),
+        "v6": _ranges(v6),
+        "substrings": substrings,
+        "regexes": regexes,
+        "networks": networks,
+        "odd_hosts": odd_hosts,
+    }
 
 
 class Matcher:
     """The given warninglists compiled together; `infos[i]` describes `lists[i]`."""
 
     def __init__(self, infos: Sequence[ListInfo], lists: Sequence[WarningList]) -> None:
-        self.infos = list(infos)
-        self.lists = list(lists)
-        exact: dict[str, int] = {}
-        suffixes: dict[str, int] = {}
-        v4: list[tuple[int, int, int]] = []
-        v6: list[tuple[int, int, int]] = []
-        substrings: dict[str, int] = {}
-        regexes: list[tuple[re.Pattern[str], int]] = []
-        self.kind_bits = {"string": 0, "hostname": 0, "cidr": 0, "substring": 0, "regex": 0}
+        self._init(compile_tables(infos, lists))
+
+    @classmethod
+    def from_tables(cls, tables: dict[str, Any]) -> Matcher:
+        """A matcher from the tables of another (Matcher.tables())."""
+        if tables.get("format") != TABLES_FORMAT:
+            raise ValueError("warninglist tables of another format")
+        m = cls.__new__(cls)
+        m._init(tables)
+        return m
+
+    def tables(self) -> dict[str, Any]:
+        """Everything the matcher holds, as plain values (for marshal)."""
+        return self._tables
+
+    def _init(self, tables: dict[str, Any]) -> None:
+        self._tables = tables
+        self.infos = [ListInfo(*info) for info in tables["infos"]]
+        self._kinds: list[str] = tables["kinds"]
+        self.kind_bits = dict.fromkeys(_KINDS, 0)
         self.all_types = 0  # lists without matching_attributes apply to every type
         self.type_bits: dict[str, int] = {}
-        for i, data in enumerate(self.lists):
+        for i, (kind, types) in enumerate(zip(self._kinds, tables["types"], strict=True)):
             bit = 1 << i
-            self.kind_bits[data.type] = self.kind_bits.get(data.type, 0) | bit
-            types = getattr(data, "matching_attributes", None)
+            self.kind_bits[kind] = self.kind_bits.get(kind, 0) | bit
             if types:
                 for t in types:
                     self.type_bits[t] = self.type_bits.get(t, 0) | bit
             else:
                 self.all_types |= bit
-            if data.type in ("string", "cidr"):
-                for entry in data.set:
-                    exact[entry] = exact.get(entry, 0) | bit
-            if data.type == "hostname":
-                for entry in data.set:
-                    exact[entry] = exact.get(entry, 0) | bit  # the host itself
-                    key = entry.lstrip(".")  # its subdomains
-                    suffixes[key] = suffixes.get(key, 0) | bit
-            elif data.type == "cidr":
-                for entry in data.list:
-                    try:
-                        net = ipaddress.ip_network(entry)
-                    except ValueError:
-                        continue  # pymispwarninglists leaves such entries out of its filters
-                    span = (int(net.network_address), int(net.broadcast_address), bit)
-                    (v4 if net.version == 4 else v6).append(span)
-            elif data.type == "substring":
-                for entry in data.set:
-                    substrings[entry] = substrings.get(entry, 0) | bit
-            elif data.type == "regex":
-                for entry in data.list:
-                    compiled = pcre(entry)
-                    if compiled is not None:
-                        regexes.append((compiled, bit))
-        # One table for exact values and domain suffixes, so that a name costs one lookup:
-        # the low `n` bits of an entry are the lists holding the name as it is, the bits
-        # above them the hostname lists whose subdomains it names. Every parent of such a
-        # suffix is a key too (0 when nothing else), so the walk from the top-level domain
-        # down stops at the first label no entry ends with.
-        n = len(self.lists)
-        names = exact
-        for key, bits in suffixes.items():
-            names[key] = names.get(key, 0) | (bits << n)
-            dot = key.find(".")
-            while dot != -1:
-                names.setdefault(key[dot + 1 :], 0)
-                dot = key.find(".", dot + 1)
-        self._names = names
-        self._width = n
-        self._low = (1 << n) - 1
-        self._hostname_bits = self.kind_bits["hostname"]
-        self._substring_bits = self.kind_bits["substring"]
-        self._cidr_bits = self.kind_bits["cidr"]
-        self._v4 = _Ranges(v4)
-        self._v6 = _Ranges(v6)
+        self._names: dict[str, tuple[int, int]] = tables["names"]
+        substrings: dict[str, int] = dict(tables["substrings"])
         # Every value contains the empty string: such an entry hits always.
         self._always = substrings.pop("", 0)
         self._automaton: Any = None
+        self._substring_entries = list(substrings)
+        self._substring_bits = [substrings[e] for e in self._substring_entries]
         if substrings:
-            automaton = ahocorasick.Automaton()
-            for entry, bits in substrings.items():
-                automaton.add_word(entry, (bits, entry))
-            automaton.make_automaton()
-            self._automaton = automaton
-        self._regexes = regexes
-        self._any_regex = _prefilter([p for p, _ in regexes]) if regexes else None
-        self._network_entries: dict[
-            int, tuple[dict[tuple[int, int, int], str], dict[int, list[int]]]
-        ] = {}
-        self._regex_bits = 0
-        for _, bit in regexes:
-            self._regex_bits |= bit
-        self.mask: MaskFunction = self._compile()
-        """The lists (as a mask, within `wanted`, default all) that hold the value."""
+            self._automaton = ahocorasick_rs.AhoCorasick(
+                self._substring_entries, implementation=ahocorasick_rs.Implementation.DFA
+            )
+        self._regexes: list[tuple[re.Pattern[str], int]] = []
+        self._regex_entries: dict[int, list[tuple[str, re.Pattern[str]]]] = {}
+        for i, entries in sorted(tables["regexes"].items()):
+            for entry in entries:
+                compiled = pcre(entry)
+                if compiled is not None:
+                    self._regexes.append((compiled, 1 << i))
+                    self._regex_entries.setdefault(i, []).append((entry, compiled))
+        self._any_regex = _prefilter([p for p, _ in self._regexes]) if self._regexes else None
+        self._mask_of: dict[int, Callable[[str], int]] = {}
+        self._typed: dict[str, tuple[Callable[[str], int] | None, bool]] = {}
+        self.untyped = self._compile(-1)
+        """The lists (as a mask) that hold the value, whatever their attribute types."""
 
     # ------------------------------------------------------------------ matching
 
-    def _compile(self) -> MaskFunction:
-        """mask() as a closure over the tables: it runs for every attribute at import, and
-        reading closure cells costs less than reading attributes."""
+    def _compile(self, wanted: int) -> Callable[[str], int]:
+        """The mask of the lists in `wanted` holding a value, as a closure over the tables
+        that runs only the stages those lists need (it runs for every attribute at import,
+        and closure cells and plain flags cost less than attributes and mask tests)."""
         names = self._names
-        low = self._low
-        width = self._width
-        hostname_bits = self._hostname_bits
-        cidr_bits = self._cidr_bits
+        none = (0, 0)
+        hostname_bits = self.kind_bits["hostname"]
+        hosts = bool(hostname_bits & wanted)
+        not_hostname = ~hostname_bits
+        cidr_bits = self.kind_bits["cidr"]
+        networks = bool(cidr_bits & wanted)
+        not_cidr = ~cidr_bits
+        v4_starts, v4_masks = self._tables["v4"]
+        v6_starts, v6_masks = self._tables["v6"]
+        substrings = bool(self.kind_bits["substring"] & wanted)
+        find = self._automaton.find_matches_as_indexes if substrings and self._automaton else None
         substring_bits = self._substring_bits
-        regex_bits = self._regex_bits
-        v4_starts, v4_masks = self._v4.starts, self._v4.masks
-        v6_starts, v6_masks = self._v6.starts, self._v6.masks
-        automaton = self._automaton
-        always = self._always
-        prefilter = self._any_regex
+        always = self._always if substrings else 0
+        prefilter = self._any_regex if self.kind_bits["regex"] & wanted else None
         regexes = self._regexes
+        # The exact table holds every list: other lists' bits are cut off at the end.
+        restrict = wanted != -1
 
-        def mask(value: str, wanted: int = -1) -> int:
+        def mask(value: str) -> int:
             # The cheap tests that rule a stage out come first: most values never reach
             # the parsers.
-            hit = names.get(value, 0) & low
-            if hostname_bits & wanted:
+            hit = names.get(value, none)[0]
+            if hosts:
                 host = value
                 if value.count("/") > 1:
                     parsed = url_host(value)
                     if parsed:
                         host = parsed
-                        hit = (hit & ~hostname_bits) | (names.get(parsed, 0) & hostname_bits)
+                        hit = (hit & not_hostname) | (names.get(parsed, none)[0] & hostname_bits)
                 # Proper suffixes of the host, shortest first.
                 dot = host.rfind(".")
                 while dot != -1:
                     suffix = names.get(host[dot + 1 :])
                     if suffix is None:
                         break
-                    hit |= suffix >> width
+                    hit |= suffix[1]
                     dot = host.rfind(".", 0, dot)
-            if cidr_bits & wanted:
+            if networks:
                 if "0" <= value[-1:] <= "9":  # an IPv4 address ends with a digit
                     address = ipv4_int(value)
                     if address is not None:
                         i = bisect_right(v4_starts, address) - 1
-                        hit = (hit & ~cidr_bits) | (v4_masks[i] if i >= 0 else 0)
+                        hit = (hit & not_cidr) | (v4_masks[i] if i >= 0 else 0)
                 if ":" in value:
                     address = ipv6_int(value)
                     if address is not None:
                         i = bisect_right(v6_starts, address) - 1
-                        hit = (hit & ~cidr_bits) | (v6_masks[i] if i >= 0 else 0)
-            if substring_bits & wanted:
-                if automaton is not None:
-                    for _, found in automaton.iter(value):
-                        hit |= found[0]
-                hit |= always
-            if regex_bits & wanted and prefilter is not None and prefilter.search(value):
+                        hit = (hit & not_cidr) | (v6_masks[i] if i >= 0 else 0)
+            if find is not None:
+                for k, _, _ in find(value, overlapping=True):
+                    hit |= substring_bits[k]
+            hit |= always
+            if prefilter is not None and prefilter.search(value):
                 for pattern, bit in regexes:
                     if pattern.search(value):
                         hit |= bit
-            return hit & wanted
+            return hit & wanted if restrict else hit
 
         return mask
+
+    def _masks(self, wanted: int) -> Callable[[str], int]:
+        found = self._mask_of.get(wanted)
+        if found is None:
+            found = self._compile(wanted)
+            if len(self._mask_of) < 256:  # one per attribute type in practice
+                self._mask_of[wanted] = found
+        return found
+
+    def mask(self, value: str, wanted: int = -1) -> int:
+        """The lists (as a mask, within `wanted`, default all) that hold the value."""
+        return (self.untyped if wanted == -1 else self._masks(wanted))(value)
 
     def typed_mask(self, attr_type: str, value: str) -> int:
         """The lists that apply to the type and hold the value, or either half of a composite
         value (the halves of `domain|ip`, `filename|md5`, ... and of malware-sample)."""
-        wanted = self.type_bits.get(attr_type, 0) | self.all_types
-        if not wanted:
+        of_type = self._typed.get(attr_type)
+        if of_type is None:
+            wanted = self.type_bits.get(attr_type, 0) | self.all_types
+            composite = "|" in attr_type or attr_type == "malware-sample"
+            of_type = self._typed[attr_type] = (self._masks(wanted) if wanted else None, composite)
+        check, composite = of_type
+        if check is None:
             return 0
-        if "|" in attr_type or attr_type == "malware-sample":
+        if composite:
             first, bar, second = value.partition("|")
-            hit = self.mask(first, wanted)
-            return hit | self.mask(second, wanted) if bar else hit
-        return self.mask(value, wanted)
+            hit = check(first)
+            return hit | check(second) if bar else hit
+        return check(value)
 
     # ------------------------------------------------------------------ reporting
 
@@ -362,81 +478,75 @@ class Matcher:
         if "|" not in attr_type and attr_type != "malware-sample":
             return self.hits(value, mask)
         first, _, second = value.partition("|")
-        first_mask = self.mask(first, mask)
+        first_mask = self.untyped(first) & mask
         out = []
         for i in _bits(mask):
             part = first if first_mask >> i & 1 else second
             out.append(Hit(self.infos[i], part, self._entry(i, part)))
         return out
 
-    def _networks(self, i: int) -> tuple[dict[tuple[int, int, int], str], dict[int, list[int]]]:
-        """List i's networks (version, first address, prefix length) to their entries, and
-        per IP version the prefix lengths it has, longest first; read the first time a hit
-        on the list is explained."""
-        found = self._network_entries.get(i)
-        if found is None:
-            table: dict[tuple[int, int, int], str] = {}
-            for entry in self.lists[i].list:
-                try:
-                    net = ipaddress.ip_network(entry)
-                except ValueError:
-                    continue
-                table.setdefault((net.version, int(net.network_address), net.prefixlen), entry)
-            prefixes = {
-                version: sorted({key[2] for key in table if key[0] == version}, reverse=True)
-                for version in (4, 6)
-            }
-            found = (table, prefixes)
-            self._network_entries[i] = found
-        return found
-
     def _entry(self, i: int, part: str) -> str:
         """The entry of list i that a value on that list hit."""
-        data = self.lists[i]
-        if data.type == "hostname":
-            host = url_host(part) or part
-            if host in data.set:
-                return host
-            labels = host.split(".")
-            for n in range(1, len(labels)):
-                suffix = ".".join(labels[n:])
-                for candidate in (suffix, "." + suffix):
-                    if candidate in data.set:
-                        return candidate
-            return next((e for e in data.list if host.endswith("." + e.lstrip("."))), part)
-        if data.type == "cidr":
-            address = ipv4_int(part)
-            if address is not None:
-                version, width = 4, 32
-            else:
-                address = ipv6_int(part)
-                if address is None:
-                    return part  # a value that is no address hits an entry as it is
-                version, width = 6, 128
-            networks, prefixes = self._networks(i)
-            for prefix in prefixes[version]:  # the longest first: the most specific entry
-                start = address & (((1 << prefix) - 1) << (width - prefix))
-                entry = networks.get((version, start, prefix))
-                if entry is not None:
-                    return entry
-            return part
-        if data.type == "substring":
+        kind = self._kinds[i]
+        if kind == "hostname":
+            return self._hostname_entry(i, part)
+        if kind == "cidr":
+            return self._network_entry(i, part)
+        if kind == "substring":
             bit = 1 << i
             if self._automaton is not None:
-                for _, (bits, entry) in self._automaton.iter(part):
-                    if bits & bit:
-                        return str(entry)
+                for k, _, _ in self._automaton.find_matches_as_indexes(part, overlapping=True):
+                    if self._substring_bits[k] & bit:
+                        return self._substring_entries[k]
             return part  # the empty entry
-        if data.type == "regex":
-            for entry in data.list:
-                compiled = pcre(entry)
-                if compiled is not None and compiled.search(part):
+        if kind == "regex":
+            for entry, compiled in self._regex_entries.get(i, ()):
+                if compiled.search(part):
                     return entry
         return part
+
+    def _hostname_entry(self, i: int, part: str) -> str:
+        # The host itself, else its longest suffix the list names (as written: with or
+        # without a leading dot); a list's exact bit on a name says the list holds it.
+        bit = 1 << i
+        names = self._names
+        host = url_host(part) or part
+        if names.get(host, (0, 0))[0] & bit:
+            return host
+        dot = host.find(".")
+        while dot != -1:
+            suffix = host[dot + 1 :]
+            if names.get(suffix, (0, 0))[0] & bit:
+                return suffix
+            if names.get("." + suffix, (0, 0))[0] & bit:
+                return "." + suffix
+            dot = host.find(".", dot + 1)
+        for key, entry in self._tables["odd_hosts"].get(i, ()):
+            if host.endswith("." + key):
+                return str(entry)
+        return part
+
+    def _network_entry(self, i: int, part: str) -> str:
+        address = ipv4_int(part)
+        version = 0
+        if address is None:
+            address = ipv6_int(part)
+            if address is None:
+                return part  # a value that is no address hits an entry as it is
+            version = 1
+        starts, ends, parents, entries = self._tables["networks"][i][version]
+        # The last network starting at or before the address; the most specific one
+        # holding the address is it or one of the networks enclosing it.
+        k = bisect_right(starts, address) - 1
+        while k >= 0 and ends[k] < address:
+            k = parents[k]
+        return str(entries[k]) if k >= 0 else part
 
 
 def _prefilter(patterns: list[re.Pattern[str]]) -> re.Pattern[str]:
     """One expression that matches wherever any of the patterns does."""
+    if len(patterns) == 1:
+        return patterns[0]
     try:
         return re.compile("|".join(f"(?:{_scoped(p)})" for p in patterns))
     except re.error:  # patterns that cannot share an alternation: every value goes on

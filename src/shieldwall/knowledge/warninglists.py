@@ -1,12 +1,18 @@
 """Warninglists from pymispwarninglists; which are enabled is stored per instance. Values are
-checked by a matcher compiled from the enabled lists (knowledge/warninglist_matcher.py), built
-once per process and again when the enabled lists or their versions change."""
+checked by a matcher compiled from the enabled lists (knowledge/warninglist_matcher.py), kept
+per process and on disk under the var dir, and compiled again when the enabled lists or their
+versions change."""
 
 from __future__ import annotations
 
+import hashlib
+import logging
+import marshal
+import os
 import threading
 from collections.abc import Sequence
 from functools import lru_cache
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
@@ -15,14 +21,17 @@ from sqlalchemy.orm import Session
 from shieldwall.audit.service import record
 from shieldwall.auth.permissions import Permission
 from shieldwall.auth.service import require
+from shieldwall.config import get_settings
 from shieldwall.context import Ctx
 from shieldwall.ids import as_id
 from shieldwall.intel.errors import InvalidInput, NotFound
 from shieldwall.knowledge.models import Warninglist
-from shieldwall.knowledge.warninglist_matcher import Hit, ListInfo, Matcher
+from shieldwall.knowledge.warninglist_matcher import TABLES_FORMAT, Hit, ListInfo, Matcher
 
 if TYPE_CHECKING:
     from pymispwarninglists import WarningList, WarningLists
+
+log = logging.getLogger("shieldwall.knowledge.warninglists")
 
 
 @lru_cache(maxsize=1)
@@ -96,11 +105,12 @@ def check_values(session: Session, values: Sequence[str]) -> dict[str, list[Hit]
     """For each value, the enabled warninglists that hold it, whatever the lists' attribute
     types (MISP's checkValue); values that hit nothing are left out."""
     m = matcher(session)
+    check, explain = m.untyped, m.hits
     out: dict[str, list[Hit]] = {}
     for value in values:
-        mask = m.mask(value)
+        mask = check(value)
         if mask:
-            out[value] = m.hits(value, mask)
+            out[value] = explain(value, mask)
     return out
 
 
@@ -170,11 +180,14 @@ def flag_event(session: Session, detail: dict[str, Any]) -> dict[str, Any]:
 
 _build_lock = threading.Lock()
 _compiled: tuple[tuple[tuple[int, str, int], ...], Matcher] | None = None
+CACHE_DIR = "warninglist-cache"
 
 
 def matcher(session: Session) -> Matcher:
     """The matcher of the enabled warninglists, rebuilt when they or their versions change
-    (one per process: compiling every list takes seconds, checking then costs microseconds)."""
+    (one per process: compiling every list takes seconds, checking then costs microseconds).
+    A compiled matcher is kept on disk under the var dir, so the next process (a command,
+    another server worker) reads it back in about a second instead of compiling again."""
     global _compiled
     key = tuple(
         (row.id, row.name, row.version)
@@ -191,12 +204,66 @@ def matcher(session: Session) -> Matcher:
         current = _compiled
         if current is not None and current[0] == key:
             return current[1]
-        # With no list enabled the package's lists are never read (hundreds of MB, seconds).
-        lib = library() if key else {}
-        chosen = [(ident, name) for ident, name, _ in key if name in lib]
-        built = Matcher(
-            [ListInfo(ident, name, lib[name].type) for ident, name in chosen],
-            [lib[name] for _, name in chosen],
-        )
+        built = _stored_or_compiled(key)
         _compiled = (key, built)
         return built
+
+
+def _stored_or_compiled(key: tuple[tuple[int, str, int], ...]) -> Matcher:
+    if not key:  # nothing enabled: the package's lists are never read (hundreds of MB)
+        return Matcher([], [])
+    path = cache_path(key)
+    stored = _read_stored(path, key)
+    if stored is not None:
+        return stored
+    lib = library()
+    chosen = [(ident, name) for ident, name, _ in key if name in lib]
+    built = Matcher(
+        [ListInfo(ident, name, lib[name].type) for ident, name in chosen],
+        [lib[name] for _, name in chosen],
+    )
+    _store(path, key, built)
+    return built
+
+
+def cache_path(key: tuple[tuple[int, str, int], ...]) -> Path:
+    """Where the matcher of these enabled lists is kept: named after the lists (row id,
+    name, version), the package that ships them and the shape of the tables, so enabling,
+    disabling or updating a list, or upgrading the package, names another file."""
+    from importlib.metadata import version
+
+    digest = hashlib.sha256(
+        repr((TABLES_FORMAT, version("pymispwarninglists"), key)).encode()
+    ).hexdigest()
+    return get_settings().var_dir / CACHE_DIR / f"matcher-{digest[:32]}.marshal"
+
+
+def _read_stored(path: Path, key: tuple[tuple[int, str, int], ...]) -> Matcher | None:
+    # marshal, not pickle: reading it runs no code. The file is the instance's own (the
+    # var dir also holds its database and secret key); one that is unreadable, cut short
+    # or of another shape is compiled again and replaced.
+    try:
+        stored = marshal.loads(path.read_bytes())
+        if stored["key"] != key:
+            return None
+        return Matcher.from_tables(stored["tables"])
+    except FileNotFoundError:
+        return None
+    except (OSError, EOFError, ValueError, TypeError, KeyError) as exc:
+        log.warning("warninglist matcher %s not read back (%s): compiling it again", path, exc)
+        return None
+
+
+def _store(path: Path, key: tuple[tuple[int, str, int], ...], built: Matcher) -> None:
+    """Write the matcher's tables (whole files only: written aside, then renamed) and
+    remove those of other list choices."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        partial = path.with_name(f".{path.name}.{os.getpid()}.partial")
+        partial.write_bytes(marshal.dumps({"key": key, "tables": built.tables()}))
+        os.replace(partial, path)
+        for other in path.parent.glob("matcher-*.marshal"):
+            if other != path:
+                other.unlink(missing_ok=True)
+    except OSError as exc:  # a read-only var dir: every process compiles its own
+        log.warning("warninglist matcher not stored in %s: %s", path.parent, exc)

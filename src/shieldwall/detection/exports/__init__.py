@@ -27,7 +27,16 @@ class Format:
     types: frozenset[str]
     write: Callable[[Iterator[list[Indicator]], dict[str, Any]], Iterator[bytes]]
     description: str
-    timestamps: bool = False  # rules carry rev: the attribute's timestamp
+    fields: frozenset[str]  # the Indicator fields the writer reads
+
+
+# What each kind of writer reads of an indicator (exports/indicators.py leaves the rest out).
+_RULE_FIELDS = frozenset(
+    {"id", "uuid", "type", "value1", "value2", "epoch", "event_id", "event_uuid"}
+)
+_ZEEK_FIELDS = frozenset({"type", "category", "value1", "value2", "event_id", "event_info"})
+_VALUE_FIELDS = frozenset({"type", "value1", "value2"})
+_YARA_FIELDS = frozenset({"id", "uuid", "type", "value1", "value2", "event_id", "event_uuid"})
 
 
 def _suricata_options() -> suricata.Options:
@@ -49,7 +58,7 @@ FORMATS: dict[str, Format] = {
             suricata.RULE_TYPES,
             lambda b, _o: suricata.rules(_suricata_options(), b, _header("Suricata")),
             "Suricata 7 rules, one per indicator and protocol, stable sids",
-            True,
+            _RULE_FIELDS,
         ),
         Format(
             "suricata-sidmap",
@@ -58,7 +67,7 @@ FORMATS: dict[str, Format] = {
             suricata.RULE_TYPES,
             lambda b, _o: suricata.sid_map(_suricata_options(), b),
             "the sid map of the Suricata rules (sid || msg || reference)",
-            True,
+            _RULE_FIELDS,
         ),
         Format(
             "snort",
@@ -67,7 +76,7 @@ FORMATS: dict[str, Format] = {
             snort.TYPES,
             lambda b, _o: snort.rules(_suricata_options(), b, _header("Snort 3")),
             "Snort 3 rules, one per indicator and protocol, stable sids",
-            True,
+            _RULE_FIELDS,
         ),
         Format(
             "zeek",
@@ -76,6 +85,7 @@ FORMATS: dict[str, Format] = {
             zeek.TYPES,
             lambda b, _o: zeek.intel_file(b, get_settings().effective_base_url),
             "a Zeek Intel framework file",
+            _ZEEK_FIELDS,
         ),
         Format(
             "rpz",
@@ -89,6 +99,7 @@ FORMATS: dict[str, Format] = {
                 o.get("policy") or "nxdomain",
             ),
             "a DNS response policy zone (names, their subdomains and answer addresses)",
+            _VALUE_FIELDS,
         ),
         Format(
             "hosts",
@@ -97,6 +108,7 @@ FORMATS: dict[str, Format] = {
             dns.HOSTS_TYPES,
             lambda b, _o: dns.hosts_file(b),
             "a hosts file sending each name to 0.0.0.0",
+            _VALUE_FIELDS,
         ),
         Format(
             "yara",
@@ -105,6 +117,7 @@ FORMATS: dict[str, Format] = {
             yara_bundle.TYPES,
             lambda b, _o: yara_bundle.bundle(b),
             "the YARA rules stored as attributes, in one file that compiles",
+            _YARA_FIELDS,
         ),
     )
 }
@@ -149,7 +162,7 @@ def export_many(
     opts = options or {}
     check_options(opts)
     streams = [
-        stream_indicators(session, ctx, replace(sel, types=fmt.types, timestamps=fmt.timestamps))
+        stream_indicators(session, ctx, replace(sel, types=fmt.types, fields=fmt.fields))
         for sel in selections
     ]
     return fmt.write(itertools.chain.from_iterable(streams), opts)
@@ -158,13 +171,16 @@ def export_many(
 # ---------------------------------------------------------------- Suricata datasets
 
 
+def _dataset_selection(sel: Selection) -> Selection:
+    return replace(sel, types=suricata.DATASET_TYPES, fields=_VALUE_FIELDS)
+
+
 def dataset_counts(session: Session, ctx: Ctx, sel: Selection) -> dict[str, int]:
     """How many lines each dataset file holds (one pass, nothing kept)."""
     counts: dict[str, int] = {}
-    for batch in stream_indicators(session, ctx, replace(sel, types=suricata.DATASET_TYPES)):
-        for i in batch:
-            for name, _line in suricata.dataset_members(i):
-                counts[name] = counts.get(name, 0) + 1
+    for batch in stream_indicators(session, ctx, _dataset_selection(sel)):
+        for name, found in suricata.dataset_lines(batch).items():
+            counts[name] = counts.get(name, 0) + len(found)
     return counts
 
 
@@ -174,11 +190,11 @@ def dataset_file(session: Session, ctx: Ctx, sel: Selection, name: str) -> Itera
         raise InvalidInput(
             f"unknown dataset {name!r}; use one of {', '.join(suricata.BY_NAME)}", field="name"
         )
-    batches = stream_indicators(session, ctx, replace(sel, types=suricata.DATASET_TYPES))
+    batches = stream_indicators(session, ctx, _dataset_selection(sel))
 
     def lines() -> Iterator[bytes]:
         for batch in batches:
-            found = [line for i in batch for n, line in suricata.dataset_members(i) if n == name]
+            found = suricata.dataset_lines(batch).get(name)
             if found:
                 yield ("\n".join(found) + "\n").encode()
 
@@ -195,12 +211,8 @@ def write_datasets(session: Session, ctx: Ctx, sel: Selection, directory: Any) -
     handles: dict[str, Any] = {}
     counts: dict[str, int] = {}
     try:
-        for batch in stream_indicators(session, ctx, replace(sel, types=suricata.DATASET_TYPES)):
-            lines: dict[str, list[str]] = {}
-            for i in batch:
-                for name, line in suricata.dataset_members(i):
-                    lines.setdefault(name, []).append(line)
-            for name, found in lines.items():
+        for batch in stream_indicators(session, ctx, _dataset_selection(sel)):
+            for name, found in suricata.dataset_lines(batch).items():
                 fh = handles.get(name)
                 if fh is None:
                     fh = handles[name] = (out / f"{name}.lst").open("w")

@@ -6,11 +6,13 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
-from datetime import datetime
 from typing import Any, NamedTuple
 
 import sqlalchemy as sa
+from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import Session
+from sqlalchemy.sql.compiler import SQLCompiler
+from sqlalchemy.sql.functions import FunctionElement
 
 from shieldwall.context import Ctx
 from shieldwall.intel.models import Attribute, Event
@@ -28,7 +30,7 @@ class Indicator(NamedTuple):
     value1: str
     value2: str
     comment: str
-    timestamp: datetime | None
+    epoch: int  # the attribute's timestamp in epoch seconds (0 when it has none)
     event_id: int
     event_uuid: str
     event_info: str
@@ -37,38 +39,67 @@ class Indicator(NamedTuple):
     def value(self) -> str:
         return f"{self.value1}|{self.value2}" if self.value2 else self.value1
 
-    @property
-    def epoch(self) -> int:
-        return int(self.timestamp.timestamp()) if self.timestamp else 0
+
+ALL_FIELDS = frozenset(Indicator._fields)
+_WARNINGLIST_FIELDS = frozenset({"type", "value1", "value2"})
 
 
 @dataclass(frozen=True)
 class Selection:
     """Which indicators an export takes: the search filter (to_ids is forced on), the
-    attribute types the format can express, and the two exclusions sensors want."""
+    attribute types the format can express, the fields its writer reads, and the two
+    exclusions sensors want."""
 
     search: SearchFilter
     types: frozenset[str] = frozenset()
-    # Rule formats give each rule a rev from the attribute's timestamp; the others skip
-    # reading it (converting a million timestamps costs seconds).
-    timestamps: bool = False
+    # The Indicator fields the writer reads; the others come empty ("" or 0). Reading and
+    # converting columns nobody writes costs seconds at a million rows.
+    fields: frozenset[str] = ALL_FIELDS
     include_warninglisted: bool = False
     include_expired: bool = False
 
 
-_COLUMNS = (
-    Attribute.id,
-    Attribute.uuid,
-    Attribute.type,
-    Attribute.category,
-    Attribute.value1,
-    Attribute.value2,
-    Attribute.comment,
-    Attribute.timestamp,
-    Attribute.event_id,
-    Event.uuid,
-    Event.info,
-)
+class _EpochSeconds(FunctionElement[int]):
+    """A stored timestamp as whole seconds since 1970, computed by the database (a million
+    datetimes converted in Python cost seconds)."""
+
+    type = sa.BigInteger()
+    inherit_cache = True
+
+
+@compiles(_EpochSeconds, "sqlite")
+def _epoch_sqlite(element: _EpochSeconds, compiler: SQLCompiler, **kw: Any) -> str:
+    # Stored as "YYYY-MM-DD HH:MM:SS.ffffff" in UTC. The fraction is cut off first: SQLite
+    # rounds it to milliseconds, so .9999995 would count as the next second.
+    column = compiler.process(element.clauses, **kw)
+    return f"CAST(strftime('%s', substr({column}, 1, 19)) AS INTEGER)"
+
+
+@compiles(_EpochSeconds, "postgresql")
+def _epoch_postgresql(element: _EpochSeconds, compiler: SQLCompiler, **kw: Any) -> str:
+    return f"CAST(FLOOR(EXTRACT(EPOCH FROM {compiler.process(element.clauses, **kw)})) AS BIGINT)"
+
+
+_COLUMNS: dict[str, Any] = {
+    "id": Attribute.id,
+    "uuid": Attribute.uuid,
+    "type": Attribute.type,
+    "category": Attribute.category,
+    "value1": Attribute.value1,
+    "value2": Attribute.value2,
+    "comment": Attribute.comment,
+    "epoch": sa.func.coalesce(_EpochSeconds(Attribute.timestamp), 0),
+    "event_id": Attribute.event_id,
+    "event_uuid": Event.uuid,
+    "event_info": Event.info,
+}
+assert tuple(_COLUMNS) == Indicator._fields
+
+
+def _column(name: str, wanted: frozenset[str]) -> Any:
+    if name in wanted or name == "id":  # the id is the keyset's key
+        return _COLUMNS[name].label(name)
+    return sa.literal_column("0" if name == "epoch" else "''").label(name)
 
 
 def stream_indicators(session: Session, ctx: Ctx, sel: Selection) -> Iterator[list[Indicator]]:
@@ -85,13 +116,9 @@ def stream_indicators(session: Session, ctx: Ctx, sel: Selection) -> Iterator[li
     )
     if sel.types and not f.type:
         return iter(())  # the filter asked only for types the format cannot express
-    columns = (
-        _COLUMNS
-        if sel.timestamps
-        else tuple(
-            sa.null().label("timestamp") if c is Attribute.timestamp else c for c in _COLUMNS
-        )
-    )
+    # The warninglist check reads the type and the whole value.
+    wanted = sel.fields if sel.include_warninglisted else sel.fields | _WARNINGLIST_FIELDS
+    columns = [_column(name, wanted) for name in Indicator._fields]
     base = attribute_query(session, ctx, f).with_only_columns(*columns)
     return _batches(session, base, f.after, sel.include_warninglisted)
 
@@ -100,8 +127,13 @@ def _batches(
     session: Session, base: Any, after: int, include_warninglisted: bool
 ) -> Iterator[list[Indicator]]:
     def run(q: Any) -> list[Indicator]:
-        # Core rows straight from the connection: no ORM loading step per row.
-        return list(map(Indicator._make, session.connection().execute(q).all()))
+        # The driver's own tuples: none of these columns has a result processor (the epoch
+        # is computed in SQL), so SQLAlchemy's row objects would only add a copy a row.
+        result = session.connection().execute(q)
+        try:
+            return list(map(Indicator._make, result.cursor.fetchall()))
+        finally:
+            result.close()
 
     for batch in keyset_pages(run, base, Attribute.id, after, BATCH, lambda i: i.id):
         if not include_warninglisted and warninglists.any_enabled(session):
