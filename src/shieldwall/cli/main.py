@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any
@@ -18,24 +19,63 @@ from rich.progress import (
     TransferSpeedColumn,
 )
 from rich.table import Table
+from typer.core import TyperGroup
 
 from shieldwall import server_settings
 from shieldwall.audit.service import verify
 from shieldwall.auth import service as auth
 from shieldwall.auth.models import Organisation, User
 from shieldwall.cli.common import admin_ctx, console, database, domain_errors, err, fail
-from shieldwall.cli.correlate import correlate_app
-from shieldwall.cli.export import export_app
-from shieldwall.cli.feeds import feed_app
-from shieldwall.cli.hunt import hunt, sensor_app
-from shieldwall.cli.indicators import indicators_app
-from shieldwall.cli.response import GROUPS as RESPONSE_GROUPS
-from shieldwall.cli.response import oncall
-from shieldwall.cli.taxii import taxii_app
 from shieldwall.config import get_settings
 from shieldwall.intel.errors import DomainError
 
+# Command groups and commands loaded when they are called (or listed by --help): a
+# command starts without importing every other command's modules (an export or a hunt
+# needs neither the feeds nor incident response). name -> (module, attribute).
+LAZY: dict[str, tuple[str, str]] = {
+    "feed": ("shieldwall.cli.feeds", "feed_app"),
+    "correlate": ("shieldwall.cli.correlate", "correlate_app"),
+    "indicators": ("shieldwall.cli.indicators", "indicators_app"),
+    "export": ("shieldwall.cli.export", "export_app"),
+    "taxii": ("shieldwall.cli.taxii", "taxii_app"),
+    "sensor": ("shieldwall.cli.hunt", "sensor_app"),
+    "response": ("shieldwall.cli.response", "response_app"),
+    "alert": ("shieldwall.cli.response", "alert_app"),
+    "case": ("shieldwall.cli.response", "case_app"),
+    "constituency": ("shieldwall.cli.response", "constituency_app"),
+    "sla": ("shieldwall.cli.response", "sla_app"),
+    "team": ("shieldwall.cli.response", "team_app"),
+    "roster": ("shieldwall.cli.response", "roster_app"),
+    "webhook": ("shieldwall.cli.response", "webhook_app"),
+    "hunt": ("shieldwall.cli.hunt", "hunt"),
+    "oncall": ("shieldwall.cli.response", "oncall"),
+}
+
+
+class _LazyGroup(TyperGroup):
+    # The context and command types are the click that Typer carries with it.
+    def list_commands(self, ctx: Any) -> list[str]:
+        return [*super().list_commands(ctx), *(n for n in LAZY if n not in self.commands)]
+
+    def get_command(self, ctx: Any, cmd_name: str) -> Any:
+        if cmd_name not in LAZY or cmd_name in self.commands:
+            return super().get_command(ctx, cmd_name)
+        module, attr = LAZY[cmd_name]
+        found = getattr(importlib.import_module(module), attr)
+        command: Any
+        if isinstance(found, typer.Typer):
+            command = typer.main.get_group(found)  # a group even with one command
+        else:  # a command function: an app of one command is that command
+            single = typer.Typer()
+            single.command(cmd_name)(found)
+            command = typer.main.get_command(single)
+        command.name = cmd_name
+        self.commands[cmd_name] = command
+        return command
+
+
 app = typer.Typer(
+    cls=_LazyGroup,
     help="Shieldwall: collective cyber-defence platform.",
     no_args_is_help=True,
     add_completion=False,
@@ -56,17 +96,8 @@ for sub, name in (
     (event_app, "event"),
     (audit_app, "audit"),
     (config_app, "config"),
-    (feed_app, "feed"),
-    (correlate_app, "correlate"),
-    (indicators_app, "indicators"),
-    (export_app, "export"),
-    (taxii_app, "taxii"),
-    (sensor_app, "sensor"),
-    *RESPONSE_GROUPS,
 ):
     app.add_typer(sub, name=name)
-app.command("hunt")(hunt)
-app.command("oncall")(oncall)
 
 
 def _print_first_run(boot: auth.Bootstrap) -> None:
