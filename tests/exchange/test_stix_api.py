@@ -13,6 +13,7 @@ from typer.testing import CliRunner
 
 from shieldwall.audit.models import AuditEntry
 from shieldwall.cli.main import app as cli
+from shieldwall.exchange.stix import event_objects
 from shieldwall.intel.models import Attribute, Event
 from tests.exchange.stix_helpers import assert_valid, attack_bundle, oasis_bundle
 
@@ -280,6 +281,38 @@ def test_attribute_restsearch_stix2_holds_only_the_matches(make_user) -> None:
     assert "wanted.example" in text and "other.example" not in text
     r = a.api.post("/events/restSearch", json={"returnFormat": "stix2", "enforceWarninglist": 1})
     assert r.status_code == 422 and "enforceWarninglist" in r.text
+
+
+def test_export_reads_only_what_stix_carries_and_writes_the_same_bundle(make_user) -> None:
+    # Sighting counts, proposals and sharing groups are not read for a bundle: the bundle is
+    # the one the whole events/view (which has them all) converts to.
+    a = make_user("CERT-A", "org-admin")
+    b = make_user("CERT-B", "org-admin")
+    sg = a.api.post("/api/v1/sharing-groups", json={"name": "A alone"}).json()
+    made = _rich(a.api)
+    extra = _event(
+        a.api,
+        "grouped",
+        [{"type": "domain", "value": "grouped.example"}],
+        distribution=4,
+        sharing_group_id=sg["id"],
+    )
+    view = a.api.get(f"/events/view/{made['uuid']}").json()["Event"]
+    target = next(x for x in view["Attribute"] if x["type"] == "ip-dst")
+    r = a.api.post("/sightings/add", json={"uuid": target["uuid"]})
+    assert r.status_code == 200, r.text
+    r = b.api.post(
+        f"/shadow_attributes/add/{made['uuid']}",
+        json={"type": "domain", "category": "Network activity", "value": "proposed.example"},
+    )
+    assert r.status_code == 200, r.text
+    proposed = a.api.get(f"/events/view/{made['uuid']}").json()["Event"]
+    assert [p["value"] for p in proposed["ShadowAttribute"]] == ["proposed.example"]
+    grouped = a.api.get(f"/events/view/{extra['uuid']}").json()["Event"]
+    assert grouped["SharingGroup"]["name"] == "A alone"
+    for full in (proposed, grouped):
+        exported = assert_valid(a.api.get(f"/api/v1/events/{full['uuid']}/stix").content)
+        assert exported["objects"] == json.loads(json.dumps(event_objects(full)))
 
 
 def test_misp_upload_stix(make_user) -> None:

@@ -305,8 +305,16 @@ def readable_attributes(session: Session, ctx: Ctx, ids: list[int]) -> list[dict
 
 
 def event_detail(
-    session: Session, ctx: Ctx, e: Event, *, include_deleted: bool = False
+    session: Session,
+    ctx: Ctx,
+    e: Event,
+    *,
+    include_deleted: bool = False,
+    sightings: bool = True,
 ) -> dict[str, Any]:
+    """The event with its tags, attributes and objects as the reader may see them; each
+    attribute with its sighting counts unless `sightings` is False (exports that do not
+    carry them skip the query)."""
     out = event_summary(e)
     out["tags"] = event_tags(session, ctx, e.id)
     if e.sharing_group is not None:
@@ -327,10 +335,13 @@ def event_detail(
             .order_by(MispObject.id)
         ).scalars()
     )
-    counts = sighting_counts(session, ctx, [a.id for a in attrs], e.id)
     serialised = attributes_with_tags(session, ctx, attrs, event_id=e.id)
-    for a in serialised:
-        a["sightings"] = counts.get(a["id"], {"sighting": 0, "false_positive": 0, "expiration": 0})
+    if sightings:
+        counts = sighting_counts(session, ctx, [a.id for a in attrs], e.id)
+        for a in serialised:
+            a["sightings"] = counts.get(
+                a["id"], {"sighting": 0, "false_positive": 0, "expiration": 0}
+            )
     by_object: dict[int, list[dict[str, Any]]] = defaultdict(list)
     loose: list[dict[str, Any]] = []
     for a in serialised:

@@ -33,15 +33,25 @@ def misp_event(
     include_deleted: bool = False,
     only: set[int] | None = None,
 ) -> dict[str, Any]:
-    """The event as events/view gives it to the reader (Galaxy blocks, reports; no related
-    events). `only` keeps just these attribute ids (and the objects holding one)."""
-    detail = event_detail(session, ctx, event, include_deleted=include_deleted)
+    """The event as events/view gives it to the reader, with what a STIX bundle carries:
+    Galaxy blocks and reports, but no related events, proposals, sighting counts or sharing
+    groups. `only` keeps just these attribute ids (and the objects holding one)."""
+    detail = event_detail(session, ctx, event, include_deleted=include_deleted, sightings=False)
     if only is not None:
         detail["attributes"] = [a for a in detail["attributes"] if a["id"] in only]
         detail["objects"] = [
             o for o in detail["objects"] if any(a["id"] in only for a in o["attributes"])
         ]
-    return complete(session, ctx, detail, event_shape(detail), related=False)
+    # What STIX does not carry is not read: sighting counts, proposals, sharing groups.
+    return complete(
+        session,
+        ctx,
+        detail,
+        event_shape(detail),
+        related=False,
+        sg_reference_only=True,
+        proposals=False,
+    )
 
 
 def event_bundle(session: Session, ctx: Ctx, ref: str) -> Iterator[bytes]:
