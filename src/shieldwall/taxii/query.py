@@ -212,9 +212,10 @@ def readable(ctx: Ctx, coll: TaxiiCollection | None) -> ColumnElement[bool]:
     )
     link = StixObjectEvent.event_id
     membership: ColumnElement[bool] = sa.true()
-    if coll is not None:
+    event_search = _search(coll, link, rows=False)
+    if coll is not None and (event_search or coll.types):
         # A search by attribute type holds attributes' renderings, and what they point at.
-        whole = sa.false() if coll.types else sa.and_(sa.true(), *_search(coll, link, rows=False))
+        whole = sa.false() if coll.types else sa.and_(*event_search)
         pointed_at = sa.and_(
             StixObject.type.in_(REFERENCED_TYPES),
             *_search(coll, link, rows=False, referenced=True),
