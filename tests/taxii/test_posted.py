@@ -9,9 +9,11 @@ from typing import Any
 
 import httpx
 import pytest
+from fastapi.testclient import TestClient
 
 from shieldwall.taxii.store import catch_up
 from tests.taxii.conftest import TAXII_MEDIA, ip
+from tests.web.test_sessions import _token, sign_in
 
 STAMP = "2024-03-01T10:00:00.000Z"
 
@@ -276,3 +278,20 @@ def test_unknown_taxii_paths_answer_taxii_errors(live_url, instance) -> None:
     # A known endpoint without its final slash is redirected to it.
     r = httpx.get(f"{live_url}/taxii2/intel", headers={"Accept": TAXII_MEDIA}, auth=auth)
     assert r.status_code == 307 and r.headers["location"].endswith("/taxii2/intel/")
+
+
+def test_the_admin_page_sets_how_posts_are_shared(app, admin, instance) -> None:
+    sg = admin.post("/api/v1/sharing-groups", json={"name": "Finance circle"}).json()
+    c = TestClient(app, base_url="http://127.0.0.1:8000")
+    assert sign_in(c, "admin@host.test", instance.admin_password).status_code == 303
+    token = _token(c.get("/ui/admin/taxii").text)
+    form = {"csrf_token": token, "title": "finance inbox", "readers": "HOST-CERT"}
+    c.post("/ui/admin/taxii", data={**form, "distribution": "4", "sharing_group": sg["uuid"]})
+    c.post("/ui/admin/taxii", data={**form, "title": "default inbox"})
+    made = {x["title"]: x for x in admin.get("/api/v1/taxii/collections").json()["items"]}
+    assert (made["finance inbox"]["distribution"], made["finance inbox"]["sharing_group_id"]) == (
+        4,
+        sg["id"],
+    )
+    assert made["default inbox"]["distribution"] == 1
+    assert "sharing group" in c.get("/ui/admin/taxii").text
