@@ -495,12 +495,12 @@ def _store_shared(
 def _later_version(obj: dict[str, Any], latest: Any) -> tuple[dict[str, Any], str]:
     """The object as a version after `latest`: its created the first version's (STIX keeps
     created across versions), its modified after the latest's."""
-    first = orjson.loads(latest.body)
+    previous = orjson.loads(latest.body)
     version = object_version(obj)
     floor = latest.version + timedelta(milliseconds=1)
     out = dict(obj)
-    if isinstance(first.get("created"), str):
-        out["created"] = first["created"]
+    if isinstance(previous.get("created"), str):  # each version keeps the first's
+        out["created"] = previous["created"]
     if version is None or version < floor:
         out["modified"] = format_timestamp(floor)
     return out, orjson.dumps(out).decode()
@@ -594,6 +594,7 @@ def _after_post(
     rows = session.execute(
         sa.select(
             StixObject.stix_id,
+            StixObject.type,
             StixObject.version,
             StixObject.attribute_id,
             StixObject.object_id,
@@ -647,6 +648,7 @@ def _after_post(
         r.stix_id
         for r in rows
         if not r.container
+        and r.type not in SHARED_TYPES  # named by created_by_ref and marking refs instead
         and r.stix_id not in present
         and (
             (r.attribute_id is None and r.object_id is None) or stands(r.attribute_id, r.object_id)
