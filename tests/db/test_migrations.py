@@ -18,6 +18,8 @@ from shieldwall.config import get_settings
 from shieldwall.db.engine import Database
 from shieldwall.db.migrate import current_revision, head_revision, is_current, upgrade
 from shieldwall.db.models import metadata
+from shieldwall.intel.models import Event
+from shieldwall.taxii.store import pending_events
 from tests.conftest import PG_URL
 
 
@@ -206,7 +208,18 @@ def test_upgrading_keeps_what_cascades_from_a_rebuilt_table(tmp_path) -> None:  
         upgrade(db.engine, "0018_attribute_counts")
         with db.engine.begin() as conn:
             org = _row(conn, "organisations")
-            events = [_row(conn, "events", org_id=org, orgc_id=org) for _ in range(2)]
+            published = datetime(2024, 3, 2, tzinfo=UTC)
+            events = [
+                _row(
+                    conn,
+                    "events",
+                    org_id=org,
+                    orgc_id=org,
+                    published=True,
+                    publish_timestamp=published,
+                )
+                for _ in range(3)
+            ]
             coll = _row(conn, "taxii_collections")
             _row(conn, "taxii_collection_orgs", collection_id=coll, org_id=org)
             stamp = datetime(2024, 3, 1, tzinfo=UTC)
@@ -241,8 +254,29 @@ def test_upgrading_keeps_what_cascades_from_a_rebuilt_table(tmp_path) -> None:  
             links = sa.Table("taxii_object_events", sa.MetaData(), autoload_with=conn)
             conn.execute(sa.insert(links).values(object_row_id=versions[0], event_id=events[0]))
             conn.execute(sa.insert(links).values(object_row_id=versions[1], event_id=events[1]))
+            # Events 1 and 2 were rendered, the first as published (a report), the second
+            # before its publication (a grouping).
+            for event_id, kind in ((events[1], "report"), (events[2], "grouping")):
+                _row(
+                    conn,
+                    "taxii_objects",
+                    stix_id=f"{kind}--{uuid.uuid4()}",
+                    type=kind,
+                    version=stamp,
+                    date_added=stamp,
+                    body="{}",
+                    spec_version="2.1",
+                    container=True,
+                    event_id=event_id,
+                )
             state = sa.Table("taxii_event_state", sa.MetaData(), autoload_with=conn)
             conn.execute(sa.insert(state).values(event_id=events[0], posted=True))
+            for event_id in events[1:]:
+                conn.execute(
+                    sa.insert(state).values(
+                        event_id=event_id, posted=False, rendered_timestamp=stamp
+                    )
+                )
         upgrade(db.engine)
         with db.engine.connect() as conn:
             assert conn.execute(sa.text("SELECT COUNT(*) FROM taxii_collection_orgs")).scalar() == 1
@@ -250,15 +284,20 @@ def test_upgrading_keeps_what_cascades_from_a_rebuilt_table(tmp_path) -> None:  
                 sa.text("SELECT id FROM taxii_objects WHERE collection_id IS NOT NULL")
             ).scalars().all() == [posted]
             row = conn.execute(
-                sa.text("SELECT collection_id, posted_mark FROM taxii_event_state")
+                sa.text("SELECT collection_id, posted_mark FROM taxii_event_state WHERE posted")
             ).one()
             assert row[0] == coll and row[1] is not None
             users = conn.execute(
                 sa.text("SELECT event_id FROM taxii_object_events WHERE object_row_id = :r"),
                 {"r": versions[1]},
             ).scalars()
-            assert sorted(users) == sorted(events)
+            assert sorted(users) == sorted(events[:2])
             assert conn.execute(sa.text("SELECT distribution FROM taxii_collections")).scalar() == 1
+        with Session(db.engine) as session:
+            # With the events' timestamps those they were rendered at, only the event rendered
+            # before its publication is left to render again.
+            session.execute(sa.update(Event).values(timestamp=stamp))
+            assert pending_events(session, 10) == [events[2]]
     finally:
         db.dispose()
         drop()

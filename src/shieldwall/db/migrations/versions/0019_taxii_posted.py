@@ -37,7 +37,6 @@ def upgrade() -> None:
     with op.batch_alter_table("taxii_event_state", schema=None) as batch_op:
         batch_op.add_column(sa.Column("collection_id", sa.Integer(), nullable=True))
         batch_op.add_column(sa.Column("posted_mark", UTCDateTime(timezone=True), nullable=True))
-        # Left empty: published events are rendered once more, as reports.
         batch_op.add_column(
             sa.Column("rendered_publish_timestamp", UTCDateTime(timezone=True), nullable=True)
         )
@@ -72,6 +71,21 @@ def upgrade() -> None:
           SELECT MAX(a.timestamp) FROM attributes a WHERE a.event_id = taxii_event_state.event_id)
         WHERE posted AND posted_mark < (
           SELECT MAX(a.timestamp) FROM attributes a WHERE a.event_id = taxii_event_state.event_id)
+        """
+    )
+    # The publish timestamp events were rendered at, where their rendering agrees with their
+    # publication (a report for a published event); the others are rendered again.
+    op.execute(
+        """
+        UPDATE taxii_event_state SET rendered_publish_timestamp = (
+          SELECT e.publish_timestamp FROM events e WHERE e.id = taxii_event_state.event_id)
+        WHERE rendered_timestamp IS NOT NULL AND (
+          posted
+          OR EXISTS (SELECT 1 FROM events e WHERE e.id = taxii_event_state.event_id
+                     AND NOT e.published)
+          OR EXISTS (SELECT 1 FROM taxii_objects o
+                     WHERE o.event_id = taxii_event_state.event_id AND o.collection_id IS NULL
+                       AND o.container AND o.type = 'report'))
         """
     )
     # Every event linked to a version of a shared object is linked to its latest version.
