@@ -427,3 +427,17 @@ def test_cli_export_as_a_user_and_import(make_user, instance, tmp_path: Path) ->
     assert result.exit_code == 1
     assert "indicator--8e2e2d2b" in result.output
     assert _counts(instance) == before
+
+
+def test_import_into_a_sharing_group(make_user) -> None:
+    a = make_user("CERT-A", "org-admin")
+    sg = a.api.post("/api/v1/sharing-groups", json={"name": "A circle"}).json()
+    r = a.api.post(
+        f"/api/v1/stix/import?distribution=4&sharing_group_id={sg['id']}",
+        content=json.dumps(oasis_bundle()),
+    )
+    assert r.status_code == 201, r.text
+    [made] = r.json()["events"]
+    assert (made["distribution"], made["sharing_group_id"]) == (4, sg["id"])
+    r = a.api.post("/api/v1/stix/import?distribution=4", content=json.dumps(oasis_bundle()))
+    assert r.status_code == 422 and "sharing group" in r.text
