@@ -120,11 +120,21 @@ def populate(total: int, data_file: Path | None, seed: int) -> dict[str, Any]:
         insert_rows(conn, StixObject.__table__, cols, stored())
         # The events count as rendered, so the first page does not render them again.
         stamps = conn.execute(
-            sa.select(Event.id, Event.timestamp).where(Event.id.in_(event_ids))
+            sa.select(Event.id, Event.timestamp, Event.publish_timestamp).where(
+                Event.id.in_(event_ids)
+            )
         ).all()
         conn.execute(
             sa.insert(StixEventState),
-            [{"event_id": e, "rendered_timestamp": ts, "posted": False} for e, ts in stamps],
+            [
+                {
+                    "event_id": e,
+                    "rendered_timestamp": ts,
+                    "rendered_publish_timestamp": published,
+                    "posted": False,
+                }
+                for e, ts, published in stamps
+            ],
         )
     loaded = time.perf_counter() - t0
     if data_file is None:

@@ -41,6 +41,7 @@ from shieldwall.jobs.schedule import background_jobs
 from shieldwall.metrics import REGISTRY, REQUEST_SECONDS
 from shieldwall.misp import ROUTERS as MISP_ROUTERS
 from shieldwall.runtime import tune_gc
+from shieldwall.taxii.views import fallback as taxii_fallback
 from shieldwall.taxii.views import router as taxii_router
 from shieldwall.web.site import mount as mount_web
 
@@ -145,6 +146,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     for misp_router in MISP_ROUTERS:
         app.include_router(misp_router)
     app.include_router(taxii_router)
+    app.include_router(taxii_fallback)
 
     @app.middleware("http")
     async def request_context(

@@ -13,6 +13,7 @@ from typer.testing import CliRunner
 
 from shieldwall.audit.models import AuditEntry
 from shieldwall.cli.main import app as cli
+from shieldwall.exchange.stix import event_objects
 from shieldwall.intel.models import Attribute, Event
 from tests.exchange.stix_helpers import assert_valid, attack_bundle, oasis_bundle
 
@@ -278,8 +279,112 @@ def test_attribute_restsearch_stix2_holds_only_the_matches(make_user) -> None:
     )
     text = assert_valid(r.content) and r.content.decode()
     assert "wanted.example" in text and "other.example" not in text
-    r = a.api.post("/events/restSearch", json={"returnFormat": "stix2", "enforceWarninglist": 1})
-    assert r.status_code == 422 and "enforceWarninglist" in r.text
+
+
+RESOLVERS = "List of known IPv4 public DNS resolvers"
+
+
+def test_enforce_warninglist_leaves_warned_values_out_of_bundles(admin, make_user) -> None:
+    lists = {w["name"]: w["id"] for w in admin.get("/api/v1/warninglists").json()}
+    r = admin.patch(f"/api/v1/warninglists/{lists[RESOLVERS]}", json={"enabled": True})
+    assert r.status_code == 200, r.text
+    a = make_user("CERT-A", "org-admin")
+    made = _event(
+        a.api,
+        "warned values",
+        [
+            {"type": "ip-dst", "value": "8.8.8.8"},
+            {"type": "ip-dst", "value": "192.0.2.44"},
+        ],
+        objects=[
+            {
+                "name": "domain-ip",
+                "uuid": "5b2d4c1e-1f7e-4d3c-9b8a-2c1d0e9f8a71",
+                "attributes": [
+                    {"object_relation": "ip", "type": "ip-dst", "value": "8.8.4.4"},
+                    {"object_relation": "domain", "type": "domain", "value": "c2.example"},
+                ],
+                "references": [
+                    {
+                        "referenced_uuid": "0c9a8b7d-6e5f-4a3b-8c2d-1e0f9a8b7c6d",
+                        "relationship_type": "connected-to",
+                    }
+                ],
+            },
+            {
+                "name": "domain-ip",
+                "uuid": "0c9a8b7d-6e5f-4a3b-8c2d-1e0f9a8b7c6d",
+                "attributes": [{"object_relation": "ip", "type": "ip-dst", "value": "1.1.1.1"}],
+            },
+        ],
+    )
+    kept = ("192.0.2.44", "c2.example")
+    warned = ("8.8.8.8", "8.8.4.4", "1.1.1.1")
+    searches = [
+        ("events", {}),
+        ("attributes", {"type": "ip-dst"}),
+        ("attributes", {"eventid": made["id"]}),
+    ]
+    for controller, query in searches:
+        body = {"returnFormat": "stix2", **query}
+        whole = a.api.post(f"/{controller}/restSearch", json=body)
+        assert all(v in whole.text for v in (*warned, "192.0.2.44")), controller
+        r = a.api.post(f"/{controller}/restSearch", json={**body, "enforceWarninglist": 1})
+        bundle = assert_valid(r.content)
+        for value in warned:
+            assert value not in r.text, (controller, query, value)
+        assert "192.0.2.44" in r.text
+        if controller == "events" or "eventid" in query:
+            assert all(v in r.text for v in kept)
+            # The object left without attributes went, and the reference to it with it.
+            assert "0c9a8b7d-6e5f-4a3b-8c2d-1e0f9a8b7c6d" not in r.text
+            assert _relationships(bundle) == []
+    # Unfiltered, the reference is written as a relationship to the second object.
+    whole = assert_valid(a.api.post("/events/restSearch", json={"returnFormat": "stix2"}).content)
+    assert [t.endswith("0c9a8b7d-6e5f-4a3b-8c2d-1e0f9a8b7c6d") for t in _relationships(whole)] == [
+        True
+    ]
+
+
+def _relationships(bundle: dict[str, Any]) -> list[str]:
+    """The targets of the bundle's connected-to relationships."""
+    return [
+        o["target_ref"]
+        for o in bundle["objects"]
+        if o["type"] == "relationship" and o["relationship_type"] == "connected-to"
+    ]
+
+
+def test_export_reads_only_what_stix_carries_and_writes_the_same_bundle(make_user) -> None:
+    # Sighting counts, proposals and sharing groups are not read for a bundle: the bundle is
+    # the one the whole events/view (which has them all) converts to.
+    a = make_user("CERT-A", "org-admin")
+    b = make_user("CERT-B", "org-admin")
+    sg = a.api.post("/api/v1/sharing-groups", json={"name": "A alone"}).json()
+    made = _rich(a.api)
+    extra = _event(
+        a.api,
+        "grouped",
+        [{"type": "domain", "value": "grouped.example"}],
+        distribution=4,
+        sharing_group_id=sg["id"],
+    )
+    view = a.api.get(f"/events/view/{made['uuid']}").json()["Event"]
+    target = next(x for x in view["Attribute"] if x["type"] == "ip-dst")
+    r = a.api.post("/sightings/add", json={"uuid": target["uuid"]})
+    assert r.status_code == 200, r.text
+    r = b.api.post(
+        f"/shadow_attributes/add/{made['uuid']}",
+        json={"type": "domain", "category": "Network activity", "value": "proposed.example"},
+    )
+    assert r.status_code == 200, r.text
+    proposed = a.api.get(f"/events/view/{made['uuid']}").json()["Event"]
+    assert [p["value"] for p in proposed["ShadowAttribute"]] == ["proposed.example"]
+    grouped = a.api.get(f"/events/view/{extra['uuid']}").json()["Event"]
+    assert grouped["SharingGroup"]["name"] == "A alone"
+    for full in (proposed, grouped):
+        exported = assert_valid(a.api.get(f"/api/v1/events/{full['uuid']}/stix").content)
+        assert exported["objects"] == json.loads(json.dumps(event_objects(full)))
 
 
 def test_misp_upload_stix(make_user) -> None:
@@ -322,3 +427,17 @@ def test_cli_export_as_a_user_and_import(make_user, instance, tmp_path: Path) ->
     assert result.exit_code == 1
     assert "indicator--8e2e2d2b" in result.output
     assert _counts(instance) == before
+
+
+def test_import_into_a_sharing_group(make_user) -> None:
+    a = make_user("CERT-A", "org-admin")
+    sg = a.api.post("/api/v1/sharing-groups", json={"name": "A circle"}).json()
+    r = a.api.post(
+        f"/api/v1/stix/import?distribution=4&sharing_group_id={sg['id']}",
+        content=json.dumps(oasis_bundle()),
+    )
+    assert r.status_code == 201, r.text
+    [made] = r.json()["events"]
+    assert (made["distribution"], made["sharing_group_id"]) == (4, sg["id"])
+    r = a.api.post("/api/v1/stix/import?distribution=4", content=json.dumps(oasis_bundle()))
+    assert r.status_code == 422 and "sharing group" in r.text

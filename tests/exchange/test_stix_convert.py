@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from shieldwall.exchange.stix import StixError, bundle_events, bundle_stream, event_objects
-from shieldwall.exchange.stix_fast import FAST_TYPES, eligible
+from shieldwall.exchange.stix_fast import _NAMESPACE, FAST_TYPES, _v5, eligible
 from shieldwall.intel.errors import InvalidInput
 from tests.exchange.stix_helpers import (
     TLP2_GREEN,
@@ -138,6 +138,15 @@ def test_direct_path_writes_what_misp_stix_writes(seed: int) -> None:
     fast = _by_id(event_objects(event))
     reference = _by_id(event_objects(event, fast=False))
     assert fast == reference
+
+
+@pytest.mark.parametrize(
+    "name",
+    ["", "indicator--1 - based-on - observed-data--2", "é ✓ \\'\"", "x" * 300],
+)
+def test_relationship_ids_are_misp_stix_version_5_uuids(name: str) -> None:
+    assert _NAMESPACE is not None
+    assert _v5(name) == str(uuid.uuid5(_NAMESPACE, name))
 
 
 def test_direct_path_only_takes_plain_attributes() -> None:

@@ -193,9 +193,14 @@ def test_collection_rights_searches_and_keys(
     assert ind(tagged) in tag_ids and ind(plain) not in tag_ids
     org_ids = _ids(_read(taxii, a, by_org))
     assert ind(plain) in org_ids and ind(tagged) not in org_ids
-    type_ids = _ids(_read(taxii, a, by_type))
+    by_type_page = _read(taxii, a, by_type)
+    type_ids = _ids(by_type_page)
     assert ind(plain, 1) in type_ids and ind(plain, 0) not in type_ids
-    assert not [i for i in type_ids if i.startswith(("identity--", "grouping--", "report--"))]
+    assert not [i for i in type_ids if i.startswith(("grouping--", "report--"))]
+    # The identity the domain's objects name as their creator comes with them.
+    creators = {o.get("created_by_ref") for o in by_type_page["objects"]} - {None}
+    assert creators and creators <= set(type_ids)
+    assert {i for i in type_ids if i.startswith("identity--")} == creators
     assert ind(tagged) not in _ids(_read(taxii, a, published))
     assert b.api.post(f"/events/publish/{plain['uuid']}").status_code == 200
     assert ind(plain) in _ids(_read(taxii, a, published))

@@ -39,6 +39,15 @@ def collection_add(
     published: Annotated[bool, typer.Option(help="published events only")] = False,
     reader: Annotated[list[str] | None, typer.Option(help="organisation that may read")] = None,
     writer: Annotated[list[str] | None, typer.Option(help="organisation that may write")] = None,
+    post_distribution: Annotated[
+        int,
+        typer.Option(
+            min=0, max=4, help="distribution of events made from posted objects (1: community)"
+        ),
+    ] = 1,
+    post_sharing_group: Annotated[
+        str | None, typer.Option(help="with --post-distribution 4: the sharing group")
+    ] = None,
 ) -> None:
     """Create a collection (audited)."""
     db = database()
@@ -54,6 +63,8 @@ def collection_add(
         published_only=published,
         readers=list(reader or []),
         writers=list(writer or []),
+        distribution=post_distribution,
+        sharing_group=post_sharing_group,
     )
     with domain_errors(), db.writing() as session:
         coll = tc.create_collection(session, ctx, data)
@@ -65,7 +76,7 @@ def collection_list() -> None:
     """List collections with their search and rights."""
     db = database()
     ctx = admin_ctx(db)
-    table = Table("id", "uuid", "title", "search", "readers", "writers")
+    table = Table("id", "uuid", "title", "search", "readers", "writers", "posts shared")
     with db.reading() as session:
         for access in tc.list_collections(session, ctx):
             out = tc.collection_out(access)
@@ -81,6 +92,8 @@ def collection_list() -> None:
                 search or "everything",
                 ",".join(map(str, out["readers"])) or "-",
                 ",".join(map(str, out["writers"])) or "-",
+                f"{out['distribution']}"
+                + (f" (group {out['sharing_group_id']})" if out["sharing_group_id"] else ""),
             )
     console.print(table)
 

@@ -109,6 +109,16 @@ def event_objects(event: Mapping[str, Any], *, fast: bool = True) -> list[dict[s
 
     Local and non-exportable tags are left out. Plain attributes are written by
     `stix_fast` (the same objects misp-stix writes, far quicker) unless `fast` is False."""
+    converted, direct, markings = _event_parts(event, fast)
+    return converted + direct + markings
+
+
+def _event_parts(
+    event: Mapping[str, Any], fast: bool = True
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]], list[dict[str, Any]]]:
+    """event_objects in three parts, in their order: misp-stix's objects, the direct path's
+    (which never include identities or marking definitions) and the marking definitions
+    only the direct path's objects refer to."""
     prepared = _exportable(event)
     attributes = prepared["Attribute"]
     # Attributes an object refers to stay with misp-stix, which resolves the references.
@@ -125,7 +135,7 @@ def event_objects(event: Mapping[str, Any], *, fast: bool = True) -> list[dict[s
     prepared["Attribute"] = [dict(a) for a in attributes if id(a) not in quick_ids]
     objects = _spec_compliant(_misp_stix(prepared))
     if not quick:
-        return objects
+        return objects, [], []
     grouping = next((o for o in objects if o["type"] in ("grouping", "report")), None)
     # With every attribute on the direct path misp-stix sees an empty event and says so
     # in a note; the event is not empty.
@@ -147,7 +157,7 @@ def event_objects(event: Mapping[str, Any], *, fast: bool = True) -> list[dict[s
             o["id"] for o in extra
         ]
     known = {o["id"] for o in objects if o["type"] == "marking-definition"}
-    return objects + extra + [d for i, d in markings.items() if i not in known]
+    return objects, extra, [d for i, d in markings.items() if i not in known]
 
 
 # STIX 2.1 names registry hives in full (stix2-validator refuses the abbreviations MISP uses).
@@ -186,6 +196,32 @@ def _spec_compliant(objects: list[dict[str, Any]]) -> list[dict[str, Any]]:
 # Objects several events of one bundle share: written once.
 _SHARED_TYPES = frozenset(("identity", "marking-definition", "extension-definition"))
 
+# One event's objects serialised for a bundle: each shared object alone, with its id, and the
+# others in runs (None), each run the items of one JSON list without its brackets.
+Pieces = list[tuple[str | None, bytes]]
+
+
+def event_pieces(event: Mapping[str, Any]) -> Pieces:
+    """event_objects serialised as a bundle writes them, so that the bundle can leave out
+    the shared objects (identities, marking definitions) an earlier event gave already."""
+    converted, direct, markings = _event_parts(event)
+    out: Pieces = []
+    run: list[dict[str, Any]] = []
+    for o in converted:
+        if o["type"] in _SHARED_TYPES:
+            if run:
+                out.append((None, orjson.dumps(run)[1:-1]))
+                run = []
+            out.append((o["id"], orjson.dumps(o)))
+        else:
+            run.append(o)
+    # The direct path's objects (most of a large event) are one run: none is shared.
+    run.extend(direct)
+    if run:
+        out.append((None, orjson.dumps(run)[1:-1]))
+    out.extend((d["id"], orjson.dumps(d)) for d in markings)
+    return out
+
 
 def bundle_stream(events: Iterable[Mapping[str, Any]]) -> Iterator[bytes]:
     """One STIX 2.1 bundle over the events, written an event at a time; an organisation's
@@ -194,19 +230,17 @@ def bundle_stream(events: Iterable[Mapping[str, Any]]) -> Iterator[bytes]:
     yield b'{"type":"bundle","id":"bundle--' + str(uuidlib.uuid4()).encode() + b'"'
     first = True
     seen: set[str] = set()
-    for event in events:
+    for pieces in map(event_pieces, events):
         kept = []
-        for o in event_objects(event):
-            if o["type"] in _SHARED_TYPES:
-                if o["id"] in seen:
+        for shared_id, body in pieces:
+            if shared_id is not None:
+                if shared_id in seen:
                     continue
-                seen.add(o["id"])
-            kept.append(o)
+                seen.add(shared_id)
+            kept.append(body)
         if not kept:
             continue
-        # One serialisation per event: the list's brackets are the bundle's.
-        body = orjson.dumps(kept)[1:-1]
-        yield (b',"objects":[' if first else b",") + body
+        yield (b',"objects":[' if first else b",") + b",".join(kept)
         first = False
     yield b"}" if first else b"]}"
 

@@ -77,18 +77,23 @@ def _plain_value(kind: str, value: str) -> bool:
 
 def eligible(attribute: Mapping[str, Any]) -> bool:
     """Whether the attribute's objects are built here rather than by misp-stix."""
-    return (
-        attribute.get("type") in FAST_TYPES
-        and not attribute.get("Galaxy")
-        and not attribute.get("Sighting")
-        and not attribute.get("Note")
-        and not attribute.get("Opinion")
-        and bool(attribute.get("value"))
-        and bool(attribute.get("category"))
-        and attribute.get("timestamp") not in (None, "")
-        and all(isinstance(t.get("name"), str) for t in attribute.get("Tag") or [])
-        and _plain_value(attribute["type"], str(attribute["value"]))
-    )
+    kind = attribute.get("type")
+    if kind not in FAST_TYPES:
+        return False
+    if (
+        attribute.get("Galaxy")
+        or attribute.get("Sighting")
+        or attribute.get("Note")
+        or attribute.get("Opinion")
+    ):
+        return False
+    value = attribute.get("value")
+    if not value or not attribute.get("category") or attribute.get("timestamp") in (None, ""):
+        return False
+    tags = attribute.get("Tag")
+    if tags and not all(isinstance(t.get("name"), str) for t in tags):
+        return False
+    return _plain_value(kind, str(value))
 
 
 @lru_cache(maxsize=4096)
@@ -267,62 +272,64 @@ def attribute_objects(
     marking definitions its tags refer to."""
     uuid = attribute["uuid"]
     kind = attribute["type"]
+    category = attribute["category"]
     epoch = str(attribute["timestamp"])
     stamp, valid_from = _stamps(epoch)
     first, last = _observed(attribute.get("first_seen"), attribute.get("last_seen"), epoch)
-    refs, definitions, tag_labels, confidence = _markings(
-        [t["name"] for t in attribute.get("Tag") or []]
-    )
-    labels = [f'misp:type="{kind}"', f'misp:category="{attribute["category"]}"', *tag_labels]
-    shared = {"created_by_ref": created_by_ref} if created_by_ref else {}
-    marked: dict[str, Any] = {}
-    if confidence is not None:
-        marked["confidence"] = confidence
-    if refs:
-        marked["object_marking_refs"] = refs
+    tags = attribute.get("Tag")
+    # Most attributes carry no tag of their own: their objects need no marking work.
+    if tags:
+        refs, definitions, tag_labels, confidence = _markings([t["name"] for t in tags])
+        labels = [f'misp:type="{kind}"', f'misp:category="{category}"', *tag_labels]
+    else:
+        refs, definitions, confidence = [], [], None
+        labels = [f'misp:type="{kind}"', f'misp:category="{category}"']
     observables, comparison = _observables(kind, uuid, str(attribute["value"]))
-    observed = {
+    # Dicts are written key by key in misp-stix's order (the bundle's bytes depend on it).
+    observed: dict[str, Any] = {
         "type": "observed-data",
         "spec_version": "2.1",
         "id": f"observed-data--{uuid}",
-        **shared,
-        "created": stamp,
-        "modified": stamp,
-        "first_observed": first,
-        "last_observed": last,
-        "number_observed": 1,
-        "object_refs": [o["id"] for o in observables],
-        "labels": labels,
-        **marked,
     }
-    out = [observed, *observables]
+    if created_by_ref:
+        observed["created_by_ref"] = created_by_ref
+    observed["created"] = stamp
+    observed["modified"] = stamp
+    observed["first_observed"] = first
+    observed["last_observed"] = last
+    observed["number_observed"] = 1
+    observed["object_refs"] = [o["id"] for o in observables]
+    observed["labels"] = labels
+    if confidence is not None:
+        observed["confidence"] = confidence
+    if refs:
+        observed["object_marking_refs"] = refs
+    observables.insert(0, observed)
     if not attribute.get("to_ids"):
-        return out, definitions
+        return observables, definitions
     indicator: dict[str, Any] = {
         "type": "indicator",
         "spec_version": "2.1",
         "id": f"indicator--{uuid}",
-        **shared,
-        "created": stamp,
-        "modified": stamp,
     }
+    if created_by_ref:
+        indicator["created_by_ref"] = created_by_ref
+    indicator["created"] = stamp
+    indicator["modified"] = stamp
     if attribute.get("comment"):
         indicator["description"] = attribute["comment"]
-    indicator.update(
-        {
-            "pattern": f"[{comparison}]",
-            "pattern_type": "stix",
-            "pattern_version": "2.1",
-            "valid_from": valid_from,
-            "kill_chain_phases": [
-                {"kill_chain_name": "misp-category", "phase_name": attribute["category"]}
-            ],
-            "labels": list(labels),
-            **marked,
-        }
-    )
-    out.append(indicator)
-    return out, definitions
+    indicator["pattern"] = f"[{comparison}]"
+    indicator["pattern_type"] = "stix"
+    indicator["pattern_version"] = "2.1"
+    indicator["valid_from"] = valid_from
+    indicator["kill_chain_phases"] = [{"kill_chain_name": "misp-category", "phase_name": category}]
+    indicator["labels"] = labels[:]
+    if confidence is not None:
+        indicator["confidence"] = confidence
+    if refs:
+        indicator["object_marking_refs"] = refs
+    observables.append(indicator)
+    return observables, definitions
 
 
 def _v5_namespace() -> uuidlib.UUID | None:
@@ -333,18 +340,19 @@ def _v5_namespace() -> uuidlib.UUID | None:
 
 
 _NAMESPACE = _v5_namespace()
+_NAMESPACE_BYTES = _NAMESPACE.bytes if _NAMESPACE is not None else b""
+# The variant bits (10xx) of a version-5 uuid, set on the first digit of its fourth group.
+_VARIANT = {f"{n:x}": f"{(n & 0x3) | 0x8:x}" for n in range(16)}
 
 
 def _v5(name: str) -> str:
-    """misp-stix's version-5 uuid of a name (uuid.uuid5 over its namespace), without
-    building UUID objects: a hundred thousand relationships name one each."""
+    """misp-stix's version-5 uuid of a name (uuid.uuid5 over its namespace), written from
+    the SHA-1 digest's hex without building UUID objects: a hundred thousand relationships
+    name one each."""
     if _NAMESPACE is None:
         return str(MISPtoSTIX21Parser._create_v5_uuid(name))
-    digest = bytearray(hashlib.sha1(_NAMESPACE.bytes + name.encode()).digest()[:16])
-    digest[6] = (digest[6] & 0x0F) | 0x50
-    digest[8] = (digest[8] & 0x3F) | 0x80
-    h = digest.hex()
-    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
+    h = hashlib.sha1(_NAMESPACE_BYTES + name.encode()).hexdigest()
+    return f"{h[:8]}-{h[8:12]}-5{h[13:16]}-{_VARIANT[h[16]]}{h[17:20]}-{h[20:32]}"
 
 
 def based_on(indicator: Mapping[str, Any], observed: Mapping[str, Any]) -> dict[str, Any]:

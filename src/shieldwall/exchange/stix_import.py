@@ -49,7 +49,8 @@ def import_bundle(
     for an event the store refuses (the caller rolls back what was written)."""
     if distribution == 4 and sharing_group_id is None:
         raise StixError("distribution 4 needs a sharing group", object_id="distribution")
-    raws = bundle_events(bundle, distribution=distribution)
+    # The converter wants a sharing group of its own for 4; the events get ours below.
+    raws = bundle_events(bundle, distribution=0 if distribution == 4 else distribution)
     validated: list[tuple[dict[str, Any], EventIn]] = []
     for raw in raws:
         raw["distribution"] = distribution

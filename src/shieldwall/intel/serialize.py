@@ -314,11 +314,14 @@ def event_detail(
     e: Event,
     *,
     include_deleted: bool = False,
+    sightings: bool = True,
     written: Sequence[tuple[Any, ...]] | None = None,
 ) -> dict[str, Any]:
-    """The event with its attributes, objects, references and tags, as the reader may see
-    them. `written`: every attribute row of an event the reader's organisation has just
-    created (intel.events.Written), used instead of reading them back."""
+    """The event with its tags, attributes, objects and references as the reader may see
+    them; each attribute with its sighting counts unless `sightings` is False (exports that
+    do not carry them skip the query). `written`: every attribute row of an event the
+    reader's organisation has just created (intel.events.Written), used instead of reading
+    them back."""
     out = event_summary(e)
     out["tags"] = event_tags(session, ctx, e.id)
     if e.sharing_group is not None:
@@ -343,10 +346,13 @@ def event_detail(
         attrs = _written_rows(written, {o.id for o in objects})
     else:
         attrs = _readable_attributes(session, ctx, Attribute.event_id == e.id, include_deleted)
-    counts = sighting_counts(session, ctx, [a.id for a in attrs], e.id)
     serialised = attributes_with_tags(session, ctx, attrs, event_id=e.id)
-    for a in serialised:
-        a["sightings"] = counts.get(a["id"], {"sighting": 0, "false_positive": 0, "expiration": 0})
+    if sightings:
+        counts = sighting_counts(session, ctx, [a.id for a in attrs], e.id)
+        for a in serialised:
+            a["sightings"] = counts.get(
+                a["id"], {"sighting": 0, "false_positive": 0, "expiration": 0}
+            )
     by_object: dict[int, list[dict[str, Any]]] = defaultdict(list)
     loose: list[dict[str, Any]] = []
     for a in serialised:

@@ -127,15 +127,14 @@ def misp_filter(q: dict[str, Any], *, default_limit: int = 10000) -> SearchFilte
 
 def _stix_export(ctx: Ctx, f: SearchFilter, q: dict[str, Any], *, attributes: bool) -> Any:
     """A STIX 2.1 bundle over the matches, streamed an event at a time; as the flat
-    formats, every match unless a limit is given."""
-    if flag(q.get("enforceWarninglist")):
-        raise InvalidInput(
-            "enforceWarninglist is not applied to returnFormat stix2 yet",
-            field="enforceWarninglist",
-        )
+    formats, every match unless a limit is given, and without warninglist hits with
+    enforceWarninglist."""
     if "limit" not in q:
         f = replace(f, limit=10**12)
-    return session_stream(lambda s: search_bundle(s, ctx, f, attributes=attributes), MEDIA_TYPE)
+    unwarned = bool(flag(q.get("enforceWarninglist")))
+    return session_stream(
+        lambda s: search_bundle(s, ctx, f, attributes=attributes, unwarned=unwarned), MEDIA_TYPE
+    )
 
 
 def _page(q: dict[str, Any]) -> int:

@@ -59,13 +59,16 @@ def complete(
     granular: bool = False,
     sg_reference_only: bool = False,
     attachments: bool = False,
+    proposals: bool = True,
     sources: list[Source] | None = None,
 ) -> dict[str, Any]:
     """An event view as MISP gives it: Galaxy blocks for galaxy tags, open proposals (new
     attributes on the event, changes and deletions on their attribute), reports, the
     related events (with `granular`, each attribute's correlations too), the sharing groups
-    (unless `sg_reference_only`) and, with `attachments`, the files. `sources`: the event's
-    correlating attributes when the caller has them (a write's answer)."""
+    (unless `sg_reference_only`) and, with `attachments`, the files. Without `proposals`
+    the event's ShadowAttribute list stays empty and its attributes get none (exports that
+    do not carry them skip the query). `sources`: the event's correlating attributes when
+    the caller has them (a write's answer)."""
     if not sg_reference_only:
         add_sharing_groups(db, ctx, shaped)
     if "Attribute" not in shaped:  # metadata only
@@ -75,15 +78,18 @@ def complete(
     if related or granular:
         add_related(db, ctx, shaped, granular=granular, sources=sources)
     add_galaxies(db, detail, shaped)
-    by_attribute: dict[int, list[dict[str, Any]]] = {}
-    loose = []
-    for p in proposals_for_event(db, ctx, detail["id"]):
-        if p.get("old_id"):
-            by_attribute.setdefault(int(p["old_id"]), []).append(proposal_shape(p))
-        else:
-            loose.append(proposal_shape(p))
-    shaped["ShadowAttribute"] = loose
-    for a in shaped["Attribute"] + [a for o in shaped.get("Object", []) for a in o["Attribute"]]:
-        a["ShadowAttribute"] = by_attribute.get(int(a["id"]), [])
+    if proposals:
+        by_attribute: dict[int, list[dict[str, Any]]] = {}
+        loose = []
+        for p in proposals_for_event(db, ctx, detail["id"]):
+            if p.get("old_id"):
+                by_attribute.setdefault(int(p["old_id"]), []).append(proposal_shape(p))
+            else:
+                loose.append(proposal_shape(p))
+        shaped["ShadowAttribute"] = loose
+        for a in shaped["Attribute"] + [
+            a for o in shaped.get("Object", []) for a in o["Attribute"]
+        ]:
+            a["ShadowAttribute"] = by_attribute.get(int(a["id"]), [])
     shaped["EventReport"] = [report_shape(r) for r in reports_for_event(db, ctx, detail["id"])]
     return shaped

@@ -42,6 +42,10 @@ class CollectionIn(BaseModel):
     # Organisations whose users may read, and write, the collection.
     readers: list[Ref] = []
     writers: list[Ref] = []
+    # Events made from objects posted to the collection: this community (1) by default, so
+    # the collection's other readers see them; a sharing group (4) to keep them to a circle.
+    distribution: int = Field(default=1, ge=0, le=4)
+    sharing_group: Ref | None = None
 
 
 class CollectionUpdate(BaseModel):
@@ -57,6 +61,8 @@ class CollectionUpdate(BaseModel):
     published_only: bool | None = None
     readers: list[Ref] | None = None
     writers: list[Ref] | None = None
+    distribution: int | None = Field(default=None, ge=0, le=4)
+    sharing_group: Ref | None = None
 
 
 @dataclass(frozen=True)
@@ -122,20 +128,47 @@ def _org_ids(session: Session, refs: list[Ref], field: str) -> list[int]:
     return sorted(set(out))
 
 
+def _sharing_group_id(session: Session, ref: Ref, field: str) -> int:
+    ident = as_id(ref)
+    cond = (
+        SharingGroup.id == ident
+        if ident is not None
+        else sa.or_(SharingGroup.uuid == str(ref), SharingGroup.name == str(ref))
+    )
+    found = session.execute(sa.select(SharingGroup.id).where(cond)).scalar_one_or_none()
+    if found is None:
+        raise InvalidInput(f"sharing group {ref!r} not found", field=field)
+    return int(found)
+
+
 def _sharing_group_ids(session: Session, refs: list[Ref]) -> list[int]:
-    out = []
-    for i, ref in enumerate(refs):
-        ident = as_id(ref)
-        cond = (
-            SharingGroup.id == ident
-            if ident is not None
-            else sa.or_(SharingGroup.uuid == str(ref), SharingGroup.name == str(ref))
+    return sorted(
+        {_sharing_group_id(session, ref, f"sharing_groups[{i}]") for i, ref in enumerate(refs)}
+    )
+
+
+def _apply_distribution(session: Session, values: dict[str, Any], put: Any) -> None:
+    """The posted events' distribution; a sharing group goes with 4 and only with it."""
+    if values.get("distribution") is not None:
+        put("distribution", values["distribution"])
+    if values.get("sharing_group") is not None:
+        put(
+            "sharing_group_id", _sharing_group_id(session, values["sharing_group"], "sharing_group")
         )
-        found = session.execute(sa.select(SharingGroup.id).where(cond)).scalar_one_or_none()
-        if found is None:
-            raise InvalidInput(f"sharing group {ref!r} not found", field=f"sharing_groups[{i}]")
-        out.append(found)
-    return sorted(set(out))
+
+
+def _check_distribution(coll: TaxiiCollection, values: dict[str, Any], put: Any) -> None:
+    if coll.distribution == 4 and coll.sharing_group_id is None:
+        raise InvalidInput(
+            "distribution 4 (a sharing group) needs sharing_group", field="sharing_group"
+        )
+    if coll.distribution != 4 and coll.sharing_group_id is not None:
+        if values.get("sharing_group") is not None:
+            raise InvalidInput(
+                f"a sharing group goes with distribution 4, not {coll.distribution}",
+                field="sharing_group",
+            )
+        put("sharing_group_id", None)  # the distribution left the sharing group
 
 
 def _types(values: list[str]) -> list[str]:
@@ -167,6 +200,8 @@ def _apply(session: Session, coll: TaxiiCollection, values: dict[str, Any]) -> d
         put("sharing_group_ids", _sharing_group_ids(session, values["sharing_groups"]))
     if values.get("types") is not None:
         put("types", _types(values["types"]))
+    _apply_distribution(session, values, put)
+    _check_distribution(coll, values, put)
     readers = values.get("readers")
     writers = values.get("writers")
     if readers is not None or writers is not None:
@@ -269,6 +304,8 @@ def collection_out(access: Access) -> dict[str, Any]:
         "sharing_group_ids": c.sharing_group_ids,
         "types": c.types,
         "published_only": c.published_only,
+        "distribution": c.distribution,
+        "sharing_group_id": c.sharing_group_id,
         "readers": [r.org_id for r in c.rights if r.can_read],
         "writers": [r.org_id for r in c.rights if r.can_write],
         "can_read": access.can_read,

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import logging
 import uuid
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import orjson
@@ -24,11 +24,21 @@ from shieldwall.db.engine import Database
 from shieldwall.exchange.misp_json import ImportReport, import_event
 from shieldwall.exchange.stix import StixError, bundle_events
 from shieldwall.intel.errors import Forbidden, InvalidInput
-from shieldwall.intel.models import Event
+from shieldwall.intel.models import Attribute, Event, MispObject
+from shieldwall.intel.visibility import TLP_AMBER_STRICT, TLP_RED, tlp_level
 from shieldwall.server_settings import read_options
 from shieldwall.taxii.collections import Access
-from shieldwall.taxii.models import StixObject, TaxiiStatus
-from shieldwall.taxii.store import Clock, lock_writers, mark_posted, object_version, reflag
+from shieldwall.taxii.models import StixObject, TaxiiCollection, TaxiiStatus
+from shieldwall.taxii.store import (
+    Clock,
+    Owners,
+    Tie,
+    classify,
+    lock_writers,
+    mark_posted,
+    object_version,
+    reflag,
+)
 
 log = logging.getLogger("shieldwall.taxii")
 
@@ -147,6 +157,74 @@ def _convert(objects: list[dict[str, Any]], failed: dict[str, str]) -> list[dict
     return []
 
 
+def _lowered(distribution: int, tags: list[Any]) -> int:
+    """The distribution as far as the TLP guard lets it go: tlp:red keeps an event to its
+    organisation or a sharing group, tlp:amber+strict to its organisation."""
+    level = tlp_level({str(t.get("name", "")) for t in tags if isinstance(t, dict)})
+    if (level == TLP_RED and distribution in (1, 2, 3)) or (
+        level == TLP_AMBER_STRICT and distribution != 0
+    ):
+        return 0
+    return distribution
+
+
+def _share_as(raw: dict[str, Any], coll: TaxiiCollection) -> None:
+    """The collection's distribution for a posted event, lowered where its TLP marking (or
+    an attribute's) forbids it, so that a marked post is stored rather than refused."""
+    event_distribution = _lowered(coll.distribution, raw.get("Tag") or [])
+    raw["distribution"] = event_distribution
+    raw["sharing_group_id"] = coll.sharing_group_id if event_distribution == 4 else None
+    if event_distribution == 4 and coll.sharing_group is not None:
+        # The MISP import path finds sharing groups by uuid.
+        raw["SharingGroup"] = {"uuid": coll.sharing_group.uuid}
+    holders: list[tuple[dict[str, Any], int]] = [(raw, event_distribution)]
+    for o in raw.get("Object") or []:
+        own = o.get("distribution")
+        holders.append((o, event_distribution if own in (None, 5, "5") else int(own)))
+    for holder, inherited in holders:
+        for a in holder.get("Attribute") or []:
+            own = a.get("distribution")
+            effective = inherited if own in (None, 5, "5") else int(own)
+            if _lowered(effective, a.get("Tag") or []) != effective:
+                a["distribution"] = 0
+
+
+def _posted_mark(session: Session, event_id: int) -> datetime:
+    """After the event's and its contents' own timestamps, and after now: an attribute or
+    object that carries a later one was changed after the post."""
+    stamps = [
+        now(),
+        session.execute(sa.select(Event.timestamp).where(Event.id == event_id)).scalar(),
+        session.execute(
+            sa.select(sa.func.max(Attribute.timestamp)).where(Attribute.event_id == event_id)
+        ).scalar(),
+        session.execute(
+            sa.select(sa.func.max(MispObject.timestamp)).where(MispObject.event_id == event_id)
+        ).scalar(),
+    ]
+    return max(s for s in stamps if s is not None)
+
+
+def _ties(
+    session: Session, created: list[int], objects: list[dict[str, Any]]
+) -> list[tuple[int, Tie]]:
+    """For each posted object, the event it belongs to and what of it it shows (the
+    attribute or MISP object with its uuid, or that a tied object points at), so that reads
+    apply the same rules to it as to a rendering; untied objects go with the first event."""
+    out: list[tuple[int, Tie]] = [(created[0], Tie()) for _ in objects]
+    placed = [False] * len(objects)
+    for event_id in created:
+        event = session.get(Event, event_id)
+        if event is None:
+            continue
+        for i, tie in enumerate(classify(Owners(session, event), objects)):
+            if not placed[i] and (tie.owned or tie.container):
+                tie.shared = False
+                out[i] = (event_id, tie)
+                placed[i] = True
+    return out
+
+
 def _import(
     session: Session, ctx: Ctx, access_collection_id: int, objects: list[dict[str, Any]]
 ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
@@ -159,11 +237,20 @@ def _import(
     valid = [o for o in valid if str(o.get("id")) not in named]
     if not valid:
         return [], failures
+    coll = session.get(TaxiiCollection, access_collection_id)
+    if coll is None or (coll.distribution == 4 and coll.sharing_group_id is None):
+        why = (
+            "the collection is gone"
+            if coll is None
+            else "the collection shares posted events with a sharing group that no longer exists"
+        )
+        return [], failures + [_entry(o, why) for o in valid]
     report = ImportReport()
     created: list[int] = []
     for raw in events:
         for key in ("Org", "Orgc", "org_id", "orgc_id", "id"):
             raw.pop(key, None)  # the writer's organisation owns and creates the event
+        _share_as(raw, coll)
         before = report.pending_created
         import_event(session, ctx, raw, report)
         if report.pending_created > before:
@@ -174,11 +261,12 @@ def _import(
         why = "; ".join(report.errors) or "the bundle's event is stored already"
         return [], failures + [_entry(o, f"not imported: {why}") for o in valid]
     for event_id in created:
-        mark_posted(session, event_id)
+        mark_posted(session, event_id, access_collection_id, _posted_mark(session, event_id))
     lock_writers(session)
     clock = Clock(session)
     successes, stored = [], set()
-    for obj in valid:
+    touched: dict[int, set[str]] = {}
+    for obj, (event_id, tie) in zip(valid, _ties(session, created, valid), strict=True):
         version = object_version(obj)
         existing = session.execute(
             sa.select(StixObject.id).where(
@@ -197,14 +285,21 @@ def _import(
                     version=version or added,
                     date_added=added,
                     body=orjson.dumps(obj).decode(),
-                    event_id=created[0],
+                    container=tie.container,
+                    event_id=event_id,
+                    attribute_id=tie.attribute_id,
+                    object_id=tie.object_id,
+                    ref_attribute_id=tie.ref_attribute_id,
+                    ref_object_id=tie.ref_object_id,
                     collection_id=access_collection_id,
                 )
             )
             stored.add(obj["id"])
+            touched.setdefault(event_id, set()).add(obj["id"])
         successes.append(_entry(obj))
     session.flush()
-    reflag(session, stored, created[0], access_collection_id)
+    for event_id, ids in touched.items():
+        reflag(session, ids, event_id, access_collection_id)
     return successes, failures
 
 

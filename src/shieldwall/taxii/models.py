@@ -12,6 +12,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 from shieldwall.auth.models import Organisation
 from shieldwall.clock import now
 from shieldwall.db.base import Base, UTCDateTime, new_uuid
+from shieldwall.intel.models import SharingGroup
 
 STATUSES = ("pending", "complete")
 
@@ -32,6 +33,13 @@ class TaxiiCollection(Base):
     sharing_group_ids: Mapped[list[int]] = mapped_column(sa.JSON, default=list)
     types: Mapped[list[str]] = mapped_column(sa.JSON, default=list)
     published_only: Mapped[bool] = mapped_column(default=False)
+    # The distribution (and sharing group, for 4) of the events made from objects posted to
+    # the collection.
+    distribution: Mapped[int] = mapped_column(sa.SmallInteger, default=1, server_default="1")
+    sharing_group_id: Mapped[int | None] = mapped_column(
+        sa.ForeignKey("sharing_groups.id", ondelete="SET NULL"), default=None
+    )
+    sharing_group: Mapped[SharingGroup | None] = relationship(lazy="select")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=now)
     modified_at: Mapped[datetime] = mapped_column(UTCDateTime, default=now, onupdate=now)
 
@@ -124,8 +132,11 @@ class StixObjectEvent(Base):
 
 
 class StixEventState(Base):
-    """The event timestamp the stored objects were rendered from; `posted` events (imported
-    from a TAXII POST) are served as posted and never rendered."""
+    """The event timestamp (and publish timestamp) the stored objects were rendered from.
+
+    A `posted` event was imported from a TAXII POST to `collection_id`: its posted objects
+    stand for it, and for each attribute and MISP object no later than `posted_mark`; what
+    is edited or added after that is rendered as for any event, into the same collection."""
 
     __tablename__ = "taxii_event_state"
 
@@ -133,7 +144,13 @@ class StixEventState(Base):
         sa.ForeignKey("events.id", ondelete="CASCADE"), primary_key=True
     )
     rendered_timestamp: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
+    # Publishing does not move the event's timestamp but turns its grouping into a report.
+    rendered_publish_timestamp: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
     posted: Mapped[bool] = mapped_column(default=False)
+    collection_id: Mapped[int | None] = mapped_column(
+        sa.ForeignKey("taxii_collections.id", ondelete="SET NULL"), index=True, default=None
+    )
+    posted_mark: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
 
 
 class TaxiiStatus(Base):

@@ -16,7 +16,7 @@ from sqlalchemy.sql.elements import ColumnElement
 from shieldwall.context import Ctx
 from shieldwall.intel.models import Attribute, AttributeTag, Event, EventTag, MispObject, Tag
 from shieldwall.intel.visibility import attribute_condition, event_condition, object_condition
-from shieldwall.taxii.models import StixObject, StixObjectEvent, TaxiiCollection
+from shieldwall.taxii.models import StixEventState, StixObject, StixObjectEvent, TaxiiCollection
 
 
 @dataclass(frozen=True)
@@ -50,12 +50,20 @@ class Page:
     last_key: tuple[datetime, int] | None = None
 
 
+# Objects that others point at to say who made them and how they are marked: a collection
+# holds them wherever it holds an object of an event that uses them.
+REFERENCED_TYPES = ("identity", "marking-definition")
+
+
 def _search(
-    coll: TaxiiCollection | None, event_id: Any, *, rows: bool
+    coll: TaxiiCollection | None, event_id: Any, *, rows: bool, referenced: bool = False
 ) -> list[ColumnElement[bool]]:
     """The saved search for the event whose id is `event_id` (and, with `rows`, for the
-    row's own attribute). Every subquery is correlated one level up only, where the column it
-    names lives: SQLAlchemy correlates to the enclosing SELECT alone."""
+    row's own attribute). With `referenced` (identities and markings) a tag is met by the
+    event or any of its attributes and a type by any of its attributes, so that whatever
+    the collection holds of the event comes with the objects it points at. Every subquery
+    is correlated one level up only, where the column it names lives: SQLAlchemy correlates
+    to the enclosing SELECT alone."""
     if coll is None:
         return []
     conds: list[ColumnElement[bool]] = []
@@ -79,6 +87,15 @@ def _search(
                         AttributeTag.attribute_id == StixObject.attribute_id,
                         sa.func.lower(Tag.name).in_(names),
                     )
+                )
+            )
+        if referenced:
+            tagged.append(
+                sa.exists(
+                    sa.select(1)
+                    .select_from(AttributeTag)
+                    .join(Tag, Tag.id == AttributeTag.tag_id)
+                    .where(AttributeTag.event_id == event_id, sa.func.lower(Tag.name).in_(names))
                 )
             )
         conds.append(sa.or_(*tagged))
@@ -107,7 +124,23 @@ def _search(
                 .where(Attribute.id == StixObject.attribute_id, Attribute.type.in_(coll.types))
             )
         )
+    if referenced and coll.types:
+        conds.append(
+            sa.exists(
+                sa.select(1)
+                .select_from(Attribute)
+                .where(Attribute.event_id == event_id, Attribute.type.in_(coll.types))
+            )
+        )
     return conds
+
+
+def _posted_to(coll: TaxiiCollection, event_id: Any) -> ColumnElement[bool]:
+    """The event was made from objects posted to the collection: what it renders into after
+    later edits is in the collection whatever its search says."""
+    return event_id.in_(
+        sa.select(StixEventState.event_id).where(StixEventState.collection_id == coll.id)
+    )
 
 
 def _attribute_readable(ctx: Ctx, attribute_id: Any) -> ColumnElement[bool]:
@@ -161,11 +194,12 @@ def _ties(ctx: Ctx) -> list[ColumnElement[bool]]:
 def readable(ctx: Ctx, coll: TaxiiCollection | None) -> ColumnElement[bool]:
     """Rows the caller may read, in the collection (None: anywhere)."""
     p, opts = ctx.principal, ctx.opts
-    in_collection: ColumnElement[bool] = sa.and_(
-        sa.true(), *_search(coll, StixObject.event_id, rows=True)
-    )
+    search = _search(coll, StixObject.event_id, rows=True)
+    in_collection: ColumnElement[bool] = sa.and_(sa.true(), *search)
     if coll is not None:
         in_collection = sa.or_(StixObject.collection_id == coll.id, in_collection)
+        if search:
+            in_collection = sa.or_(in_collection, _posted_to(coll, StixObject.event_id))
     owned = sa.and_(
         StixObject.event_id.is_not(None),
         sa.exists(
@@ -176,8 +210,17 @@ def readable(ctx: Ctx, coll: TaxiiCollection | None) -> ColumnElement[bool]:
         in_collection,
         *_ties(ctx),
     )
-    if coll is not None and coll.types:
-        return owned  # a search by attribute type holds attributes' renderings only
+    link = StixObjectEvent.event_id
+    membership: ColumnElement[bool] = sa.true()
+    event_search = _search(coll, link, rows=False)
+    if coll is not None and (event_search or coll.types):
+        # A search by attribute type holds attributes' renderings, and what they point at.
+        whole = sa.false() if coll.types else sa.and_(*event_search)
+        pointed_at = sa.and_(
+            StixObject.type.in_(REFERENCED_TYPES),
+            *_search(coll, link, rows=False, referenced=True),
+        )
+        membership = sa.or_(whole, pointed_at, _posted_to(coll, link))
     shared = sa.and_(
         StixObject.event_id.is_(None),
         sa.exists(
@@ -187,7 +230,7 @@ def readable(ctx: Ctx, coll: TaxiiCollection | None) -> ColumnElement[bool]:
             .where(
                 StixObjectEvent.object_row_id == StixObject.id,
                 event_condition(p, opts),
-                *_search(coll, StixObjectEvent.event_id, rows=False),
+                membership,
             )
         ),
     )

@@ -156,7 +156,7 @@ def _references(value: Any, key: str = "", out: list[str] | None = None) -> list
     return found
 
 
-class _Owners:
+class Owners:
     """Maps the uuids of one event's attributes, objects and references to what they are."""
 
     def __init__(self, session: Session, event: Event) -> None:
@@ -189,7 +189,7 @@ class _Owners:
         return None
 
 
-def classify(owners: _Owners, objects: list[dict[str, Any]]) -> list[Tie]:
+def classify(owners: Owners, objects: list[dict[str, Any]]) -> list[Tie]:
     """Tie each rendered object to the attribute or MISP object it shows. An object pointed at
     only by owned objects (an observable, a galaxy cluster a relationship leads to) takes the
     owner of the first that points at it, so it is never shown to a reader who may not see
@@ -319,16 +319,23 @@ def reflag(
     session: Session, stix_ids: Iterable[str], event_id: int | None, collection_id: int | None
 ) -> None:
     """Recompute is_latest/is_first among the versions of each id in one scope (an event's
-    rendering, the shared objects, or one collection's posted objects)."""
+    rendering with what was posted for it, the shared objects, or a collection's posted
+    objects)."""
     ids = sorted(set(stix_ids))
     if not ids:
         return
     columns = (StixObject.id, StixObject.stix_id, StixObject.is_latest, StixObject.is_first)
+    # An event's scope holds its rendering and what was posted for it alike: a rendering
+    # after an edit is a later version of the posted object with the same id.
     scope = (
-        StixObject.event_id.is_(None) if event_id is None else StixObject.event_id == event_id,
-        StixObject.collection_id.is_(None)
-        if collection_id is None
-        else StixObject.collection_id == collection_id,
+        (
+            StixObject.event_id.is_(None),
+            StixObject.collection_id.is_(None)
+            if collection_id is None
+            else StixObject.collection_id == collection_id,
+        )
+        if event_id is None
+        else (StixObject.event_id == event_id,)
     )
     order = (StixObject.stix_id, StixObject.version, StixObject.id)
     if event_id is not None:
@@ -370,6 +377,7 @@ def _store_owned(
     items: list[tuple[dict[str, Any], str, Tie]],
     clock: Clock,
     interrupt: Callable[[], bool] | None = None,
+    posted: frozenset[str] = frozenset(),
 ) -> None:
     existing: dict[str, list[Any]] = {}
     for r in session.execute(
@@ -395,7 +403,9 @@ def _store_owned(
                 continue
             drop.extend(r.id for r in same)
         new.append(_row(obj, body, clock, tie, event.id))
-        if rows:  # a first version is alone in its scope: its flags are right as inserted
+        # A first version is alone in its scope (its flags are right as inserted) unless a
+        # posted object has its id.
+        if rows or sid in posted:
             touched.add(sid)
     # Written straight to the driver (COPY on PostgreSQL), in rendering order, so ids and
     # date_added rise together as before: a unit-of-work flush per object was most of a
@@ -412,36 +422,56 @@ def _store_owned(
     reflag(session, touched, event.id, None)
 
 
+_VERSION_KEYS = frozenset(("created", "modified"))
+
+
+def _content(obj: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in obj.items() if k not in _VERSION_KEYS}
+
+
 def _store_shared(
     session: Session, event: Event, items: list[tuple[dict[str, Any], str, Tie]], clock: Clock
 ) -> None:
-    linked = set(
+    """Shared objects (identities, markings, galaxy clusters of the event) are stored once
+    per content, not once per event timestamp: an event whose rendering says the same as the
+    latest version uses that version. A changed content is a new version, later than the
+    latest and created when the first was, and every event using an earlier version uses it
+    too: whoever may read any of those events gets the object's latest version."""
+    linked = dict(
         session.execute(
-            sa.select(StixObjectEvent.object_row_id).where(StixObjectEvent.event_id == event.id)
-        ).scalars()
+            sa.select(StixObjectEvent.object_row_id, StixObject.stix_id)
+            .join(StixObject, StixObject.id == StixObjectEvent.object_row_id)
+            .where(StixObjectEvent.event_id == event.id)
+        ).all()
     )
     keep: set[int] = set()
     touched: set[str] = set()
     for obj, body, tie in items:
-        version = object_version(obj)
-        query = sa.select(StixObject.id).where(
-            StixObject.stix_id == obj["id"],
-            StixObject.event_id.is_(None),
-            StixObject.collection_id.is_(None),
-        )
-        if version is not None:
-            query = query.where(StixObject.version == version)
+        latest = session.execute(
+            sa.select(StixObject.id, StixObject.version, StixObject.body).where(
+                StixObject.stix_id == obj["id"],
+                StixObject.event_id.is_(None),
+                StixObject.collection_id.is_(None),
+                StixObject.is_latest.is_(True),
+            )
+        ).first()
+        if latest is not None and _content(orjson.loads(latest.body)) == _content(obj):
+            row_id = latest.id
         else:
-            query = query.where(StixObject.body == body)
-        row_id = session.execute(query.limit(1)).scalar()
-        if row_id is None:
+            if latest is not None and isinstance(obj.get("modified"), str):
+                obj, body = _later_version(obj, latest)
             row_id = _insert(session, obj, body, clock, tie, None)
             touched.add(obj["id"])
+            if latest is not None:
+                _link_users(session, obj["id"], row_id, event.id)
         keep.add(row_id)
         if row_id not in linked:
             session.add(StixObjectEvent(object_row_id=row_id, event_id=event.id))
     session.flush()
-    gone = sorted(linked - keep)
+    # Earlier versions of what the event still uses stay linked (its history); what it no
+    # longer uses goes.
+    used = {obj["id"] for obj, _, _ in items}
+    gone = sorted(r for r, sid in linked.items() if r not in keep and sid not in used)
     if gone:
         session.execute(
             sa.delete(StixObjectEvent).where(
@@ -460,6 +490,41 @@ def _store_shared(
             )
         )
     reflag(session, touched, None, None)
+
+
+def _later_version(obj: dict[str, Any], latest: Any) -> tuple[dict[str, Any], str]:
+    """The object as a version after `latest`: its created the first version's (STIX keeps
+    created across versions), its modified after the latest's."""
+    previous = orjson.loads(latest.body)
+    version = object_version(obj)
+    floor = latest.version + timedelta(milliseconds=1)
+    out = dict(obj)
+    if isinstance(previous.get("created"), str):  # each version keeps the first's
+        out["created"] = previous["created"]
+    if version is None or version < floor:
+        out["modified"] = format_timestamp(floor)
+    return out, orjson.dumps(out).decode()
+
+
+def _link_users(session: Session, stix_id: str, row_id: int, event_id: int) -> None:
+    """Link the new version to every other event that uses an earlier one."""
+    earlier = sa.select(StixObject.id).where(
+        StixObject.stix_id == stix_id,
+        StixObject.event_id.is_(None),
+        StixObject.collection_id.is_(None),
+        StixObject.id != row_id,
+    )
+    users = (
+        sa.select(StixObjectEvent.event_id)
+        .where(StixObjectEvent.object_row_id.in_(earlier), StixObjectEvent.event_id != event_id)
+        .distinct()
+        .subquery()
+    )
+    session.execute(
+        sa.insert(StixObjectEvent).from_select(
+            ["object_row_id", "event_id"], sa.select(sa.literal(row_id), users.c.event_id)
+        )
+    )
 
 
 class RenderInterrupted(Exception):
@@ -492,7 +557,11 @@ def render_event(
     if len(objects) <= _INSERT_PIECE:
         interrupt = None
     _give_way(interrupt)
-    ties = classify(_Owners(session, event), objects)
+    ties = classify(Owners(session, event), objects)
+    posted: frozenset[str] = frozenset()
+    state = session.get(StixEventState, event.id)
+    if state is not None and state.posted:
+        objects, ties, posted = _after_post(session, event, state, objects, ties)
     _give_way(interrupt)
     owned: list[tuple[dict[str, Any], str, Tie]] = []
     shared: list[tuple[dict[str, Any], str, Tie]] = []
@@ -503,10 +572,93 @@ def render_event(
         seen.add(obj["id"])
         body = orjson.dumps(obj).decode()
         (shared if tie.shared else owned).append((obj, body, tie))
-    _store_owned(session, event, owned, clock, interrupt)
+    _store_owned(session, event, owned, clock, interrupt, posted)
     _give_way(interrupt)
     _store_shared(session, event, shared, clock)
     return len(objects)
+
+
+def _after_post(
+    session: Session,
+    event: Event,
+    state: StixEventState,
+    objects: list[dict[str, Any]],
+    ties: list[Tie],
+) -> tuple[list[dict[str, Any]], list[Tie], frozenset[str]]:
+    """The rendering of an event made from a TAXII POST, after an edit: what the posted
+    objects still stand for (attributes and MISP objects no later than the post) is left
+    to them, and what was edited or added since is rendered; a rendered object with a
+    posted object's id is a later version of it (its modified moved past the posted one's if
+    needed). The event's report or grouping refers to what stands and what was rendered.
+    Returns the objects, their ties and the ids posted for the event."""
+    rows = session.execute(
+        sa.select(
+            StixObject.stix_id,
+            StixObject.type,
+            StixObject.version,
+            StixObject.attribute_id,
+            StixObject.object_id,
+            StixObject.container,
+        ).where(StixObject.event_id == event.id, StixObject.collection_id.is_not(None))
+    ).all()
+    if not rows:  # nothing posted is left (the collection went): rendered as any event
+        return objects, ties, frozenset()
+    mark = state.posted_mark or event.timestamp
+    attribute_ids = {r.attribute_id for r in rows if r.attribute_id is not None}
+    object_ids = {r.object_id for r in rows if r.object_id is not None}
+    standing_attributes = set(
+        session.execute(
+            sa.select(Attribute.id).where(
+                Attribute.id.in_(attribute_ids),
+                Attribute.deleted.is_(False),
+                Attribute.timestamp <= mark,
+            )
+        ).scalars()
+    )
+    standing_objects = set(
+        session.execute(
+            sa.select(MispObject.id).where(
+                MispObject.id.in_(object_ids),
+                MispObject.deleted.is_(False),
+                MispObject.timestamp <= mark,
+            )
+        ).scalars()
+    )
+
+    def stands(attribute_id: int | None, object_id: int | None) -> bool:
+        if attribute_id is not None:
+            return attribute_id in standing_attributes
+        return object_id is not None and object_id in standing_objects
+
+    posted_versions: dict[str, datetime] = {}
+    for r in rows:
+        if r.stix_id not in posted_versions or r.version > posted_versions[r.stix_id]:
+            posted_versions[r.stix_id] = r.version
+    kept: list[tuple[dict[str, Any], Tie]] = []
+    for obj, tie in zip(objects, ties, strict=True):
+        if tie.owned and stands(tie.attribute_id, tie.object_id):
+            continue
+        posted_version = posted_versions.get(obj["id"])
+        version = object_version(obj)
+        if posted_version is not None and version is not None and version <= posted_version:
+            obj = {**obj, "modified": format_timestamp(posted_version + timedelta(milliseconds=1))}
+        kept.append((obj, tie))
+    present = {obj["id"] for obj, _ in kept}
+    still = [
+        r.stix_id
+        for r in rows
+        if not r.container
+        and r.type not in SHARED_TYPES  # named by created_by_ref and marking refs instead
+        and r.stix_id not in present
+        and (
+            (r.attribute_id is None and r.object_id is None) or stands(r.attribute_id, r.object_id)
+        )
+    ]
+    for obj, tie in kept:
+        if tie.container:
+            refs = [ref for ref in obj.get("object_refs", []) if ref in present]
+            obj["object_refs"] = refs + [i for i in dict.fromkeys(still) if i not in refs]
+    return [o for o, _ in kept], [t for _, t in kept], frozenset(posted_versions)
 
 
 def _state(session: Session, event_id: int) -> StixEventState:
@@ -517,13 +669,16 @@ def _state(session: Session, event_id: int) -> StixEventState:
     return state
 
 
-def _mark(session: Session, event_id: int, stamp: datetime | None) -> None:
-    _state(session, event_id).rendered_timestamp = stamp
+def _mark(session: Session, event: Event) -> None:
+    state = _state(session, event.id)
+    state.rendered_timestamp = event.timestamp
+    state.rendered_publish_timestamp = event.publish_timestamp
     session.flush()
 
 
 def pending_events(session: Session, limit: int) -> list[int]:
-    """Events whose stored objects are older than the event (or missing), oldest first."""
+    """Events whose stored objects are older than the event or its publication (or
+    missing), oldest first."""
     return list(
         session.execute(
             sa.select(Event.id)
@@ -531,12 +686,10 @@ def pending_events(session: Session, limit: int) -> list[int]:
             .where(
                 sa.or_(
                     StixEventState.event_id.is_(None),
-                    sa.and_(
-                        StixEventState.posted.is_(False),
-                        sa.or_(
-                            StixEventState.rendered_timestamp.is_(None),
-                            StixEventState.rendered_timestamp != Event.timestamp,
-                        ),
+                    StixEventState.rendered_timestamp.is_(None),
+                    StixEventState.rendered_timestamp != Event.timestamp,
+                    StixEventState.rendered_publish_timestamp.is_distinct_from(
+                        Event.publish_timestamp
                     ),
                 )
             )
@@ -546,9 +699,16 @@ def pending_events(session: Session, limit: int) -> list[int]:
     )
 
 
-def mark_posted(session: Session, event_id: int) -> None:
-    """An event imported from a TAXII POST is served as posted, never rendered."""
-    _state(session, event_id).posted = True
+def mark_posted(session: Session, event_id: int, collection_id: int, mark: datetime) -> None:
+    """An event imported from a TAXII POST to the collection is served as posted until it is
+    edited; what is edited or added after `mark` is rendered then (see _after_post)."""
+    event = session.get(Event, event_id)
+    if event is not None:
+        _mark(session, event)
+    state = _state(session, event_id)
+    state.posted = True
+    state.collection_id = collection_id
+    state.posted_mark = mark
     session.flush()
 
 
@@ -597,7 +757,7 @@ def catch_up(
                 except Exception:  # a converter failure must not stop the others
                     log.exception("event %s could not be rendered as STIX", event.uuid)
                 _GAVE_WAY.pop(event_id, None)
-                _mark(session, event_id, event.timestamp)
+                _mark(session, event)
                 done += 1
                 if slice_seconds is not None and (
                     time.monotonic() - opened > slice_seconds or (interrupt and interrupt())

@@ -12,6 +12,7 @@ from typing import Annotated, Any
 import orjson
 from fastapi import APIRouter, BackgroundTasks, Depends, Request, Response
 from fastapi.exceptions import RequestValidationError
+from fastapi.responses import RedirectResponse
 from fastapi.routing import APIRoute
 from itsdangerous import BadSignature, URLSafeSerializer
 
@@ -495,3 +496,37 @@ def status(api_root: str, status_id: str, ctx: CurrentCtx, db: ReadDB) -> Respon
     if found is None:
         raise NotFound(f"status {status_id} not found", field="status_id")
     return taxii_response(_status(found))
+
+
+# Paths under /taxii2/ that are no endpoint (or not for this method) get TAXII's error
+# resource too, whatever the client accepts: the routes above are tried first.
+fallback = APIRouter(prefix="/taxii2", route_class=TaxiiRoute, include_in_schema=False)
+
+
+def _methods(path: str) -> set[str]:
+    """The methods TAXII's routes answer at this path."""
+    out: set[str] = set()
+    for route in router.routes:
+        if isinstance(route, APIRoute) and route.methods and route.path_regex.match(path):
+            out.update(route.methods)
+    return out
+
+
+@fallback.api_route(
+    "/{path:path}", methods=["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
+)
+def unknown(request: Request, path: str) -> Response:
+    here = request.url.path
+    allowed = _methods(here)
+    if allowed:
+        response = error_response(
+            405,
+            "Method not allowed",
+            f"{request.method} is not allowed on {here}; it answers {', '.join(sorted(allowed))}",
+        )
+        response.headers["Allow"] = ", ".join(sorted(allowed))
+        return response
+    if not here.endswith("/") and _methods(here + "/"):
+        # TAXII's URLs end with a slash.
+        return RedirectResponse(str(request.url.replace(path=here + "/")), status_code=307)
+    raise NotFound(f"{here} is not an endpoint of this TAXII server", field="path")

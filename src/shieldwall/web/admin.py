@@ -45,6 +45,7 @@ from shieldwall.web.core import (
     text,
     web_router,
 )
+from shieldwall.web.intel import DISTRIBUTIONS
 
 router = web_router()
 
@@ -294,7 +295,9 @@ def taxii(request: Request, viewer: PageViewer) -> Response:
         items = [
             taxii_svc.collection_out(a) for a in taxii_svc.list_collections(session, viewer.ctx)
         ]
-        return render(request, "admin_taxii.html", collections=items)
+        return render(
+            request, "admin_taxii.html", collections=items, distributions=DISTRIBUTIONS[:5]
+        )
 
 
 @router.post("/admin/taxii")
@@ -307,6 +310,8 @@ def create_collection(viewer: PageViewer, form: Form) -> Response:
             "published_only": flag(form, "published_only"),
             "readers": lines(form, "readers"),
             "writers": lines(form, "writers"),
+            "distribution": text(form, "distribution", "1") or "1",
+            "sharing_group": opt(form, "sharing_group"),
         }
     )
     with get_database().writing() as session:
