@@ -339,6 +339,13 @@ def test_enforce_warninglist_leaves_warned_values_out_of_bundles(admin, make_use
             # The object left without attributes went, and the reference to it with it.
             assert "0c9a8b7d-6e5f-4a3b-8c2d-1e0f9a8b7c6d" not in r.text
             assert _relationships(bundle) == []
+    # The native exports take the same option.
+    for url in (f"/api/v1/events/{made['id']}/stix", "/api/v1/stix/export"):
+        plain = a.api.get(url)
+        assert plain.status_code == 200 and all(v in plain.text for v in warned)
+        r = a.api.get(url, params={"enforce_warninglist": "true"})
+        assert_valid(r.content)
+        assert not any(v in r.text for v in warned) and all(v in r.text for v in kept), url
     # Unfiltered, the reference is written as a relationship to the second object.
     whole = assert_valid(a.api.post("/events/restSearch", json={"returnFormat": "stix2"}).content)
     assert [t.endswith("0c9a8b7d-6e5f-4a3b-8c2d-1e0f9a8b7c6d") for t in _relationships(whole)] == [

@@ -20,20 +20,37 @@ from shieldwall.misp.stix_export import event_bundle, search_bundle
 router = APIRouter(tags=["stix"])
 
 
+EnforceWarninglist = Annotated[
+    bool,
+    Query(
+        description="leave out attributes an enabled warninglist holds (MISP's enforceWarninglist)"
+    ),
+]
+
+
 @router.get("/events/{ref}/stix")
-def event_stix(ref: str, ctx: CurrentCtx, db: ReadDB) -> StreamingResponse:
+def event_stix(
+    ref: str, ctx: CurrentCtx, db: ReadDB, enforce_warninglist: EnforceWarninglist = False
+) -> StreamingResponse:
     """The event as a STIX 2.1 bundle, holding only what the caller may read."""
-    body = b"".join(event_bundle(db, ctx, ref))
+    body = b"".join(event_bundle(db, ctx, ref, unwarned=enforce_warninglist))
     return StreamingResponse(iter([body]), media_type=MEDIA_TYPE)
 
 
 @router.get("/stix/export")
-def export_stix(request: Request, ctx: CurrentCtx, f: QueryFilter) -> StreamingResponse:
+def export_stix(
+    request: Request,
+    ctx: CurrentCtx,
+    f: QueryFilter,
+    enforce_warninglist: EnforceWarninglist = False,
+) -> StreamingResponse:
     """One STIX 2.1 bundle over every event the search finds (the filters of GET /events),
     streamed an event at a time; `limit` caps the number of events only when given."""
     if "limit" not in request.query_params:
         f = replace(f, limit=10**12)
-    return session_stream(lambda s: search_bundle(s, ctx, f), MEDIA_TYPE)
+    return session_stream(
+        lambda s: search_bundle(s, ctx, f, unwarned=enforce_warninglist), MEDIA_TYPE
+    )
 
 
 @router.post("/stix/import", status_code=201)

@@ -72,10 +72,13 @@ def _leave_out_warned(session: Session, detail: dict[str, Any]) -> None:
         o["references"] = [r for r in o["references"] if r["referenced_uuid"] in kept]
 
 
-def event_bundle(session: Session, ctx: Ctx, ref: str) -> Iterator[bytes]:
-    """The bundle of one event the reader may read (NotFound otherwise)."""
+def event_bundle(
+    session: Session, ctx: Ctx, ref: str, *, unwarned: bool = False
+) -> Iterator[bytes]:
+    """The bundle of one event the reader may read (NotFound otherwise); with `unwarned`,
+    without what enabled warninglists hold."""
     event = get_event(session, ctx, ref)
-    return bundle_stream([misp_event(session, ctx, event)])
+    return bundle_stream([misp_event(session, ctx, event, unwarned=unwarned)])
 
 
 def _events(
