@@ -163,17 +163,17 @@ def _exact(
     if not wanted:
         return
     values = sorted(wanted)
-    keys = sorted({v[:VALUE_KEY_LEN] for v in values})
     # With one source event, its own attributes are counted from the sources (they are all
     # of its correlating attributes) instead of being read again.
     elsewhere = [Attribute.event_id != own_event] if own_event is not None else []
     cols = tuple(getattr(Attribute, name) for name in DETAIL)
     if session.get_bind().dialect.name == "postgresql":
         q = _exact_lateral(session, cols, values, elsewhere, cap)
+        held = session.connection().execute(q).all()  # one fetch, not one a row
     else:
-        q = _exact_ranked(session, cols, values, keys, elsewhere, cap)
+        held = _exact_counted(session, cols, values, elsewhere, cap)
     found: dict[str, list[tuple[int, int]]] = defaultdict(list)
-    for row in session.connection().execute(q):
+    for row in held:
         attr_id, event_id = row[0], row[1]
         found[row[-1]].append((attr_id, event_id))
         result.details[attr_id] = row[:-1]
@@ -189,44 +189,67 @@ def _exact(
                     result.matches.append(Match(s.id, attr_id, event_id, v, "exact"))
 
 
-def _exact_ranked(
+def _exact_counted(
     session: Session,
     cols: tuple[Any, ...],
     values: list[str],
-    keys: list[str],
     elsewhere: list[sa.ColumnElement[bool]],
     cap: int,
-) -> sa.Select[Any]:
-    """Holders of the values, at most cap + 1 a value (enough to know it over-correlates),
-    ranked with a window over all of them (SQLite)."""
-    first = (
-        sa.select(*cols, Attribute.value1.label("v"))
-        .join(Event, Event.id == Attribute.event_id)
-        .where(
-            in_values(session, value_key(Attribute.value1), keys),
-            in_values(session, Attribute.value1, values),
-            *elsewhere,
-            *correlating_conditions(),
-        )
+) -> list[Any]:
+    """Holders of the values, at most cap + 1 a value (enough to know it over-correlates), on
+    SQLite (no LATERAL). The value-key index counts each key's rows first, from the index
+    alone: a key it counts cap + 1 times or less holds no more holders than that, so those
+    values are read whole in one statement; the few keys it counts more often are read a
+    value at a time with a limit, so a value held by thousands costs what one held by a
+    hundred does. Each half (value1, value2) on its own: a value over the cap in either is
+    over it in all."""
+    conn = session.connection()
+    rows: list[Any] = []
+    halves: tuple[tuple[Any, list[sa.ColumnElement[bool]]], ...] = (
+        (Attribute.value1, []),
+        (
+            Attribute.value2,
+            [
+                Attribute.value2 != Attribute.value1,
+                Attribute.type.not_in(sorted(PRIMARY_ONLY_TYPES)),
+            ],
+        ),
     )
-    second = (
-        sa.select(*cols, Attribute.value2.label("v"))
-        .join(Event, Event.id == Attribute.event_id)
-        .where(
-            in_values(session, value_key(Attribute.value2), keys),
-            in_values(session, Attribute.value2, values),
-            Attribute.value2 != Attribute.value1,
-            Attribute.type.not_in(sorted(PRIMARY_ONLY_TYPES)),
-            *elsewhere,
-            *correlating_conditions(),
+    wanted = sorted({v[:VALUE_KEY_LEN] for v in values})
+    for column, extra in halves:
+        key = value_key(column)
+        counts: dict[str, int] = dict(
+            conn.execute(
+                sa.select(key, sa.func.count()).where(in_values(session, key, wanted)).group_by(key)
+            ).all()
         )
-    )
-    both = sa.union_all(first, second).subquery()
-    ranked = sa.select(
-        both,
-        sa.func.row_number().over(partition_by=both.c.v, order_by=both.c.id).label("n"),
-    ).subquery()
-    return sa.select(*(c for c in ranked.c if c.name != "n")).where(ranked.c.n <= cap + 1)
+        if not counts:
+            continue
+        light: list[str] = []
+        heavy: list[str] = []
+        for v in values:
+            n = counts.get(v[:VALUE_KEY_LEN], 0)
+            if n:
+                (light if n <= cap + 1 else heavy).append(v)
+        base = (
+            sa.select(*cols, column.label("v"))
+            .join(Event, Event.id == Attribute.event_id)
+            .where(*extra, *elsewhere, *correlating_conditions())
+        )
+        if light:
+            light_keys = sorted({v[:VALUE_KEY_LEN] for v in light})
+            rows += conn.execute(
+                base.where(in_values(session, key, light_keys), in_values(session, column, light))
+            ).all()
+        for v in heavy:
+            # Lists of one, as the light ones: with a plain `=` and a limit, SQLite's
+            # planner may scan the table instead of probing the index.
+            rows += conn.execute(
+                base.where(
+                    in_values(session, key, [v[:VALUE_KEY_LEN]]), in_values(session, column, [v])
+                ).limit(cap + 1)
+            ).all()
+    return rows
 
 
 def _exact_lateral(
