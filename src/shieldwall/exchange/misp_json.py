@@ -19,6 +19,7 @@ from sqlalchemy.exc import DataError, IntegrityError
 from sqlalchemy.orm import Session
 
 from shieldwall.context import Ctx
+from shieldwall.db.bulk import refresh_statistics
 from shieldwall.db.engine import Database
 from shieldwall.exchange.json_stream import CountingReader, JSONFormatError, iter_events
 from shieldwall.intel.errors import Conflict, DomainError
@@ -306,6 +307,7 @@ def import_file(
             if session.in_transaction():
                 session.rollback()
             session.close()
+    refresh_statistics(db.engine, report.attributes)
     return report
 
 

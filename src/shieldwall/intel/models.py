@@ -159,6 +159,16 @@ class Attribute(Base):
             sqlite_where=sa.text(unplain_sql()),
             postgresql_where=sa.text(unplain_sql()),
         ),
+        # Expired indicators only: almost every attribute is live, so an index of the live
+        # ones is never worth reading, yet without statistics (a table just filled) the
+        # planner may take `expired_at IS NULL` for a selective condition and scan it for
+        # every event; and each new attribute would add an entry to it.
+        sa.Index(
+            "ix_attributes_expired_at",
+            "expired_at",
+            sqlite_where=sa.text("expired_at IS NOT NULL"),
+            postgresql_where=sa.text("expired_at IS NOT NULL"),
+        ),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -184,7 +194,7 @@ class Attribute(Base):
     deleted: Mapped[bool] = mapped_column(default=False)
     disable_correlation: Mapped[bool] = mapped_column(default=False)
     # When the lifecycle marked the indicator expired (shieldwall.lifecycle); None while live.
-    expired_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None, index=True)
+    expired_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
 
     @property
     def value(self) -> str:
