@@ -31,7 +31,16 @@ from pathlib import Path
 from typing import Any
 
 import orjson
-from common import bulk_load, instance, log, percentile, run_child, run_cli_measured, serve
+from common import (
+    bulk_load,
+    instance,
+    log,
+    mark_rendered,
+    percentile,
+    run_child,
+    run_cli_measured,
+    serve,
+)
 from datagen import BASE_TS, ORGC, attribute_value
 
 PER_EVENT = 1000
@@ -94,6 +103,8 @@ def populate(total: int, out: Path) -> None:
         per_event=PER_EVENT,
     )  # fmt: skip
     n_events = len(event_ids)
+    with db.engine.begin() as conn:
+        mark_rendered(conn, event_ids)
     with db.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
         conn.exec_driver_sql("ANALYZE")
     out.write_text(

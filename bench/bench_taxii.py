@@ -26,7 +26,17 @@ from pathlib import Path
 from typing import Any
 
 import orjson
-from common import PYTHON, free_port, instance, log, percentile, run_child, serve, stop
+from common import (
+    PYTHON,
+    free_port,
+    instance,
+    log,
+    mark_rendered,
+    percentile,
+    run_child,
+    serve,
+    stop,
+)
 from datagen import attribute_value
 
 PAGE = 1000
@@ -66,8 +76,8 @@ def populate(total: int, data_file: Path | None, seed: int) -> dict[str, Any]:
 
     from shieldwall.clock import now
     from shieldwall.db.bulk import insert_rows
-    from shieldwall.intel.models import Attribute, Event
-    from shieldwall.taxii.models import StixEventState, StixObject
+    from shieldwall.intel.models import Attribute
+    from shieldwall.taxii.models import StixObject
 
     t0 = time.perf_counter()
     db, event_ids, before_attr = bulk_load(total, attribute_value, "taxii bench", seed=seed)
@@ -119,23 +129,7 @@ def populate(total: int, data_file: Path | None, seed: int) -> dict[str, Any]:
 
         insert_rows(conn, StixObject.__table__, cols, stored())
         # The events count as rendered, so the first page does not render them again.
-        stamps = conn.execute(
-            sa.select(Event.id, Event.timestamp, Event.publish_timestamp).where(
-                Event.id.in_(event_ids)
-            )
-        ).all()
-        conn.execute(
-            sa.insert(StixEventState),
-            [
-                {
-                    "event_id": e,
-                    "rendered_timestamp": ts,
-                    "rendered_publish_timestamp": published,
-                    "posted": False,
-                }
-                for e, ts, published in stamps
-            ],
-        )
+        mark_rendered(conn, event_ids)
     loaded = time.perf_counter() - t0
     if data_file is None:
         return {"objects": len(objects), "load_seconds": round(loaded, 1)}

@@ -4,6 +4,8 @@ expired indicators unless asked for."""
 
 from __future__ import annotations
 
+import queue
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from typing import Any, NamedTuple
@@ -126,18 +128,68 @@ def stream_indicators(session: Session, ctx: Ctx, sel: Selection) -> Iterator[li
 def _batches(
     session: Session, base: Any, after: int, include_warninglisted: bool
 ) -> Iterator[list[Indicator]]:
-    def run(q: Any) -> list[Indicator]:
-        # The driver's own tuples: none of these columns has a result processor (the epoch
-        # is computed in SQL), so SQLAlchemy's row objects would only add a copy a row.
-        result = session.connection().execute(q)
-        try:
-            return list(map(Indicator._make, result.cursor.fetchall()))
-        finally:
-            result.close()
-
-    for batch in keyset_pages(run, base, Attribute.id, after, BATCH, lambda i: i.id):
+    pages = _read_ahead(session.get_bind(), base, after)
+    for batch in pages:
         if not include_warninglisted and warninglists.any_enabled(session):
             hits = warninglists.warned(session, [(i.type, i.value) for i in batch])
             batch = [i for i, hit in zip(batch, hits, strict=True) if not hit]
         if batch:
             yield batch
+
+
+_DONE = object()
+
+
+def _read_ahead(bind: Any, base: Any, after: int) -> Iterator[list[Indicator]]:
+    """The keyset pages of `base`, read one page ahead by a thread on a connection of its
+    own: the database works out the next page (PostgreSQL in its own process, SQLite with
+    the GIL released) while the caller checks and writes this one. Closing the iterator
+    stops the thread; an error in the thread is raised here."""
+    ready: queue.Queue[Any] = queue.Queue(maxsize=1)
+    stop = threading.Event()
+
+    def offer(item: Any) -> bool:
+        """Hand an item over once there is room; False once the reading side has gone."""
+        while not stop.is_set():
+            try:
+                ready.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def read() -> None:
+        try:
+            # A read transaction even when the caller's session writes (no write lock).
+            with bind.connect().execution_options(shieldwall_write=False) as conn:
+
+                def run(q: Any) -> list[Indicator]:
+                    # The driver's own tuples: none of these columns has a result processor
+                    # (the epoch is computed in SQL), so SQLAlchemy's rows would only add a
+                    # copy a row.
+                    result = conn.execute(q)
+                    try:
+                        return list(map(Indicator._make, result.cursor.fetchall()))
+                    finally:
+                        result.close()
+
+                for page in keyset_pages(run, base, Attribute.id, after, BATCH, lambda i: i.id):
+                    if not offer(page):
+                        return
+            offer(_DONE)
+        except BaseException as exc:  # handed to the reading side
+            offer(exc)
+
+    worker = threading.Thread(target=read, name="export-read-ahead", daemon=True)
+    worker.start()
+    try:
+        while True:
+            item = ready.get()
+            if item is _DONE:
+                return
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        stop.set()
+        worker.join()
