@@ -339,6 +339,7 @@ def report(results: dict[str, Any]) -> str:
                 r["export"],
                 r["warninglists"],
                 f"{r['seconds']:.2f}",
+                " / ".join(f"{x:.2f}" for x in r.get("runs_s", [])),
                 f"{r['indicators_per_s']:,}",
                 f"{r['lines']:,}",
                 f"{r['peak_rss_mb']}",
@@ -354,7 +355,8 @@ def report(results: dict[str, Any]) -> str:
                 [
                     "export",
                     "warninglists",
-                    "seconds",
+                    "seconds (median)",
+                    "3 runs",
                     "attr/s",
                     "lines",
                     "peak RSS MB",
