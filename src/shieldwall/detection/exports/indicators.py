@@ -128,7 +128,16 @@ def stream_indicators(session: Session, ctx: Ctx, sel: Selection) -> Iterator[li
 def _batches(
     session: Session, base: Any, after: int, include_warninglisted: bool
 ) -> Iterator[list[Indicator]]:
-    pages = _read_ahead(session.get_bind(), base, after)
+    bind = session.get_bind()
+    if bind.dialect.name == "postgresql":
+        pages = _read_ahead(bind, base, after)
+    else:
+        # SQLite runs in this process and its driver gives the GIL up and takes it back at
+        # every row: a reading thread would wait on the writing one at each row.
+        conn = session.connection()
+        pages = keyset_pages(
+            lambda q: _page(conn, q), base, Attribute.id, after, BATCH, lambda i: i.id
+        )
     for batch in pages:
         if not include_warninglisted and warninglists.any_enabled(session):
             hits = warninglists.warned(session, [(i.type, i.value) for i in batch])
@@ -137,13 +146,23 @@ def _batches(
             yield batch
 
 
+def _page(conn: Any, q: Any) -> list[Indicator]:
+    # The driver's own tuples: none of these columns has a result processor (the epoch is
+    # computed in SQL), so SQLAlchemy's rows would only add a copy a row.
+    result = conn.execute(q)
+    try:
+        return list(map(Indicator._make, result.cursor.fetchall()))
+    finally:
+        result.close()
+
+
 _DONE = object()
 
 
 def _read_ahead(bind: Any, base: Any, after: int) -> Iterator[list[Indicator]]:
     """The keyset pages of `base`, read one page ahead by a thread on a connection of its
-    own: the database works out the next page (PostgreSQL in its own process, SQLite with
-    the GIL released) while the caller checks and writes this one. Closing the iterator
+    own (PostgreSQL): the server works out the next page in its own process while the
+    caller checks and writes this one. Closing the iterator
     stops the thread; an error in the thread is raised here."""
     ready: queue.Queue[Any] = queue.Queue(maxsize=1)
     stop = threading.Event()
@@ -162,18 +181,9 @@ def _read_ahead(bind: Any, base: Any, after: int) -> Iterator[list[Indicator]]:
         try:
             # A read transaction even when the caller's session writes (no write lock).
             with bind.connect().execution_options(shieldwall_write=False) as conn:
-
-                def run(q: Any) -> list[Indicator]:
-                    # The driver's own tuples: none of these columns has a result processor
-                    # (the epoch is computed in SQL), so SQLAlchemy's rows would only add a
-                    # copy a row.
-                    result = conn.execute(q)
-                    try:
-                        return list(map(Indicator._make, result.cursor.fetchall()))
-                    finally:
-                        result.close()
-
-                for page in keyset_pages(run, base, Attribute.id, after, BATCH, lambda i: i.id):
+                for page in keyset_pages(
+                    lambda q: _page(conn, q), base, Attribute.id, after, BATCH, lambda i: i.id
+                ):
                     if not offer(page):
                         return
             offer(_DONE)
