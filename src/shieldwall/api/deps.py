@@ -49,29 +49,27 @@ def read_session() -> Iterator[Session]:
         yield session
 
 
-def write_session() -> Iterator[Session]:
-    """A write transaction. Handlers commit before answering; anything left uncommitted
-    (an error) is rolled back here, so nothing is half-written."""
-    session = get_database().write_session()
+def _write_scope(session: Session) -> Iterator[Session]:
+    """Handlers commit before answering; anything left uncommitted (an error) is rolled
+    back here, so nothing is half-written."""
     try:
         yield session
     finally:
         if session.in_transaction():
             session.rollback()
         session.close()
+
+
+def write_session() -> Iterator[Session]:
+    """A write transaction (see _write_scope)."""
+    yield from _write_scope(get_database().write_session())
 
 
 def bulk_write_session() -> Iterator[Session]:
     """write_session for requests that write many attributes at once (whole events, bulk
     attribute lists): on SQLite its connection holds the bulk page cache while it runs, so
     tens of thousands of index inserts do not spill and re-read pages."""
-    session = get_database().bulk_write_session()
-    try:
-        yield session
-    finally:
-        if session.in_transaction():
-            session.rollback()
-        session.close()
+    yield from _write_scope(get_database().bulk_write_session())
 
 
 ReadDB = Annotated[Session, Depends(read_session)]

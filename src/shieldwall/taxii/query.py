@@ -77,27 +77,19 @@ def _search(
                 .where(EventTag.event_id == event_id, sa.func.lower(Tag.name).in_(names))
             )
         ]
+
+        def attribute_tagged(which: ColumnElement[bool]) -> sa.Exists:
+            return sa.exists(
+                sa.select(1)
+                .select_from(AttributeTag)
+                .join(Tag, Tag.id == AttributeTag.tag_id)
+                .where(which, sa.func.lower(Tag.name).in_(names))
+            )
+
         if rows:
-            tagged.append(
-                sa.exists(
-                    sa.select(1)
-                    .select_from(AttributeTag)
-                    .join(Tag, Tag.id == AttributeTag.tag_id)
-                    .where(
-                        AttributeTag.attribute_id == StixObject.attribute_id,
-                        sa.func.lower(Tag.name).in_(names),
-                    )
-                )
-            )
+            tagged.append(attribute_tagged(AttributeTag.attribute_id == StixObject.attribute_id))
         if referenced:
-            tagged.append(
-                sa.exists(
-                    sa.select(1)
-                    .select_from(AttributeTag)
-                    .join(Tag, Tag.id == AttributeTag.tag_id)
-                    .where(AttributeTag.event_id == event_id, sa.func.lower(Tag.name).in_(names))
-                )
-            )
+            tagged.append(attribute_tagged(AttributeTag.event_id == event_id))
         conds.append(sa.or_(*tagged))
     on_event: list[ColumnElement[bool]] = []
     if coll.org_ids:

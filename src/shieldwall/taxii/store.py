@@ -578,6 +578,18 @@ def render_event(
     return len(objects)
 
 
+def _unchanged_since(session: Session, model: Any, ids: set[int], mark: datetime) -> set[int]:
+    """Of the given attributes or MISP objects, those neither deleted nor edited after
+    `mark`."""
+    return set(
+        session.execute(
+            sa.select(model.id).where(
+                model.id.in_(ids), model.deleted.is_(False), model.timestamp <= mark
+            )
+        ).scalars()
+    )
+
+
 def _after_post(
     session: Session,
     event: Event,
@@ -606,24 +618,8 @@ def _after_post(
     mark = state.posted_mark or event.timestamp
     attribute_ids = {r.attribute_id for r in rows if r.attribute_id is not None}
     object_ids = {r.object_id for r in rows if r.object_id is not None}
-    standing_attributes = set(
-        session.execute(
-            sa.select(Attribute.id).where(
-                Attribute.id.in_(attribute_ids),
-                Attribute.deleted.is_(False),
-                Attribute.timestamp <= mark,
-            )
-        ).scalars()
-    )
-    standing_objects = set(
-        session.execute(
-            sa.select(MispObject.id).where(
-                MispObject.id.in_(object_ids),
-                MispObject.deleted.is_(False),
-                MispObject.timestamp <= mark,
-            )
-        ).scalars()
-    )
+    standing_attributes = _unchanged_since(session, Attribute, attribute_ids, mark)
+    standing_objects = _unchanged_since(session, MispObject, object_ids, mark)
 
     def stands(attribute_id: int | None, object_id: int | None) -> bool:
         if attribute_id is not None:
