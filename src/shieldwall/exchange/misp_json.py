@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import gc
 import io
-import queue
-import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -26,6 +24,7 @@ from shieldwall.intel.errors import Conflict, DomainError
 from shieldwall.intel.events import create_event, create_events
 from shieldwall.intel.models import SharingGroup
 from shieldwall.intel.schemas import EventIn
+from shieldwall.read_ahead import read_ahead
 
 
 @dataclass
@@ -194,9 +193,6 @@ def _read_inline(stream: io.RawIOBase) -> Iterator[tuple[Any, EventIn | None, Ex
         yield _validated(raw)
 
 
-_END = object()
-
-
 def _shares_with_groups(raw: dict[str, Any]) -> bool:
     return any(str(item.get("distribution", "")) == "4" for item, _ in _distributed(raw))
 
@@ -209,40 +205,9 @@ def _read_ahead(
     PostgreSQL's driver releases the GIL while the server works, so the two overlap. Events
     shared with sharing groups are validated by the caller: their ids are mapped against
     the database first."""
-    out: queue.Queue[tuple[Any, EventIn | None, BaseException | None]] = queue.Queue(depth)
-    stop = threading.Event()
-
-    def put(item: tuple[Any, EventIn | None, BaseException | None]) -> bool:
-        while not stop.is_set():
-            try:
-                out.put(item, timeout=0.2)
-                return True
-            except queue.Full:
-                continue
-        return False
-
-    def produce() -> None:
-        try:
-            for raw in iter_events(stream):
-                if not put(_validated(raw)):
-                    return
-            put((_END, None, None))
-        except BaseException as exc:  # handed over to the consuming thread, which raises it
-            put((_END, None, exc))
-
-    worker = threading.Thread(target=produce, name="misp-json-read-ahead", daemon=True)
-    worker.start()
-    try:
-        while True:
-            raw, data, problem = out.get()
-            if raw is _END:
-                if problem is not None:
-                    raise problem
-                return
-            yield raw, data, problem  # type: ignore[misc]
-    finally:
-        stop.set()
-        worker.join(timeout=10)
+    return read_ahead(
+        lambda: map(_validated, iter_events(stream)), depth=depth, name="misp-json-read-ahead"
+    )
 
 
 def import_file(

@@ -4,8 +4,6 @@ expired indicators unless asked for."""
 
 from __future__ import annotations
 
-import queue
-import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from typing import Any, NamedTuple
@@ -20,6 +18,7 @@ from shieldwall.context import Ctx
 from shieldwall.intel.models import Attribute, Event
 from shieldwall.intel.search import SearchFilter, attribute_query, keyset_pages
 from shieldwall.knowledge import warninglists
+from shieldwall.read_ahead import read_ahead
 
 BATCH = 20_000
 
@@ -156,50 +155,16 @@ def _page(conn: Any, q: Any) -> list[Indicator]:
         result.close()
 
 
-_DONE = object()
-
-
 def _read_ahead(bind: Any, base: Any, after: int) -> Iterator[list[Indicator]]:
     """The keyset pages of `base`, read one page ahead by a thread on a connection of its
     own (PostgreSQL): the server works out the next page in its own process while the
-    caller checks and writes this one. Closing the iterator
-    stops the thread; an error in the thread is raised here."""
-    ready: queue.Queue[Any] = queue.Queue(maxsize=1)
-    stop = threading.Event()
+    caller checks and writes this one."""
 
-    def offer(item: Any) -> bool:
-        """Hand an item over once there is room; False once the reading side has gone."""
-        while not stop.is_set():
-            try:
-                ready.put(item, timeout=0.1)
-                return True
-            except queue.Full:
-                continue
-        return False
+    def pages() -> Iterator[list[Indicator]]:
+        # A read transaction even when the caller's session writes (no write lock).
+        with bind.connect().execution_options(shieldwall_write=False) as conn:
+            yield from keyset_pages(
+                lambda q: _page(conn, q), base, Attribute.id, after, BATCH, lambda i: i.id
+            )
 
-    def read() -> None:
-        try:
-            # A read transaction even when the caller's session writes (no write lock).
-            with bind.connect().execution_options(shieldwall_write=False) as conn:
-                for page in keyset_pages(
-                    lambda q: _page(conn, q), base, Attribute.id, after, BATCH, lambda i: i.id
-                ):
-                    if not offer(page):
-                        return
-            offer(_DONE)
-        except BaseException as exc:  # handed to the reading side
-            offer(exc)
-
-    worker = threading.Thread(target=read, name="export-read-ahead", daemon=True)
-    worker.start()
-    try:
-        while True:
-            item = ready.get()
-            if item is _DONE:
-                return
-            if isinstance(item, BaseException):
-                raise item
-            yield item
-    finally:
-        stop.set()
-        worker.join()
+    return read_ahead(pages, depth=1, name="export-read-ahead")
