@@ -167,11 +167,8 @@ def _exact(
     # of its correlating attributes) instead of being read again.
     elsewhere = [Attribute.event_id != own_event] if own_event is not None else []
     cols = tuple(getattr(Attribute, name) for name in DETAIL)
-    if session.get_bind().dialect.name == "postgresql":
-        q = _exact_lateral(session, cols, values, elsewhere, cap)
-        held = session.connection().execute(q).all()  # one fetch, not one a row
-    else:
-        held = _exact_counted(session, cols, values, elsewhere, cap)
+    holders = _exact_lateral if session.get_bind().dialect.name == "postgresql" else _exact_counted
+    held = holders(session, cols, values, elsewhere, cap)
     found: dict[str, list[tuple[int, int]]] = defaultdict(list)
     for row in held:
         attr_id, event_id = row[0], row[1]
@@ -258,7 +255,7 @@ def _exact_lateral(
     values: list[str],
     elsewhere: list[sa.ColumnElement[bool]],
     cap: int,
-) -> sa.Select[Any]:
+) -> list[Any]:
     """The same on PostgreSQL, reading at most cap + 1 holders a value and half (a LATERAL
     probe per value): a value held by thousands costs what one held by a hundred does."""
     listed = sa.func.unnest(pg_array(values, sa.Text())).table_valued("val").render_derived()
@@ -287,7 +284,8 @@ def _exact_lateral(
         .limit(cap + 1)
     )
     holders = sa.union_all(first, second).lateral("holders")
-    return sa.select(*holders.c, listed.c.val).select_from(listed).join(holders, sa.true())
+    q = sa.select(*holders.c, listed.c.val).select_from(listed).join(holders, sa.true())
+    return list(session.connection().execute(q).all())  # one fetch, not one a row
 
 
 def _candidates(session: Session, ids: Iterable[int]) -> dict[int, tuple[int, str, str]]:
