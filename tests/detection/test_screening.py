@@ -1,10 +1,13 @@
 """The bulk path keeps to the reference: the index's bulk screen of distinct values equals
-testing each value, and hunting Zeek JSON (TSV) and eve.json through decoded columns finds
-exactly the matches that observing every line in full finds, whatever the values look like
-(addresses in every spelling, CIDR blocks, names with odd dots and case, URLs, hashes)."""
+testing each value, and hunting Zeek JSON (TSV) and eve.json through the scanner and
+decoded columns finds exactly the matches that observing every line in full finds, whatever
+the values look like (addresses in every spelling, CIDR blocks, names with odd dots and
+case, URLs, hashes, escapes and text beyond ASCII), with CIDR blocks in the index or none
+(the scanner then finds addresses clean by the index's keys itself)."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
@@ -42,9 +45,11 @@ INDICATORS = [
 ]
 
 
-def _index() -> IndicatorIndex:
+def _index(blocks: bool = True) -> IndicatorIndex:
     index = IndicatorIndex(Scope())
     for t, v in INDICATORS:
+        if "/" in v and t.startswith("ip-") and not blocks:
+            continue
         v1, _, v2 = v.partition("|") if "|" in t else (v, "", "")
         index.add(t, v1, v2)
     index.seal()
@@ -52,6 +57,9 @@ def _index() -> IndicatorIndex:
 
 
 INDEX = _index()
+# Without address blocks the scanner decides of dotted quads itself (by the index's keys).
+INDEX_NO_BLOCKS = _index(blocks=False)
+INDEXES = {"blocks": INDEX, "no-blocks": INDEX_NO_BLOCKS}
 
 ATOMS = [
     "203.0.113.10",
@@ -105,6 +113,14 @@ ATOMS = [
     "E7D705A3286E19EA42F587B344EE6865 ",
     "EvilBot/1.0",
     "evilbot/1.0",
+    # Written with escapes in JSON, or beyond ASCII.
+    'evil"quote.example',
+    "back\\slash.example",
+    "tab\tand\nnewline",
+    "/gate.php\u2028",
+    "évil.example",
+    "日本.example",
+    "emoji\U0001f600.example",
 ]
 values = st.one_of(
     st.sampled_from(ATOMS),
@@ -139,7 +155,9 @@ class KeyResolver:
         return {k: [IndicatorRef(0, "", k[0], k[1], 0, "", "", 0, ())] for k in keys}
 
 
-def _reference(lines: list[bytes], spec: readers.Spec) -> set[tuple[int, str, str, str]]:
+def _reference(
+    lines: list[bytes], spec: readers.Spec, index: IndicatorIndex = INDEX
+) -> set[tuple[int, str, str, str]]:
     out = set()
     for n, raw in enumerate(lines, 1):
         try:
@@ -149,13 +167,15 @@ def _reference(lines: list[bytes], spec: readers.Spec) -> set[tuple[int, str, st
         if not isinstance(record, dict):
             continue
         for fld, kind, value in readers.observe(record, spec):
-            for ikind, key in INDEX.match(kind, value):
+            for ikind, key in index.match(kind, value):
                 out.add((n, fld, value, f"{ikind}:{key}"))
     return out
 
 
-def _hunted(path: Path, fmt: str = "auto") -> tuple[set[tuple[int, str, str, str]], Hunter]:
-    hunter = Hunter(INDEX, KeyResolver(), fmt=fmt)
+def _hunted(
+    path: Path, fmt: str = "auto", index: IndicatorIndex = INDEX
+) -> tuple[set[tuple[int, str, str, str]], Hunter]:
+    hunter = Hunter(index, KeyResolver(), fmt=fmt)
     got = {
         (m.line, m.field, m.observable, f"{m.indicator.type}:{m.indicator.value}")
         for m in hunter.hunt_paths([str(path)])
@@ -237,19 +257,28 @@ odd_lines = st.sampled_from(
 @given(
     st.lists(st.one_of(zeek_http, zeek_dns), min_size=1, max_size=40),
     st.lists(st.tuples(st.integers(0, 40), odd_lines), max_size=4),
+    st.sampled_from(sorted(INDEXES)),
+    st.booleans(),
 )
 def test_zeek_json_columns_find_what_full_lines_find(
-    tmp_path: Path, records: list[dict[str, Any]], odd: list[tuple[int, bytes]]
+    tmp_path: Path,
+    records: list[dict[str, Any]],
+    odd: list[tuple[int, bytes]],
+    which: str,
+    ascii_only: bool,
 ) -> None:
     # Records of several logs: the first record decides the log when it has no _path, so
-    # every record carries one and every Zeek field is read.
-    lines = [orjson.dumps({"_path": "x", **r}) for r in records]
+    # every record carries one and every Zeek field is read. Text beyond ASCII is written
+    # as is (orjson) or escaped (json with ensure_ascii, as some shippers write it).
+    index = INDEXES[which]
+    dump = (lambda r: json.dumps(r).encode()) if ascii_only else orjson.dumps
+    lines = [dump({"_path": "x", **r}) for r in records]
     for at, raw in odd:
         lines.insert(min(at, len(lines)), raw)
     path = tmp_path / "stream.log"
     path.write_bytes(b"\n".join(lines) + b"\n")
-    got, hunter = _hunted(path, "zeek-json")
-    assert got == _reference(lines, readers.ZEEK)
+    got, hunter = _hunted(path, "zeek-json", index)
+    assert got == _reference(lines, readers.ZEEK, index)
     assert hunter.summary.lines == len(lines)
     bad = sum(1 for raw in lines if raw.strip() and not isinstance(_loads(raw), dict))
     assert hunter.summary.malformed == bad
@@ -300,16 +329,17 @@ eve = st.fixed_dictionaries(
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
-@given(st.lists(eve, min_size=1, max_size=30))
+@given(st.lists(eve, min_size=1, max_size=30), st.sampled_from(sorted(INDEXES)))
 def test_eve_columns_find_what_full_lines_find(
-    tmp_path: Path, records: list[dict[str, Any]]
+    tmp_path: Path, records: list[dict[str, Any]], which: str
 ) -> None:
+    index = INDEXES[which]
     lines = [orjson.dumps({"timestamp": "t", **r}) for r in records]
     path = tmp_path / "eve.json"
     path.write_bytes(b"\n".join(lines) + b"\n")
-    got, hunter = _hunted(path, "eve")
+    got, hunter = _hunted(path, "eve", index)
     assert hunter.summary.formats == {"eve": 1}
-    assert got == _reference(lines, readers.EVE)
+    assert got == _reference(lines, readers.EVE, index)
 
 
 def _tsv_value(v: str) -> str:

@@ -14,7 +14,7 @@ from typing import Any
 
 import msgspec
 
-from shieldwall.detection import readers
+from shieldwall.detection import _scan, readers
 
 # Readers' kinds of observable each screen stands for when a column is worth screening.
 _SCREEN_KINDS = {"endpoint": "ip", "host_url": "host"}
@@ -22,14 +22,15 @@ _SCREEN_KINDS = {"endpoint": "ip", "host_url": "host"}
 
 @dataclass(frozen=True)
 class Column:
-    """An observable field of decoded records: its name, the screen its values go through
+    """An observable field of JSON records: its name, the screen its values go through
     (a kind of observable, or "endpoint" for an address that pairs with a port, "host_url"
-    for a host that makes a URL with the URI), and the attribute steps that reach its
-    values (each step a value, or a list of them)."""
+    for a host that makes a URL with the URI), the attribute steps that reach its values in
+    decoded structs (each step a value, or a list of them), and its path of JSON keys."""
 
     name: str
     screen: str
     steps: tuple[tuple[str, bool], ...]
+    path: tuple[str, ...]
 
     def values(self, records: Iterable[Any]) -> Iterator[str]:
         """The column's values over the records, read at C speed."""
@@ -94,7 +95,8 @@ def zeek_columns(fields: Iterable[str], kinds: set[str], urls: bool) -> list[Col
         kind = readers.ZEEK_FIELDS[name]
         screen = _screen(name, kind, ZEEK_ENDPOINTS, ZEEK_HOSTS)
         if _worth(screen, kind, kinds, urls):
-            out.append(Column(name, screen, ((_attr(name), name in readers.ZEEK_ARRAYS),)))
+            steps = ((_attr(name), name in readers.ZEEK_ARRAYS),)
+            out.append(Column(name, screen, steps, (name,)))
     return out
 
 
@@ -203,8 +205,42 @@ def eve_columns(kinds: set[str], urls: bool) -> list[Column]:
         screen = _screen(name, kind, ("src_ip", "dest_ip"), ("http.hostname",))
         if _worth(screen, kind, kinds, urls):
             steps = tuple((_attr(p), p in _EVE_LISTS) for p in path)
-            out.append(Column(name, screen, steps))
+            out.append(Column(name, screen, steps, path))
     return out
+
+
+class Scan:
+    """The scanner of a log's columns (detection/_scan.c): the distinct values of each
+    column in a chunk of JSON lines, read without building records, leaving out the values
+    of its screen known clean; and the lines holding hot values."""
+
+    def __init__(
+        self, groups: list[tuple[str, list[Column]]], max_known: int, index: Any = None
+    ) -> None:
+        paths: list[tuple[str, ...]] = []
+        group_of: list[int] = []
+        self.screens: list[tuple[str, range]] = []
+        for g, (screen, cols) in enumerate(groups):
+            self.screens.append((screen, range(len(paths), len(paths) + len(cols))))
+            for c in cols:
+                paths.append(c.path)
+                group_of.append(g)
+        self.columns = len(paths)
+        # With the index's keys, the scanner finds most values clean itself (see _scan.c,
+        # surely_clean): only values that may match reach the index's screen.
+        modes = [_PREFILTER.get(screen, 0) for screen, _ in groups]
+        self.scanner = _scan.Scanner(
+            paths,
+            group_of,
+            max_known,
+            modes=modes,
+            bloom=index.keys if index is not None else None,
+            ranges=bool(index is not None and len(index.v4)),
+        )
+
+
+# How the scanner may find a screen's values clean (_scan.c: PRE_IP, PRE_HOST, PRE_DOMAIN).
+_PREFILTER = {"ip": 1, "endpoint": 1, "host": 2, "host_url": 2, "domain": 3}
 
 
 def dotted_keys(record: Any) -> bool:

@@ -33,7 +33,7 @@ from shieldwall.intel.errors import InvalidInput
 
 # Chunks are small enough that finding a hot line again stays cheap, and that their
 # buffers are reused by the allocator rather than mapped afresh.
-CHUNK = 64 << 10
+CHUNK = 128 << 10
 # Values found to be no indicator, kept to skip them in later chunks.
 MAX_CLEAN = 2_000_000
 # Matching observations are resolved together once this many distinct indicator keys (or
@@ -161,13 +161,16 @@ class _Screens:
             pair = self._sets[screen] = ({None, ""}, set())
         return pair
 
-    def hits(self, screen: str, new: set[str]) -> set[str]:
-        """Of values not known clean, those that may match; the others become known."""
+    def hits(self, screen: str, new: set[str], remember: bool = True) -> set[str]:
+        """Of values not known clean, those that may match; the others become known (unless
+        the caller keeps them itself: the scanner does)."""
         clean, hot = self.sets(screen)
         fresh = new - hot
         if fresh:
             found = self.index.screen(screen, fresh)
             hot |= found
+            if not remember:
+                return new & hot
             fresh -= found
             self.size += len(fresh)
             if self.size > MAX_CLEAN:
@@ -207,7 +210,7 @@ class Hunter:
         self._formats: dict[str, str] = {}
         self._headers: dict[str, readers.ZeekHeader] = {}
         self._logs: dict[str, tuple[str, ...]] = {}
-        self._bulk: dict[tuple[str, ...], tuple[int, Any, list[Any]]] = {}
+        self._bulk: dict[tuple[str, ...], tuple[int, Any]] = {}
         # Matching observations waiting to be resolved together, and their keys.
         self._waiting: list[Pending] = []
         self._keys: set[IndicatorKey] = set()
@@ -402,17 +405,40 @@ class Hunter:
                         rows.update(c.rows(records, hot))
         return sorted(rows)
 
-    def _bulk_state(
-        self, key: tuple[str, ...], make: Callable[[set[str], bool], tuple[Any, list[Any]]]
-    ) -> tuple[Any, list[Any]]:
-        """The decoder and the columns worth screening for a log, for the index as it is
-        (a refresh may bring kinds of indicators it did not hold)."""
+    def _scan_hot(self, scan: columns.Scan, sets: list[set[str] | None]) -> list[Any] | None:
+        """Screen what the scanner found in a chunk (the distinct values of each column not
+        known clean): per column the hot values as UTF-8, or None when nothing may match.
+        The values found clean are handed back to the scanner, which leaves them out."""
+        hot_by_column: list[Any] | None = None
+        learn = scan.scanner.learn
+        for group, (screen, cols) in enumerate(scan.screens):
+            new: set[str] | None = None
+            for c in cols:
+                found = sets[c]
+                if found:
+                    new = found if new is None else new | found
+            if not new:
+                continue
+            hot = self._screens.hits(screen, new, remember=False)
+            if hot:
+                learn(group, new - hot)
+                if hot_by_column is None:
+                    hot_by_column = [None] * scan.columns
+                encoded = {v.encode() for v in hot}
+                for c in cols:
+                    hot_by_column[c] = encoded
+            else:
+                learn(group, new)
+        return hot_by_column
+
+    def _bulk_state(self, key: tuple[str, ...], make: Callable[[set[str], bool], Any]) -> Any:
+        """The decoder, the columns worth screening and the scanner for a log, for the index
+        as it is (a refresh may bring kinds of indicators it did not hold)."""
         state = self._bulk.get(key)
         if state is None or state[0] != self.index.generation:
-            decoder, cols = make(self.index.kinds(), bool(self.index.urls))
-            state = (self.index.generation, decoder, cols)
+            state = (self.index.generation, make(self.index.kinds(), bool(self.index.urls)))
             self._bulk[key] = state
-        return state[1], state[2]
+        return state[1]
 
     def _json_bulk(
         self,
@@ -420,13 +446,29 @@ class Hunter:
         chunks: Iterable[bytes],
         line: int,
         spec: Spec,
-        state: Callable[[], tuple[Any, list[Any]]],
+        state: Callable[[], tuple[Any, list[Any], columns.Scan]],
     ) -> Iterator[Match]:
-        """JSON lines decoded a chunk at a time into structs of the observable fields;
-        only the lines holding a value that may match are parsed in full and observed."""
+        """JSON lines read a chunk at a time: the scanner finds the distinct values of the
+        observable fields, and only the lines holding a value that may match are parsed in
+        full and observed. A chunk the scanner does not take (some line not one JSON object
+        with strings on the fields) is decoded into structs of the observable fields, and
+        failing that read line by line."""
         summary = self.summary
         for chunk in chunks:
-            decoder, groups = state()
+            decoder, groups, scan = state()
+            found = scan.scanner.scan(chunk)
+            if found is not None:
+                n, sets = found
+                summary.lines += n
+                summary.records += n
+                hot = self._scan_hot(scan, sets) if sets is not None else None
+                if hot is not None:
+                    pending: list[Pending] = []
+                    for at, start, end in scan.scanner.rows(chunk, hot) or ():
+                        self._observe(line + at, orjson.loads(chunk[start:end]), spec, pending)
+                    yield from self._flush(name, pending)
+                line += n
+                continue
             decoded = decoder.chunk(chunk)
             if decoded is None:
                 lines = chunk.split(b"\n")
@@ -439,7 +481,7 @@ class Hunter:
             summary.records += n
             rows = self._hot_rows(records, groups)
             if rows:
-                pending: list[Pending] = []
+                pending = []
                 for at, raw in _lines_at(chunk, rows):
                     self._observe(line + at, orjson.loads(raw), spec, pending)
                 yield from self._flush(name, pending)
@@ -500,22 +542,24 @@ class Hunter:
             self._logs[name] = fields
         held = fields
 
-        def make(kinds: set[str], urls: bool) -> tuple[Any, list[Any]]:
+        def make(kinds: set[str], urls: bool) -> tuple[Any, list[Any], columns.Scan]:
             cols = columns.zeek_columns(held, kinds, urls)
             struct = columns.zeek_struct(tuple(c.name for c in cols))
-            return columns.Decoder(struct), columns.by_screen(cols)
+            groups = columns.by_screen(cols)
+            return columns.Decoder(struct), groups, columns.Scan(groups, MAX_CLEAN, self.index)
 
-        def state() -> tuple[Any, list[Any]]:
+        def state() -> tuple[Any, list[Any], columns.Scan]:
             return self._bulk_state(("zeek-json", *held), make)
 
         yield from self._json_bulk(name, chunks, line, readers.ZEEK, state)
 
     def _eve(self, name: str, chunks: Iterable[bytes], line: int) -> Iterator[Match]:
-        def make(kinds: set[str], urls: bool) -> tuple[Any, list[Any]]:
-            cols = columns.eve_columns(kinds, urls)
-            return columns.Decoder(columns.EveRecord), columns.by_screen(cols)
+        def make(kinds: set[str], urls: bool) -> tuple[Any, list[Any], columns.Scan]:
+            groups = columns.by_screen(columns.eve_columns(kinds, urls))
+            scan = columns.Scan(groups, MAX_CLEAN, self.index)
+            return columns.Decoder(columns.EveRecord), groups, scan
 
-        def state() -> tuple[Any, list[Any]]:
+        def state() -> tuple[Any, list[Any], columns.Scan]:
             return self._bulk_state(("eve",), make)
 
         yield from self._json_bulk(name, chunks, line, readers.EVE, state)
@@ -568,6 +612,8 @@ class Hunter:
 
 def _lines_at(chunk: bytes, rows: list[int]) -> Iterator[tuple[int, bytes]]:
     """(index, text) of the given lines of a chunk (indexes ascending)."""
+    if not rows:
+        return
     lines = chunk.split(b"\n", rows[-1] + 1)
     for row in rows:
         yield row, lines[row]

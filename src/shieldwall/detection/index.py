@@ -28,6 +28,7 @@ from sqlalchemy.sql.elements import ColumnElement
 
 from shieldwall.clock import now
 from shieldwall.context import Ctx
+from shieldwall.detection import _scan
 from shieldwall.intel.models import VALUE_KEY_LEN, Attribute, AttributeTag, Event, EventTag, Tag
 from shieldwall.intel.search import value_key
 from shieldwall.intel.types import norm_url
@@ -235,6 +236,7 @@ class IndicatorIndex:
         self.built_at: datetime | None = None
         self.generation = 0
         self.has_networks = False
+        self.keys = _scan.Bloom(0)
 
     # ------------------------------------------------------------ filling
 
@@ -316,6 +318,14 @@ class IndicatorIndex:
         self.v4.seal(True)
         self.v6.seal(False)
         self.has_networks = bool(len(self.v4) or len(self.v6))
+        # The keys the hunt's scanner looks values up by before the screen: addresses (and
+        # those of ip|port indicators), domains and URL hosts; 12 bits a key. Made whole
+        # before the new generation shows, so no scanner of it gets the filter before.
+        held = (self.ips, self.port_ips, self.domains, self.url_hosts)
+        keys = _scan.Bloom(sum(map(len, held)))
+        for part in held:
+            keys.add(part)
+        self.keys = keys
         self.generation += 1
 
     # ------------------------------------------------------------ matching
