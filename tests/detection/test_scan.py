@@ -304,3 +304,34 @@ def test_hunt_reads_well_formed_zeek_json_with_the_scanner_alone(
     got = [(m.line, m.field, m.observable) for m in hunter.hunt_paths([str(path)])]
     assert got == [(1235, "id.resp_h", "203.0.113.10"), (3000, "query", "a.b.evil.example")]
     assert hunter.summary.records == 3000 and hunter.summary.malformed == 0
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(st.binary(max_size=40).map(lambda b: b.replace(b"\n", b"")), max_size=30),
+    st.booleans(),
+    st.integers(1, 64),
+    st.integers(0, 3),
+    st.booleans(),
+)
+def test_reader_gives_whole_lines_as_bytes_then_views(
+    lines: list[bytes], newline_at_end: bool, size: int, switch_after: int, gz: bool
+) -> None:
+    import gzip
+    import io
+
+    from shieldwall.detection.hunt import _Reader
+    from shieldwall.detection.readers import binary_stream
+
+    data = b"\n".join(lines) + (b"\n" if newline_at_end and lines else b"")
+    raw = gzip.compress(data) if gz else data
+    reader = _Reader(binary_stream(io.BytesIO(raw)), size)
+    got = []
+    for i, chunk in enumerate(reader):
+        # A view is read into again for the next chunk: its bytes are taken now.
+        got.append(bytes(chunk))
+        assert got[-1].endswith(b"\n")
+        if i + 1 == switch_after:
+            reader.views = True
+    want = data if not data or data.endswith(b"\n") else data + b"\n"
+    assert b"".join(got) == want

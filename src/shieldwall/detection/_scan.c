@@ -204,17 +204,22 @@ static inline uint64_t
 hash_bytes(const unsigned char *p, Py_ssize_t n)
 {
     uint64_t h = 0x9E3779B97F4A7C15ULL ^ (uint64_t)n;
-    while (n >= 8) {
-        uint64_t w;
-        memcpy(&w, p, 8);
-        h = (h ^ w) * 0xFF51AFD7ED558CCDULL;
-        h ^= h >> 32;
-        p += 8;
-        n -= 8;
-    }
     uint64_t w = 0;
-    for (Py_ssize_t i = 0; i < n; i++) {
-        w |= (uint64_t)p[i] << (8 * i);
+    if (n >= 8) {
+        const unsigned char *last = p + n - 8; /* the tail: the last 8 bytes, overlapping */
+        while (p < last) {
+            uint64_t x;
+            memcpy(&x, p, 8);
+            h = (h ^ x) * 0xFF51AFD7ED558CCDULL;
+            h ^= h >> 32;
+            p += 8;
+        }
+        memcpy(&w, last, 8);
+    }
+    else {
+        for (Py_ssize_t i = 0; i < n; i++) {
+            w |= (uint64_t)p[i] << (8 * i);
+        }
     }
     h = (h ^ w) * 0xC4CEB9FE1A85EC53ULL;
     h ^= h >> 29;

@@ -232,8 +232,7 @@ class Hunter:
             yield from self.hunt_stream(name, stream)
 
     def hunt_stream(self, name: str, stream: IO[bytes]) -> Iterator[Match]:
-        chunks = _chunks(stream)
-        yield from self.hunt_chunks(name, chunks)
+        yield from self.hunt_chunks(name, _Reader(stream))
 
     def hunt_chunks(
         self, name: str, chunks: Iterable[bytes], first_line: int = 1
@@ -272,6 +271,8 @@ class Hunter:
         if name not in self._formats:
             self.summary.formats[fmt] += 1
             self._formats[name] = fmt
+        if isinstance(it, _Reader) and fmt in ("zeek-json", "eve") and not _flattened(head):
+            it.views = True  # the scanner's path reads chunks where they were read into
         yield from self._hunt_format(name, fmt, _prepend(head, it), first_line, head)
         yield from self._flush(name, [], final=True)
 
@@ -469,6 +470,7 @@ class Hunter:
                     yield from self._flush(name, pending)
                 line += n
                 continue
+            chunk = bytes(chunk)
             decoded = decoder.chunk(chunk)
             if decoded is None:
                 lines = chunk.split(b"\n")
@@ -639,30 +641,58 @@ def _is_pcap(name: str) -> bool:
     return head in readers.PCAP_MAGICS or head == readers.PCAPNG_MAGIC
 
 
-def _chunks(stream: IO[bytes], size: int = CHUNK) -> Iterator[bytes]:
-    """Chunks of whole lines (the last one given a newline if it lacks one)."""
-    readline = getattr(stream, "readline", None)
-    rest = b""
-    while True:
-        block = stream.read(size)
-        if not block:
-            break
-        if readline is not None and not block.endswith(b"\n"):
-            # Complete the last line from the stream: one copy instead of two.
-            block += readline()
-        data = rest + block if rest else block
-        cut = data.rfind(b"\n") + 1
-        if cut == 0:
-            rest = data
-            continue
-        if cut == len(data):
-            rest = b""
-            yield data
-        else:
-            rest = data[cut:]
-            yield data[:cut]
-    if rest:
-        yield rest + b"\n"
+class _Reader:
+    """Chunks of whole lines of a stream (the last one given a newline if it lacks one),
+    read into one buffer: bytes, or once `views` is set, views of the buffer, which the
+    stream reads into again for the next chunk (whoever reads a chunk has done with it by
+    then), so that no chunk is copied on its way from the stream to the scanner."""
+
+    def __init__(self, stream: IO[bytes], size: int = CHUNK) -> None:
+        self.views = False
+        self._readinto = stream.readinto  # type: ignore[attr-defined]
+        self._size = size
+        self._buf = bytearray(2 * size)
+        self._cut = 0  # where the last chunk given ends in the buffer
+        self._end = 0  # where the data read ends in the buffer
+
+    def __iter__(self) -> _Reader:
+        return self
+
+    def __next__(self) -> Any:
+        chunk = self._next()
+        return chunk if self.views else bytes(chunk)
+
+    def _next(self) -> memoryview:
+        buf = self._buf
+        # The unfinished line of the last read goes to the front (the chunk given last,
+        # which lay before it, is done with): a copy of the same length, which a buffer
+        # with views allows.
+        tail = self._end - self._cut
+        if self._cut and tail:
+            buf[:tail] = buf[self._cut : self._end]
+        self._cut = 0
+        self._end = tail
+        while True:
+            if len(buf) - self._end < self._size:
+                # A line longer than the buffer: a bigger one (views of the old stay valid).
+                grown = bytearray(max(2 * len(buf), self._end + self._size))
+                grown[: self._end] = buf[: self._end]
+                self._buf = buf = grown
+            view = memoryview(buf)
+            n = self._readinto(view[self._end : self._end + self._size])
+            if not n:
+                if not self._end:
+                    raise StopIteration
+                buf[self._end] = 10  # the last line's newline
+                self._end += 1
+                self._cut = self._end
+                return view[: self._end]
+            start = self._end
+            self._end += n
+            cut = buf.rfind(b"\n", start, self._end) + 1
+            if cut:
+                self._cut = cut
+                return view[:cut]
 
 
 def _prepend(head: bytes, rest: Iterator[bytes]) -> Iterator[bytes]:
