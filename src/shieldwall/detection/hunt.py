@@ -455,8 +455,12 @@ class Hunter:
         with strings on the fields) is decoded into structs of the observable fields, and
         failing that read line by line."""
         summary = self.summary
+        index = self.index
+        generation = None
         for chunk in chunks:
-            decoder, groups, scan = state()
+            if generation != index.generation:  # the first chunk, or the index refreshed
+                generation = index.generation
+                decoder, groups, scan = state()
             found = scan.scanner.scan(chunk)
             if found is not None:
                 n, sets = found
