@@ -1,16 +1,19 @@
 /*
  * The hunt's scanner: finds the values of chosen fields in a chunk of JSON lines without
- * building the records.
+ * building the records (detection/hunt.py, docs/detection.md "How matching works").
  *
- * A Scanner is made from field paths (tuples of keys; arrays on the way are walked). Its
- * scan(chunk) checks that each line of the chunk holds one JSON object and returns
- * (lines, sets), one set per path of the distinct non-empty strings found there; rows(chunk,
- * hot) returns the indexes of the lines holding one of the hot values of a path. Both
- * return None when the chunk is not for this fast path: a line that is not one JSON object,
- * a path holding something other than strings, arrays of them or null, a key with escapes
- * on a path, text that is not UTF-8. The caller then reads the chunk the slow way, which
- * decides what such lines are; so the scanner only ever has to say "I cannot", never how a
- * line is wrong.
+ * A Scanner is made from field paths (tuples of keys; arrays on the way are walked), each
+ * in a group (the paths whose values one screen of the index tests). scan(chunk) checks
+ * that each line of the chunk holds one JSON object and returns (lines, sets): per path the
+ * distinct non-empty strings found there that are not known clean, or None when there are
+ * none. A value is known clean when learn(group, values) said so (a bounded table), or when
+ * the group's mode and the index's Bloom filter of keys show it can match nothing (a plain
+ * address or name looked up as the index's screen would: surely_clean). rows(chunk, hot)
+ * gives the lines holding hot values. scan returns None when the chunk is not for this fast
+ * path: a line that is not one JSON object, a path holding something other than strings,
+ * arrays of them or null, a key with escapes on a path, a value that is not UTF-8. The
+ * caller then reads the chunk the slow way, which decides what such lines are; so the
+ * scanner only ever has to say "I cannot", never how a line is wrong.
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
