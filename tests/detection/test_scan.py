@@ -65,7 +65,11 @@ def _got(found: tuple[int, Any] | None) -> list[set[str]] | None:
 
 text = st.text(max_size=8)
 leaf = st.one_of(
-    st.none(), st.booleans(), st.integers(-(10**6), 10**6), st.floats(allow_nan=False), text
+    st.none(),
+    st.booleans(),
+    st.integers(-(10**6), 10**6),
+    st.floats(allow_nan=False, allow_infinity=False),
+    text,
 )
 keys = st.sampled_from(["a", "b", "n", "id.orig_h", "x", "é", 'q"', "a b"])
 value = st.recursive(

@@ -1011,10 +1011,11 @@ Bloom_init(Bloom *self, PyObject *args, PyObject *kwds)
     return 0;
 }
 
+/* The UTF-8 bytes of a key: bytes, or str (str only, when asked). */
 static int
-key_bytes(PyObject *item, const char **v, Py_ssize_t *n)
+key_bytes(PyObject *item, const char **v, Py_ssize_t *n, int str_only)
 {
-    if (PyBytes_Check(item)) {
+    if (PyBytes_Check(item) && !str_only) {
         *v = PyBytes_AS_STRING(item);
         *n = PyBytes_GET_SIZE(item);
         return 0;
@@ -1023,8 +1024,44 @@ key_bytes(PyObject *item, const char **v, Py_ssize_t *n)
         *v = PyUnicode_AsUTF8AndSize(item, n);
         return *v == NULL ? -1 : 0;
     }
-    PyErr_SetString(PyExc_TypeError, "keys are bytes or str");
+    PyErr_SetString(PyExc_TypeError, str_only ? "values are str" : "keys are bytes or str");
     return -1;
+}
+
+/* each(ctx, text, n) for every key of an iterable; -1 with an error set. */
+static int
+each_key(PyObject *keys, int str_only, int (*each)(void *, const char *, Py_ssize_t),
+         void *ctx)
+{
+    PyObject *it = PyObject_GetIter(keys);
+    if (it == NULL) {
+        return -1;
+    }
+    PyObject *item;
+    while ((item = PyIter_Next(it)) != NULL) {
+        const char *v;
+        Py_ssize_t n;
+        int rc = key_bytes(item, &v, &n, str_only);
+        if (rc == 0) {
+            rc = each(ctx, v, n);
+        }
+        Py_DECREF(item);
+        if (rc < 0) {
+            Py_DECREF(it);
+            return -1;
+        }
+    }
+    Py_DECREF(it);
+    return PyErr_Occurred() ? -1 : 0;
+}
+
+static int
+bloom_add_one(void *ctx, const char *v, Py_ssize_t n)
+{
+    Bloom *b = ctx;
+    bloom_set(b, (const unsigned char *)v, n);
+    b->count++;
+    return 0;
 }
 
 static PyObject *
@@ -1034,25 +1071,7 @@ Bloom_add(Bloom *self, PyObject *keys)
         PyErr_SetString(PyExc_RuntimeError, "the filter was not made with its size");
         return NULL;
     }
-    PyObject *it = PyObject_GetIter(keys);
-    if (it == NULL) {
-        return NULL;
-    }
-    PyObject *item;
-    while ((item = PyIter_Next(it)) != NULL) {
-        const char *v;
-        Py_ssize_t n;
-        if (key_bytes(item, &v, &n) < 0) {
-            Py_DECREF(item);
-            Py_DECREF(it);
-            return NULL;
-        }
-        bloom_set(self, (const unsigned char *)v, n);
-        self->count++;
-        Py_DECREF(item);
-    }
-    Py_DECREF(it);
-    if (PyErr_Occurred()) {
+    if (each_key(keys, 0, bloom_add_one, self) < 0) {
         return NULL;
     }
     Py_RETURN_NONE;
@@ -1066,7 +1085,7 @@ Bloom_contains(Bloom *self, PyObject *key)
     if (self->bits == NULL) {
         return 0;
     }
-    if (key_bytes(key, &v, &n) < 0) {
+    if (key_bytes(key, &v, &n, 0) < 0) {
         return -1;
     }
     return bloom_maybe(self, (const unsigned char *)v, n);
@@ -1519,43 +1538,31 @@ Scanner_rows(Scanner *self, PyObject *args)
     return rows;
 }
 
+typedef struct {
+    Scanner *sc;
+    int group;
+} Learning;
+
+static int
+learn_each(void *ctx, const char *v, Py_ssize_t n)
+{
+    Learning *l = ctx;
+    return learn_one(l->sc, l->group, v, n);
+}
+
 static PyObject *
 Scanner_learn(Scanner *self, PyObject *args)
 {
-    int group;
+    Learning l = {self, 0};
     PyObject *values;
-    if (!PyArg_ParseTuple(args, "iO:learn", &group, &values) || ready(self) < 0) {
+    if (!PyArg_ParseTuple(args, "iO:learn", &l.group, &values) || ready(self) < 0) {
         return NULL;
     }
-    if (group < 0 || group >= self->ngroups) {
+    if (l.group < 0 || l.group >= self->ngroups) {
         PyErr_SetString(PyExc_ValueError, "no such group");
         return NULL;
     }
-    PyObject *it = PyObject_GetIter(values);
-    if (it == NULL) {
-        return NULL;
-    }
-    PyObject *item;
-    while ((item = PyIter_Next(it)) != NULL) {
-        Py_ssize_t n;
-        const char *v = PyUnicode_Check(item) ? PyUnicode_AsUTF8AndSize(item, &n) : NULL;
-        if (v == NULL) {
-            if (!PyErr_Occurred()) {
-                PyErr_SetString(PyExc_TypeError, "values are str");
-            }
-            Py_DECREF(item);
-            Py_DECREF(it);
-            return NULL;
-        }
-        int rc = learn_one(self, group, v, n);
-        Py_DECREF(item);
-        if (rc < 0) {
-            Py_DECREF(it);
-            return NULL;
-        }
-    }
-    Py_DECREF(it);
-    if (PyErr_Occurred()) {
+    if (each_key(values, 1, learn_each, &l) < 0) {
         return NULL;
     }
     Py_RETURN_NONE;

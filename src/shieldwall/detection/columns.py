@@ -10,11 +10,14 @@ from dataclasses import dataclass
 from functools import lru_cache
 from itertools import chain, compress, filterfalse
 from operator import attrgetter, itemgetter, methodcaller
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import msgspec
 
 from shieldwall.detection import _scan, readers
+
+if TYPE_CHECKING:
+    from shieldwall.detection.index import IndicatorIndex
 
 # Readers' kinds of observable each screen stands for when a column is worth screening.
 _SCREEN_KINDS = {"endpoint": "ip", "host_url": "host"}
@@ -215,7 +218,7 @@ class Scan:
     of its screen known clean; and the lines holding hot values."""
 
     def __init__(
-        self, groups: list[tuple[str, list[Column]]], max_known: int, index: Any = None
+        self, groups: list[tuple[str, list[Column]]], max_known: int, index: IndicatorIndex
     ) -> None:
         paths: list[tuple[str, ...]] = []
         group_of: list[int] = []
@@ -234,8 +237,8 @@ class Scan:
             group_of,
             max_known,
             modes=modes,
-            bloom=index.keys if index is not None else None,
-            ranges=bool(index is not None and len(index.v4)),
+            bloom=index.keys,
+            ranges=bool(len(index.v4)),
         )
 
 
