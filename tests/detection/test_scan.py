@@ -11,7 +11,7 @@ from typing import Any
 
 import orjson
 import pytest
-from hypothesis import given, settings
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from shieldwall.detection._scan import Bloom, Scanner
@@ -328,6 +328,8 @@ def test_reader_gives_whole_lines_as_bytes_then_views(
     from shieldwall.detection.readers import binary_stream
 
     data = b"\n".join(lines) + (b"\n" if newline_at_end and lines else b"")
+    # Plain data that starts as gzip does is read as gzip (readers.binary_stream).
+    assume(gz or not data.startswith(b"\x1f\x8b"))
     raw = gzip.compress(data) if gz else data
     reader = _Reader(binary_stream(io.BytesIO(raw)), size)
     got = []

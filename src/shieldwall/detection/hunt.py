@@ -31,8 +31,9 @@ from shieldwall.detection.index import (
 from shieldwall.detection.readers import Spec
 from shieldwall.intel.errors import InvalidInput
 
-# Chunks are small enough that finding a hot line again stays cheap, and that their
-# buffers are reused by the allocator rather than mapped afresh.
+# Chunks of whole lines read into one buffer: small enough to stay in the CPU's caches
+# while the scanner reads them and a hot line is found again, large enough that the work
+# per chunk in Python is small beside the scanner's.
 CHUNK = 128 << 10
 # Values found to be no indicator, kept to skip them in later chunks.
 MAX_CLEAN = 2_000_000
@@ -161,25 +162,27 @@ class _Screens:
             pair = self._sets[screen] = ({None, ""}, set())
         return pair
 
-    def hits(self, screen: str, new: set[str], remember: bool = True) -> set[str]:
-        """Of values not known clean, those that may match; the others become known (unless
-        the caller keeps them itself: the scanner does)."""
-        clean, hot = self.sets(screen)
+    def may_match(self, screen: str, new: set[str]) -> set[str]:
+        """Of values not known clean, those that may match (each tested once a generation)."""
+        hot = self.sets(screen)[1]
         fresh = new - hot
         if fresh:
-            found = self.index.screen(screen, fresh)
-            hot |= found
-            if not remember:
-                return new & hot
-            fresh -= found
+            hot |= self.index.screen(screen, fresh)
+        return new & hot
+
+    def hits(self, screen: str, new: set[str]) -> set[str]:
+        """may_match(), the others becoming known clean (bounded)."""
+        found = self.may_match(screen, new)
+        fresh = new - found
+        if fresh:
             self.size += len(fresh)
             if self.size > MAX_CLEAN:
                 for known, _ in self._sets.values():
                     known.clear()
                     known.update((None, ""))
                 self.size = len(fresh)
-            clean |= fresh
-        return new & hot
+            self.sets(screen)[0].update(fresh)
+        return found
 
 
 class Hunter:
@@ -420,16 +423,15 @@ class Hunter:
                     new = found if new is None else new | found
             if not new:
                 continue
-            hot = self._screens.hits(screen, new, remember=False)
+            # The scanner keeps the clean values itself.
+            hot = self._screens.may_match(screen, new)
+            learn(group, new - hot if hot else new)
             if hot:
-                learn(group, new - hot)
                 if hot_by_column is None:
                     hot_by_column = [None] * scan.columns
                 encoded = {v.encode() for v in hot}
                 for c in cols:
                     hot_by_column[c] = encoded
-            else:
-                learn(group, new)
         return hot_by_column
 
     def _bulk_state(self, key: tuple[str, ...], make: Callable[[set[str], bool], Any]) -> Any:
